@@ -1,0 +1,13 @@
+//! muxbench: measure how select(2), poll(2) and epoll(7) — level- and
+//! edge-triggered — compare when they serve the same TCP protocol, and show why.
+//!
+//! - [`mux`]: the [`Multiplexer`](mux::Multiplexer) contract and its four backends.
+//! - [`server`]: an RFC 862 echo server generic over the multiplexer, with the
+//!   counters (wait calls, reads, writes, …) that explain its costs.
+//! - [`sys`]: the only module that calls libc.
+
+#![warn(missing_docs)]
+
+pub mod mux;
+pub mod server;
+pub mod sys;

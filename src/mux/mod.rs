@@ -1,0 +1,334 @@
+//! The [`Multiplexer`] contract and its backends.
+//!
+//! A backend is small on purpose (like Redis's `ae_*.c` or mio's `Selector`):
+//! register / reregister / deregister a descriptor with a [`Token`] and an
+//! [`Interest`], and [`wait`](Multiplexer::wait) for [`Events`]. State that every
+//! backend needs (the connection table) lives in the server, not here, so the
+//! backends differ only in the mechanism being measured.
+//!
+//! Contract shared by all backends (the conformance suite in
+//! `tests/mux_conformance.rs` checks it for each):
+//! - `wait` interrupted by a signal (`EINTR`) returns `Ok(0)`, never an error.
+//! - Registering a descriptor twice, or re-/deregistering an unknown one, is an error.
+//! - Spurious events are possible (a token may be reported for a descriptor that
+//!   has since been closed and reused); callers must tolerate `EAGAIN`.
+//! - [`Trigger::Level`] backends report a descriptor on every wait while it is
+//!   ready; [`Trigger::Edge`] backends once per readiness change, so the caller
+//!   must drain (read until the receive queue is empty) or remember to come back.
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::str::FromStr;
+use std::time::Duration;
+
+mod epoll;
+mod poll;
+mod select;
+
+pub use epoll::Epoll;
+pub use poll::Poll;
+pub use select::Select;
+
+/// Identifies a registration; the server uses it as an index into its connection table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub usize);
+
+/// Which readiness a registration asks for: a small bitset.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Nothing: the descriptor stays registered but only errors/hang-ups are reported (epoll, poll).
+    pub const NONE: Interest = Interest(0);
+    /// Readable (data, EOF or a pending connection on a listener).
+    pub const READABLE: Interest = Interest(1);
+    /// Writable (room in the send buffer).
+    pub const WRITABLE: Interest = Interest(2);
+    /// Both.
+    pub const BOTH: Interest = Interest(3);
+
+    /// Union of two interests.
+    pub const fn add(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+    /// `self` without `other`.
+    pub const fn remove(self, other: Interest) -> Interest {
+        Interest(self.0 & !other.0)
+    }
+    /// Includes readable.
+    pub const fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// Includes writable.
+    pub const fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.is_readable(), self.is_writable()) {
+            (false, false) => f.write_str("NONE"),
+            (true, false) => f.write_str("READABLE"),
+            (false, true) => f.write_str("WRITABLE"),
+            (true, true) => f.write_str("READABLE | WRITABLE"),
+        }
+    }
+}
+
+/// How readiness is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Reported on every wait while the condition holds (select, poll, epoll default).
+    Level,
+    /// Reported once per change (`EPOLLET`); the caller must drain.
+    Edge,
+}
+
+/// One readiness report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The registration's token.
+    pub token: Token,
+    /// Data, EOF, or a pending connection can be read without blocking.
+    pub readable: bool,
+    /// The send buffer has room.
+    pub writable: bool,
+    /// The peer shut down its sending side (`EPOLLRDHUP`/`POLLRDHUP`), or the
+    /// connection hung up. select(2) cannot tell; it reports such a descriptor as
+    /// readable and `read` returns 0.
+    pub read_closed: bool,
+    /// Both directions are closed (`EPOLLHUP`/`POLLHUP`); never set by select.
+    pub hangup: bool,
+    /// An error is pending on the socket (`EPOLLERR`/`POLLERR`); never set by select.
+    pub error: bool,
+}
+
+impl Event {
+    /// An event with only the token set.
+    pub const fn new(token: Token) -> Event {
+        Event {
+            token,
+            readable: false,
+            writable: false,
+            read_closed: false,
+            hangup: false,
+            error: false,
+        }
+    }
+}
+
+/// A reusable buffer of events filled by [`Multiplexer::wait`].
+#[derive(Debug)]
+pub struct Events {
+    list: Vec<Event>,
+    capacity: usize,
+}
+
+impl Events {
+    /// Room for `capacity` events per wait. epoll returns at most this many per
+    /// call (the rest stay queued); select and poll report every ready
+    /// descriptor, growing the buffer if needed, since they have no queue to leave
+    /// the rest in.
+    pub fn with_capacity(capacity: usize) -> Events {
+        let capacity = capacity.max(1);
+        Events {
+            list: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+    /// The per-wait maximum for backends that honour one.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Events from the last wait.
+    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
+        self.list.iter()
+    }
+    /// Number of events from the last wait.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    /// No events.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    /// Forget the events (backends call it at the start of a wait).
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+    /// Append one (backends only).
+    pub fn push(&mut self, event: Event) {
+        self.list.push(event);
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// What a backend counts about itself: the costs that differ between mechanisms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MuxStats {
+    /// Calls to select / poll / epoll_wait.
+    pub wait_calls: u64,
+    /// Events returned by those calls.
+    pub events: u64,
+    /// Descriptor slots the backend examined after its waits: select scans
+    /// `0..=maxfd`, poll every `pollfd`, epoll only the returned events. This is
+    /// the O(n)-versus-O(ready) cost of textbook claim 1, counted.
+    pub slots_scanned: u64,
+    /// Kernel calls made to change the interest set (epoll_ctl); select and poll
+    /// edit user-space state instead and hand it all over on every wait.
+    pub ctl_calls: u64,
+}
+
+/// A readiness-notification mechanism. See the module docs for the contract.
+pub trait Multiplexer {
+    /// The label used in every report: "select", "poll", "epoll-lt", "epoll-et".
+    fn name(&self) -> &'static str;
+    /// The trigger mode; the server's read policy follows it.
+    fn trigger(&self) -> Trigger;
+    /// The highest descriptor the backend can watch, if limited (select: FD_SETSIZE − 1).
+    fn max_fd(&self) -> Option<RawFd>;
+    /// Start watching `fd`.
+    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Change the token or interest of a registered `fd`.
+    fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Stop watching `fd`. Call it before closing the descriptor.
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Wait for readiness, up to `timeout` (`None`: forever). Returns the number
+    /// of events placed in `events`; `Ok(0)` on timeout or `EINTR`.
+    fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize>;
+    /// Counters kept by the backend.
+    fn stats(&self) -> MuxStats;
+}
+
+/// The backends, chosen by name at run time; dispatch happens once, at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// select(2): portable, O(maxfd) per call, limited to FD_SETSIZE descriptors.
+    Select,
+    /// poll(2): no FD_SETSIZE limit, still O(n) per call.
+    Poll,
+    /// epoll(7), level-triggered.
+    EpollLt,
+    /// epoll(7), edge-triggered (`EPOLLET`).
+    EpollEt,
+}
+
+impl Backend {
+    /// Every backend, in report order.
+    pub const ALL: [Backend; 4] = [
+        Backend::Select,
+        Backend::Poll,
+        Backend::EpollLt,
+        Backend::EpollEt,
+    ];
+
+    /// The backend's name, as accepted by [`FromStr`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Select => "select",
+            Backend::Poll => "poll",
+            Backend::EpollLt => "epoll-lt",
+            Backend::EpollEt => "epoll-et",
+        }
+    }
+
+    /// What the backend demonstrates, for `--help` and the README.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Backend::Select => "select(2): copies the whole fd_set in and scans 0..=maxfd out on every call; fds < 1024 only",
+            Backend::Poll => "poll(2): hands the whole pollfd array over on every call and scans it; no fd limit",
+            Backend::EpollLt => "epoll(7) level-triggered: interest set kept in the kernel, returns only ready fds; re-reports while data remains",
+            Backend::EpollEt => "epoll(7) edge-triggered: reports once per arrival; the server must drain non-blocking sockets to EAGAIN",
+        }
+    }
+
+    /// The trigger mode this backend uses.
+    pub const fn trigger(self) -> Trigger {
+        match self {
+            Backend::EpollEt => Trigger::Edge,
+            _ => Trigger::Level,
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown backend name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown backend {given:?}; valid backends: {}", valid_backend_names())]
+pub struct UnknownBackend {
+    /// The name that was given.
+    pub given: String,
+}
+
+fn valid_backend_names() -> String {
+    Backend::ALL.map(Backend::name).join(", ")
+}
+
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownBackend {
+                given: s.to_string(),
+            })
+    }
+}
+
+/// Run `f` with a freshly created multiplexer of type `backend`, monomorphised:
+/// the match happens once and `f` is compiled separately for each backend, so
+/// the hot loop pays for no dynamic dispatch.
+#[macro_export]
+macro_rules! with_backend {
+    ($backend:expr, |$mux:ident| $body:expr) => {
+        match $backend {
+            $crate::mux::Backend::Select => {
+                let $mux = $crate::mux::Select::new()?;
+                $body
+            }
+            $crate::mux::Backend::Poll => {
+                let $mux = $crate::mux::Poll::new()?;
+                $body
+            }
+            $crate::mux::Backend::EpollLt => {
+                let $mux = $crate::mux::Epoll::new($crate::mux::Trigger::Level)?;
+                $body
+            }
+            $crate::mux::Backend::EpollEt => {
+                let $mux = $crate::mux::Epoll::new($crate::mux::Trigger::Edge)?;
+                $body
+            }
+        }
+    };
+}
+
+/// The error every backend returns for a second registration of one fd.
+pub(crate) fn already_registered(fd: RawFd) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("fd {fd} is already registered"),
+    )
+}
+
+/// The error every backend returns for re-/deregistering an unknown fd.
+pub(crate) fn not_registered(fd: RawFd) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("fd {fd} is not registered"),
+    )
+}

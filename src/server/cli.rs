@@ -1,0 +1,147 @@
+//! Command-line settings of the server, shared by `muxserver` and the load
+//! generator's hidden server mode.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{Config, ReadPolicy, Snapshot};
+use crate::mux::Backend;
+use crate::sys;
+
+/// Parse a byte size: `16384`, `64k`, `64KiB`, `1m`, `1MiB` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 64k, 256KiB, 1m)"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("unknown size unit {unit:?} in {s:?} (use k or m)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn parse_positive_size(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
+    }
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
+}
+
+/// Settings of the echo server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Multiplexer: select, poll, epoll-lt or epoll-et.
+    ///
+    /// select: copies the whole fd_set in and scans 0..=maxfd on every call, fds < 1024 only.
+    /// poll: hands over and scans the whole pollfd array on every call.
+    /// epoll-lt: kernel-side interest set, returns only ready fds, re-reports while data remains.
+    /// epoll-et: reports once per arrival; the server drains non-blocking sockets.
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Backend,
+
+    /// Address to listen on (loopback unless told otherwise; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub addr: SocketAddr,
+
+    /// Bytes per read(2) (one buffer shared by all connections). The textbook's experiment uses 4.
+    #[arg(long, default_value = "16384", value_parser = parse_positive_size)]
+    pub read_buf: usize,
+
+    /// Level-triggered backends: `once` = one read per readiness event (textbook), `drain` =
+    /// read until the receive queue is empty. Edge trigger always drains.
+    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
+    pub read_policy: ReadPolicy,
+
+    /// Cap on output pending per connection; the server stops reading a client that does not
+    /// read its echoes once this much is queued for it.
+    #[arg(long, default_value = "256KiB", value_parser = parse_positive_size)]
+    pub max_pending: usize,
+
+    /// Bytes read from one connection per wake-up before others get a turn (drain mode).
+    #[arg(long, default_value = "64KiB", value_parser = parse_positive_size)]
+    pub read_budget: usize,
+
+    /// Close connections beyond this many right after accept (counted as refused).
+    #[arg(long)]
+    pub max_conns: Option<usize>,
+
+    /// Events returned per wait at most (epoll's maxevents).
+    #[arg(long, default_value = "1024", value_parser = parse_positive_size)]
+    pub events: usize,
+
+    /// Set the descriptor soft limit (RLIMIT_NOFILE) to N instead of raising it to the hard
+    /// limit; used to test behaviour when descriptors run out.
+    #[arg(long, value_name = "N")]
+    pub nofile_limit: Option<u64>,
+
+    /// Pin the server to this CPU.
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Option<usize>,
+}
+
+impl ServerArgs {
+    /// The event-loop configuration these arguments describe.
+    pub fn config(&self) -> Config {
+        Config {
+            read_buf: self.read_buf,
+            read_policy: self.read_policy,
+            max_pending: self.max_pending,
+            read_budget: self.read_budget,
+            max_conns: self.max_conns.unwrap_or(usize::MAX),
+            events: self.events,
+        }
+    }
+
+    /// Apply the process settings (descriptor limit, CPU pinning), serve, and
+    /// print the protocol lines on stdout: `listening on ADDR backend=NAME` once
+    /// ready, one JSON snapshot per SIGUSR1, and the final snapshot on exit.
+    pub fn run(&self) -> anyhow::Result<Snapshot> {
+        match self.nofile_limit {
+            Some(n) => sys::set_nofile_soft_limit(n),
+            None => sys::raise_nofile_limit(),
+        }
+        .context("setting RLIMIT_NOFILE")?;
+        if let Some(cpu) = self.cpu {
+            sys::pin_to_cpu(cpu).with_context(|| format!("pinning to CPU {cpu}"))?;
+        }
+        let backend = self.backend;
+        let snapshot = super::serve(
+            backend,
+            self.addr,
+            self.config(),
+            |addr| println!("listening on {addr} backend={backend}"),
+            |snap| println!("{}", snap.to_json_line()),
+        )?;
+        println!("{}", snapshot.to_json_line());
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_accept_units_and_refuse_garbage() {
+        assert_eq!(parse_size("4"), Ok(4));
+        assert_eq!(parse_size("64k"), Ok(65536));
+        assert_eq!(parse_size("256KiB"), Ok(262144));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert!(parse_size("12q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("k").is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! What the event loop counts, and the snapshot it prints as one JSON line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mux::MuxStats;
+use crate::sys::Rusage;
+
+/// Counters kept by the event loop. Monotonic except `conns`, so two
+/// snapshots can be subtracted to get the figures of a measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Connections accepted (including ones refused right after accept).
+    pub accepts: u64,
+    /// `read` calls on connections, whatever they returned.
+    pub reads: u64,
+    /// Reads that returned `EAGAIN` (the drain loop's last, empty read).
+    pub reads_eagain: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// `write` calls on connections, whatever they returned.
+    pub writes: u64,
+    /// Writes that sent only part of what was asked (the send buffer filled up).
+    pub partial_writes: u64,
+    /// Writes that returned `EAGAIN`.
+    pub writes_eagain: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Interest changes made by the loop (arming / disarming writable, pausing reads).
+    pub interest_changes: u64,
+    /// Times a connection stopped being read because its pending output reached the cap.
+    pub read_pauses: u64,
+    /// Connections closed (orderly, reset or error).
+    pub closes: u64,
+    /// Of those, closed because the peer reset the connection (ECONNRESET / EPIPE / EPOLLERR).
+    pub resets: u64,
+    /// Connections closed right after accept: over `--max-conns`, or not
+    /// registrable (select: fd >= FD_SETSIZE).
+    pub refused: u64,
+    /// Times accepting was paused because descriptors ran out (EMFILE / ENFILE).
+    pub accept_pauses: u64,
+    /// Other I/O errors.
+    pub errors: u64,
+    /// Connections open now.
+    pub conns: u64,
+    /// Most connections open at once.
+    pub peak_conns: u64,
+    /// Most output ever pending on one connection, bytes (bounded by `--max-pending`).
+    pub peak_pending_bytes: u64,
+}
+
+/// One JSON line: the loop's counters, the backend's, and the process's resource usage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// "snapshot" (SIGUSR1) or "final" (on exit).
+    pub kind: String,
+    /// Backend name.
+    pub backend: String,
+    /// Counters kept by the event loop.
+    pub counters: Counters,
+    /// Counters kept by the multiplexer.
+    pub mux: MuxStats,
+    /// getrusage(RUSAGE_SELF) of the server process.
+    pub rusage: Rusage,
+    /// Current resident set size, KiB.
+    pub rss_kib: u64,
+}
+
+impl Snapshot {
+    /// The snapshot as one line of JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a Snapshot always serialises")
+    }
+}

@@ -1,0 +1,561 @@
+//! The echo server's event loop, generic over the multiplexer.
+//!
+//! One thread, one multiplexer, one shared read buffer. Per connection the
+//! loop keeps a socket, an output buffer that exists only while output is
+//! pending, and a few flags (see [`Conn`]), so an idle connection costs no heap
+//! buffer.
+//!
+//! # Reading: the drain rule
+//!
+//! - **Level trigger, `--read-policy once`** (the textbook's form): one `read`
+//!   per readiness event; the kernel reports the descriptor again on the next
+//!   wait while data remains. With a 4-byte buffer that is one wait per 4 bytes.
+//! - **Edge trigger** (and level with `--read-policy drain`): read until the
+//!   receive queue is empty, because an edge is reported once per arrival and
+//!   will not come again for bytes already queued. "Empty" is `EAGAIN` *or a
+//!   read shorter than asked*: on a stream socket a short read means the queue
+//!   held fewer bytes than we asked for, i.e. it is now empty, and any byte that
+//!   arrives later raises a new edge. That saves the third syscall per message
+//!   that a literal read-until-EAGAIN pays. The exception is a peer that has
+//!   already sent FIN (`read_closed` on the event): no further edge will come
+//!   for the EOF, so the loop reads on until `read` returns 0 or `EAGAIN`.
+//! - A per-wake-up **budget** (`--read-budget` bytes) stops one fire-hose client
+//!   from starving the others. Under edge trigger a connection cut off by the
+//!   budget, or resumed after back-pressure, is put on a revisit list and read
+//!   again after the current batch (with a zero wait timeout), since no new
+//!   edge is due for data already queued.
+//!
+//! # Writing and back-pressure
+//!
+//! Bytes read are written straight back from the read buffer. Whatever the
+//! socket does not take (partial write or `EAGAIN`) goes to the connection's
+//! output buffer and writable interest is armed; it is disarmed as soon as the
+//! buffer is flushed, or a level-triggered backend would report the socket
+//! writable on every wait. A connection reads at most `max_pending − pending`
+//! bytes, so its pending output never exceeds `--max-pending`; at the cap,
+//! readable interest is dropped until the client reads.
+//!
+//! # Spurious events
+//!
+//! A token in an event batch may refer to a connection closed earlier in the
+//! same batch, or to a new connection that reused its slot. Such an event leads
+//! at worst to a read or write that returns `EAGAIN`, which is harmless.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::counters::{Counters, Snapshot};
+use super::{Config, ReadPolicy};
+use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
+use crate::sys;
+
+/// Token of the listening socket.
+const LISTENER: Token = Token(usize::MAX);
+/// Token of the control pipe (signals and in-process commands).
+const CONTROL: Token = Token(usize::MAX - 1);
+/// Accepts per wake-up before giving other events a turn.
+const ACCEPT_BATCH: usize = 256;
+/// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// A control byte: print a snapshot and continue.
+pub const CONTROL_SNAPSHOT: u8 = libc::SIGUSR1 as u8;
+/// A control byte: stop the loop (the final snapshot is returned).
+pub const CONTROL_STOP: u8 = libc::SIGTERM as u8;
+/// SIGINT's byte, which also stops the loop.
+const CONTROL_INTERRUPT: u8 = libc::SIGINT as u8;
+
+/// Per-connection state. No buffer unless output is pending.
+struct Conn {
+    stream: std::net::TcpStream,
+    /// Pending output is `out[out_pos..]`; an empty `Vec` holds no allocation.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// The interest currently registered.
+    interest: Interest,
+    /// `read` returned 0: the peer will send nothing more.
+    read_eof: bool,
+    /// The peer's FIN was reported (`read_closed`): drain to EOF, no shortcut.
+    fin_seen: bool,
+    /// On the revisit list (edge trigger only).
+    revisit: bool,
+}
+
+impl Conn {
+    fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+}
+
+/// How an I/O step ended for a connection.
+enum Step {
+    Continue,
+    Close { reset: bool },
+}
+
+fn classify(e: &io::Error) -> Step {
+    let reset = matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ETIMEDOUT)
+    );
+    Step::Close { reset }
+}
+
+/// The echo server loop. Create it with [`EventLoop::new`], then [`EventLoop::run`].
+pub struct EventLoop<M: Multiplexer> {
+    mux: M,
+    listener: TcpListener,
+    control: File,
+    conns: Slab<Conn>,
+    read_buf: Box<[u8]>,
+    cfg: Config,
+    counters: Counters,
+    /// Connections to read again without waiting for an edge.
+    revisit: Vec<usize>,
+    /// The listener hit the accept batch limit under edge trigger.
+    revisit_listener: bool,
+    /// Accepting is paused (descriptors ran out) until this instant or until a
+    /// connection closes, whichever comes first.
+    accept_paused_until: Option<Instant>,
+    warned_refusal: bool,
+    stop: bool,
+}
+
+impl<M: Multiplexer> EventLoop<M> {
+    /// Set up the loop: register the (non-blocking) listener and the control
+    /// pipe's read end. Bytes written to the pipe are commands: `CONTROL_SNAPSHOT`
+    /// or `CONTROL_STOP` (the signal numbers of SIGUSR1 / SIGTERM).
+    pub fn new(mut mux: M, listener: TcpListener, control: File, cfg: Config) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+        mux.register(control.as_raw_fd(), CONTROL, Interest::READABLE)?;
+        Ok(EventLoop {
+            mux,
+            listener,
+            control,
+            conns: Slab::new(),
+            read_buf: vec![0; cfg.read_buf.max(1)].into_boxed_slice(),
+            cfg,
+            counters: Counters::default(),
+            revisit: Vec::new(),
+            revisit_listener: false,
+            accept_paused_until: None,
+            warned_refusal: false,
+            stop: false,
+        })
+    }
+
+    /// Current counters of the loop, the backend and the process.
+    pub fn snapshot(&self, kind: &str) -> Snapshot {
+        Snapshot {
+            kind: kind.to_string(),
+            backend: self.mux.name().to_string(),
+            counters: Counters {
+                conns: self.conns.len() as u64,
+                ..self.counters
+            },
+            mux: self.mux.stats(),
+            rusage: sys::rusage_self().unwrap_or_default(),
+            rss_kib: sys::current_rss_kib().unwrap_or(0),
+        }
+    }
+
+    /// Serve until a stop command arrives. `on_snapshot` receives each snapshot
+    /// requested through the control pipe; the final snapshot is returned.
+    pub fn run(&mut self, mut on_snapshot: impl FnMut(&Snapshot)) -> io::Result<Snapshot> {
+        let mut events = Events::with_capacity(self.cfg.events);
+        while !self.stop {
+            let timeout = self.wait_timeout();
+            self.mux.wait(&mut events, timeout)?;
+            for ev in events.iter() {
+                match ev.token {
+                    LISTENER => self.accept_ready(),
+                    CONTROL => self.control_ready(&mut on_snapshot),
+                    Token(key) => self.conn_ready(key, ev),
+                }
+            }
+            self.run_revisits();
+            self.maybe_resume_accepting();
+        }
+        Ok(self.snapshot("final"))
+    }
+
+    fn wait_timeout(&self) -> Option<Duration> {
+        if !self.revisit.is_empty() || self.revisit_listener {
+            return Some(Duration::ZERO);
+        }
+        self.accept_paused_until
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    fn control_ready(&mut self, on_snapshot: &mut impl FnMut(&Snapshot)) {
+        let mut cmds = [0u8; 64];
+        loop {
+            match self.control.read(&mut cmds) {
+                Ok(0) => {
+                    // Every write end is gone: nobody can stop us any more, so stop now.
+                    self.stop = true;
+                    return;
+                }
+                Ok(n) => {
+                    for &c in &cmds[..n] {
+                        match c {
+                            CONTROL_SNAPSHOT => on_snapshot(&self.snapshot("snapshot")),
+                            CONTROL_STOP | CONTROL_INTERRUPT => self.stop = true,
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return, // WouldBlock: drained
+            }
+        }
+    }
+
+    // ---- accepting -------------------------------------------------------
+
+    fn accept_ready(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return; // stale event from before the pause
+        }
+        for _ in 0..ACCEPT_BATCH {
+            match sys::accept_nonblocking(&self.listener) {
+                Ok(stream) => {
+                    self.counters.accepts += 1;
+                    self.add_conn(stream);
+                }
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => return,
+                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
+                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                    | Some(libc::ENOMEM) => {
+                        self.pause_accepting(&e);
+                        return;
+                    }
+                    _ => {
+                        self.counters.errors += 1;
+                        eprintln!("muxserver: accept: {e}");
+                        return;
+                    }
+                },
+            }
+        }
+        // Batch limit reached with connections possibly still queued: under edge
+        // trigger no new edge is due for them, so come back after this batch.
+        self.revisit_listener = self.mux.trigger() == Trigger::Edge;
+    }
+
+    /// Out of descriptors. A level-triggered listener would be reported ready
+    /// on every wait while the backlog is non-empty, and every accept would fail
+    /// again: a busy loop. So stop watching the listener until a connection
+    /// closes (freeing a descriptor) or `ACCEPT_PAUSE` passes; the pending
+    /// clients wait in the kernel's backlog meanwhile.
+    fn pause_accepting(&mut self, e: &io::Error) {
+        if self.counters.accept_pauses == 0 {
+            eprintln!(
+                "muxserver: warning: accept: {e}; pausing accepts until descriptors free up \
+                 (counted as accept_pauses)"
+            );
+        }
+        self.counters.accept_pauses += 1;
+        match self.mux.deregister(self.listener.as_raw_fd()) {
+            Ok(()) => self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE),
+            Err(e) => {
+                self.counters.errors += 1;
+                eprintln!("muxserver: deregister listener: {e}");
+            }
+        }
+    }
+
+    fn maybe_resume_accepting(&mut self) {
+        if let Some(until) = self.accept_paused_until {
+            if Instant::now() >= until {
+                self.resume_accepting();
+            }
+        }
+    }
+
+    fn resume_accepting(&mut self) {
+        if self.accept_paused_until.take().is_some() {
+            if let Err(e) =
+                self.mux
+                    .register(self.listener.as_raw_fd(), LISTENER, Interest::READABLE)
+            {
+                self.counters.errors += 1;
+                eprintln!("muxserver: re-register listener: {e}");
+            }
+        }
+    }
+
+    fn add_conn(&mut self, stream: std::net::TcpStream) {
+        if self.conns.len() >= self.cfg.max_conns {
+            self.counters.refused += 1;
+            return; // dropping the stream closes it
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        // select refuses fd >= FD_SETSIZE here, before FD_SET is ever reached.
+        if let Err(e) = self
+            .mux
+            .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
+        {
+            self.counters.refused += 1;
+            if !self.warned_refusal {
+                self.warned_refusal = true;
+                eprintln!(
+                    "muxserver: warning: {}: {e}; closing such connections at once \
+                     (counted as refused)",
+                    self.mux.name()
+                );
+            }
+            return;
+        }
+        entry.insert(Conn {
+            stream,
+            out: Vec::new(),
+            out_pos: 0,
+            interest: Interest::READABLE,
+            read_eof: false,
+            fin_seen: false,
+            revisit: false,
+        });
+        self.counters.peak_conns = self.counters.peak_conns.max(self.conns.len() as u64);
+    }
+
+    // ---- connections -----------------------------------------------------
+
+    fn conn_ready(&mut self, key: usize, ev: &Event) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return; // closed earlier in this batch
+        };
+        if ev.error {
+            // An error is pending (typically RST): nothing more can be delivered.
+            self.close(key, true);
+            return;
+        }
+        if ev.read_closed {
+            conn.fin_seen = true;
+        }
+        let mut step = Step::Continue;
+        if (ev.writable || ev.hangup) && conn.pending() > 0 {
+            step = self.flush(key);
+        }
+        if matches!(step, Step::Continue) && (ev.readable || ev.read_closed) {
+            step = self.read_ready(key);
+        }
+        self.settle(key, step);
+    }
+
+    fn run_revisits(&mut self) {
+        if std::mem::take(&mut self.revisit_listener) {
+            self.accept_ready();
+        }
+        if self.revisit.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.revisit);
+        for key in batch {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if !std::mem::take(&mut conn.revisit) {
+                continue; // slot reused by a new connection
+            }
+            let step = self.read_ready(key);
+            self.settle(key, step);
+        }
+    }
+
+    fn schedule_revisit(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if !conn.revisit {
+            conn.revisit = true;
+            self.revisit.push(key);
+        }
+    }
+
+    /// Read (once, or draining; see the module docs) and echo what was read.
+    fn read_ready(&mut self, key: usize) -> Step {
+        let edge = self.mux.trigger() == Trigger::Edge;
+        let drain = edge || self.cfg.read_policy == ReadPolicy::Drain;
+        let mut budget = self.cfg.read_budget;
+        loop {
+            let conn = &mut self.conns[key];
+            if conn.read_eof {
+                return Step::Continue;
+            }
+            let room = self.cfg.max_pending.saturating_sub(conn.pending());
+            if room == 0 {
+                // Back-pressure: stop reading; `settle` drops readable interest
+                // and `flush` resumes (with a revisit under edge trigger).
+                return Step::Continue;
+            }
+            let want = room.min(self.read_buf.len());
+            self.counters.reads += 1;
+            match conn.stream.read(&mut self.read_buf[..want]) {
+                Ok(0) => {
+                    conn.read_eof = true;
+                    return Step::Continue;
+                }
+                Ok(n) => {
+                    self.counters.bytes_in += n as u64;
+                    if let Step::Close { reset } = self.echo(key, n) {
+                        return Step::Close { reset };
+                    }
+                    if !drain {
+                        return Step::Continue;
+                    }
+                    // Short read: the receive queue is empty now (see module docs),
+                    // unless FIN is queued behind the data.
+                    if n < want && !self.conns[key].fin_seen {
+                        return Step::Continue;
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        if edge {
+                            self.schedule_revisit(key);
+                        }
+                        return Step::Continue;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.counters.reads_eagain += 1;
+                    return Step::Continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return classify(&e),
+            }
+        }
+    }
+
+    /// Send back `read_buf[..n]`: straight from the read buffer when nothing is
+    /// pending (the common case: one write, no copy), else behind what is pending.
+    fn echo(&mut self, key: usize, n: usize) -> Step {
+        let conn = &mut self.conns[key];
+        let data = &self.read_buf[..n];
+        if conn.pending() > 0 {
+            conn.out.extend_from_slice(data);
+        } else {
+            self.counters.writes += 1;
+            match conn.stream.write(data) {
+                Ok(m) => {
+                    self.counters.bytes_out += m as u64;
+                    if m < n {
+                        self.counters.partial_writes += 1;
+                        conn.out.clear();
+                        conn.out_pos = 0;
+                        conn.out.extend_from_slice(&data[m..]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.counters.writes_eagain += 1;
+                    conn.out.clear();
+                    conn.out_pos = 0;
+                    conn.out.extend_from_slice(data);
+                }
+                Err(e) => return classify(&e),
+            }
+        }
+        let pending = conn.pending() as u64;
+        self.counters.peak_pending_bytes = self.counters.peak_pending_bytes.max(pending);
+        Step::Continue
+    }
+
+    /// Write pending output. One `write` per call: a partial write means the
+    /// send buffer is full, so a second would only return `EAGAIN`.
+    fn flush(&mut self, key: usize) -> Step {
+        let conn = &mut self.conns[key];
+        let was_capped = conn.pending() >= self.cfg.max_pending;
+        self.counters.writes += 1;
+        match conn.stream.write(&conn.out[conn.out_pos..]) {
+            Ok(m) => {
+                self.counters.bytes_out += m as u64;
+                conn.out_pos += m;
+                if conn.pending() == 0 {
+                    conn.out = Vec::new(); // free the buffer: idle connections hold none
+                    conn.out_pos = 0;
+                } else {
+                    self.counters.partial_writes += 1;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.counters.writes_eagain += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return classify(&e),
+        }
+        let conn = &self.conns[key];
+        if was_capped && conn.pending() < self.cfg.max_pending && !conn.read_eof {
+            // Reading resumes. Data that queued up while paused raised its edge
+            // back then, so under edge trigger nothing would report it again.
+            if self.mux.trigger() == Trigger::Edge {
+                self.schedule_revisit(key);
+            }
+        }
+        Step::Continue
+    }
+
+    /// After I/O on a connection: close it if it is finished or failed, else make
+    /// its registered interest match its state.
+    fn settle(&mut self, key: usize, step: Step) {
+        if let Step::Close { reset } = step {
+            self.close(key, reset);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let pending = conn.pending();
+        if conn.read_eof && pending == 0 {
+            // RFC 862: everything received has been sent back; the client sees EOF.
+            self.close(key, false);
+            return;
+        }
+        let mut want = Interest::NONE;
+        let reading = !conn.read_eof && pending < self.cfg.max_pending;
+        if reading {
+            want = want.add(Interest::READABLE);
+        }
+        if pending > 0 {
+            want = want.add(Interest::WRITABLE);
+        }
+        if want != conn.interest {
+            if conn.interest.is_readable() && !reading && !conn.read_eof {
+                self.counters.read_pauses += 1;
+            }
+            self.counters.interest_changes += 1;
+            match self
+                .mux
+                .reregister(conn.stream.as_raw_fd(), Token(key), want)
+            {
+                Ok(()) => conn.interest = want,
+                Err(e) => {
+                    self.counters.errors += 1;
+                    eprintln!("muxserver: reregister: {e}");
+                    self.close(key, false);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize, reset: bool) {
+        let conn = self.conns.remove(key);
+        // Deregister before the descriptor is closed (select and poll would
+        // otherwise keep watching a closed or reused number).
+        if self.mux.deregister(conn.stream.as_raw_fd()).is_err() {
+            self.counters.errors += 1;
+        }
+        self.counters.closes += 1;
+        if reset {
+            self.counters.resets += 1;
+        }
+        drop(conn);
+        // A descriptor was freed: if accepting was paused for lack of them, resume.
+        self.resume_accepting();
+    }
+}

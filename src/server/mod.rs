@@ -1,0 +1,108 @@
+//! The echo server (RFC 862), generic over the multiplexer.
+//!
+//! [`serve`] binds, installs the signal forwarding, dispatches on the backend
+//! once and runs [`EventLoop`] monomorphised for it.
+
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+
+mod cli;
+mod counters;
+mod event_loop;
+
+pub use cli::{parse_size, ServerArgs};
+pub use counters::{Counters, Snapshot};
+pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
+
+use crate::mux::{Backend, Multiplexer};
+use crate::sys;
+
+/// How a level-triggered backend reads a readable connection.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadPolicy {
+    /// One `read` per readiness event (the textbook's form); the kernel reports again while data remains.
+    Once,
+    /// Read until the receive queue is empty, as edge trigger must.
+    Drain,
+}
+
+/// Event-loop settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Size of the one shared read buffer (bytes per `read`).
+    pub read_buf: usize,
+    /// Read policy for level-triggered backends (edge trigger always drains).
+    pub read_policy: ReadPolicy,
+    /// Cap on output pending per connection, bytes; reading pauses at the cap.
+    pub max_pending: usize,
+    /// Bytes read from one connection per wake-up before others get a turn.
+    pub read_budget: usize,
+    /// Connections beyond this are closed right after accept (counted as refused).
+    pub max_conns: usize,
+    /// Events returned per wait at most (epoll's `maxevents`).
+    pub events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            read_buf: 16 * 1024,
+            read_policy: ReadPolicy::Once,
+            max_pending: 256 * 1024,
+            read_budget: 64 * 1024,
+            max_conns: usize::MAX,
+            events: 1024,
+        }
+    }
+}
+
+/// The kernel caps the listen backlog at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Bind `addr`, then serve with `backend` until SIGINT/SIGTERM. `on_ready` is
+/// called with the bound address once the server accepts connections; SIGUSR1
+/// snapshots go to `on_snapshot`. Returns the final snapshot.
+pub fn serve(
+    backend: Backend,
+    addr: SocketAddr,
+    cfg: Config,
+    on_ready: impl FnOnce(SocketAddr),
+    on_snapshot: impl FnMut(&Snapshot),
+) -> anyhow::Result<Snapshot> {
+    use anyhow::Context;
+    sys::ignore_sigpipe().context("ignoring SIGPIPE")?;
+    let listener = sys::tcp_listen(addr, LISTEN_BACKLOG)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let (control_read, control_write) = sys::pipe().context("creating the control pipe")?;
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
+    sys::forward_signals_to_pipe(&control_write, &signals).context("installing signal handlers")?;
+    let snapshot = crate::with_backend!(backend, |mux| run_loop(
+        mux,
+        listener,
+        control_read,
+        cfg,
+        || on_ready(local),
+        on_snapshot
+    ));
+    sys::stop_forwarding_signals(&signals).context("restoring signal handlers")?;
+    drop(control_write);
+    Ok(snapshot?)
+}
+
+fn run_loop<M: Multiplexer>(
+    mux: M,
+    listener: std::net::TcpListener,
+    control: File,
+    cfg: Config,
+    on_ready: impl FnOnce(),
+    on_snapshot: impl FnMut(&Snapshot),
+) -> io::Result<Snapshot> {
+    let mut event_loop = EventLoop::new(mux, listener, control, cfg)?;
+    on_ready();
+    event_loop.run(on_snapshot)
+}

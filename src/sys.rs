@@ -1,0 +1,429 @@
+//! The only module that calls libc directly.
+//!
+//! Every raw call goes through [`syscall!`], which turns the C convention
+//! (`-1` and `errno`) into an [`io::Result`]. Each `unsafe` block says why it is
+//! sound. Everything above this module works with safe types: [`OwnedFd`],
+//! [`TcpStream`], [`FdSet`], slices of `pollfd` / `epoll_event`.
+
+use std::fs::File;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+/// Call a libc function and map a negative return value to the current `errno`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe)]
+        // SAFETY: each call site passes pointers and lengths that are valid for
+        // the duration of the call; see the comment next to it.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
+/// `FD_SETSIZE`: select(2) cannot watch a descriptor at or above this number.
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+
+/// A `fd_set` whose operations refuse descriptors outside `0..FD_SETSIZE`
+/// instead of writing past the end of the bitmap (which `FD_SET` would do).
+#[derive(Clone, Copy)]
+pub struct FdSet(libc::fd_set);
+
+impl Default for FdSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FdSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        let mut raw = std::mem::MaybeUninit::<libc::fd_set>::uninit();
+        // SAFETY: FD_ZERO initialises every byte of the set it is given.
+        unsafe { libc::FD_ZERO(raw.as_mut_ptr()) };
+        // SAFETY: initialised by FD_ZERO just above.
+        FdSet(unsafe { raw.assume_init() })
+    }
+
+    fn check(fd: RawFd) -> io::Result<()> {
+        if fd < 0 || fd as usize >= FD_SETSIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "fd {fd} is outside select(2)'s range 0..{FD_SETSIZE} (FD_SETSIZE); \
+                     select cannot watch it"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Add `fd`; an error (and no write) when it is outside `0..FD_SETSIZE`.
+    pub fn insert(&mut self, fd: RawFd) -> io::Result<()> {
+        Self::check(fd)?;
+        // SAFETY: fd is in 0..FD_SETSIZE, so the bit lies inside the set.
+        unsafe { libc::FD_SET(fd, &mut self.0) };
+        Ok(())
+    }
+
+    /// Remove `fd` (a no-op for descriptors outside the range).
+    pub fn remove(&mut self, fd: RawFd) {
+        if Self::check(fd).is_ok() {
+            // SAFETY: fd is in 0..FD_SETSIZE.
+            unsafe { libc::FD_CLR(fd, &mut self.0) };
+        }
+    }
+
+    /// Whether `fd` is in the set (false outside the range).
+    pub fn contains(&self, fd: RawFd) -> bool {
+        // SAFETY: fd checked to be in 0..FD_SETSIZE first.
+        Self::check(fd).is_ok() && unsafe { libc::FD_ISSET(fd, &self.0) }
+    }
+}
+
+fn duration_to_timeval(d: Duration) -> libc::timeval {
+    libc::timeval {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    }
+}
+
+/// select(2) on read and write sets; `EINTR` is returned as an error for the
+/// caller to map. `nfds` is the highest descriptor plus one.
+pub fn select(
+    nfds: RawFd,
+    read: &mut FdSet,
+    write: &mut FdSet,
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    let mut tv = timeout.map(duration_to_timeval);
+    let tv_ptr = tv
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // The sets are valid fd_sets owned by the caller; tv_ptr is null or points
+    // to a live timeval.
+    syscall!(select(
+        nfds,
+        &mut read.0,
+        &mut write.0,
+        std::ptr::null_mut(),
+        tv_ptr
+    ))
+    .map(|n| n as usize)
+}
+
+/// A timeout in whole milliseconds, rounded up (so 1 µs waits 1 ms rather than
+/// busy-polling with 0), `-1` for "forever", capped at `i32::MAX`.
+pub fn timeout_ms_round_up(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+/// poll(2) over the given array.
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+    // fds is a valid, exclusively borrowed array of fds.len() pollfds.
+    syscall!(poll(
+        fds.as_mut_ptr(),
+        fds.len() as libc::nfds_t,
+        timeout_ms_round_up(timeout)
+    ))
+    .map(|n| n as usize)
+}
+
+/// epoll_create1(EPOLL_CLOEXEC).
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+    // SAFETY: epoll_create1 returned a fresh descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// epoll_ctl(2); `event` is ignored by the kernel for `EPOLL_CTL_DEL`.
+pub fn epoll_ctl(
+    epfd: RawFd,
+    op: libc::c_int,
+    fd: RawFd,
+    events: u32,
+    data: u64,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // ev lives across the call.
+    syscall!(epoll_ctl(epfd, op, fd, &mut ev)).map(drop)
+}
+
+/// epoll_wait(2) into `buf`; returns how many entries were filled.
+pub fn epoll_wait(
+    epfd: RawFd,
+    buf: &mut [libc::epoll_event],
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    let max = buf.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    // buf is a valid, exclusively borrowed array of at least `max` entries.
+    syscall!(epoll_wait(
+        epfd,
+        buf.as_mut_ptr(),
+        max,
+        timeout_ms_round_up(timeout)
+    ))
+    .map(|n| n as usize)
+}
+
+/// accept4(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`: one syscall for a ready-to-use
+/// non-blocking connection (std's accept would need a second one, `ioctl(FIONBIO)`).
+pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
+    // Null address pointers: the peer address is not needed.
+    let fd = syscall!(accept4(
+        listener.as_raw_fd(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
+    ))?;
+    // SAFETY: accept4 returned a fresh descriptor that nobody else owns.
+    Ok(TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// A TCP listener on `addr` with `SO_REUSEADDR`, a large backlog (the kernel caps
+/// it at `net.core.somaxconn`) so bursts of connects are not dropped, non-blocking.
+pub fn tcp_listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // std listens with its own backlog; listen(2) again on a listening socket
+    // only updates the backlog (Linux), which is what we want.
+    syscall!(listen(listener.as_raw_fd(), backlog))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN.
+pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // &linger is valid for size_of::<linger>() bytes.
+    syscall!(setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &linger as *const libc::linger as *const libc::c_void,
+        std::mem::size_of::<libc::linger>() as libc::socklen_t
+    ))
+    .map(drop)
+}
+
+/// Set a socket's receive buffer size (`SO_RCVBUF`); tests use it to force
+/// partial writes on the server with little data.
+pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let v = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
+    // &v is valid for size_of::<c_int>() bytes.
+    syscall!(setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUF,
+        &v as *const libc::c_int as *const libc::c_void,
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t
+    ))
+    .map(drop)
+}
+
+/// Duplicate `fd` onto the lowest free descriptor number `>= min` (`F_DUPFD_CLOEXEC`).
+pub fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, min))?;
+    // SAFETY: fcntl returned a fresh descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+pub fn pipe() -> io::Result<(File, File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // fds has room for the two descriptors pipe2 writes.
+    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
+    // SAFETY: pipe2 returned two fresh descriptors that nobody else owns.
+    unsafe { Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
+}
+
+/// The `RLIMIT_NOFILE` limits: `(soft, hard)`.
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // &mut lim is a valid rlimit to fill.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// Set the `RLIMIT_NOFILE` soft limit (capped at the hard limit); returns the new soft limit.
+pub fn set_nofile_soft_limit(soft: u64) -> io::Result<u64> {
+    let (_, hard) = nofile_limit()?;
+    let soft = soft.min(hard);
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // &lim is a valid rlimit.
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+    Ok(soft)
+}
+
+/// Raise the `RLIMIT_NOFILE` soft limit to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    set_nofile_soft_limit(u64::MAX)
+}
+
+/// Pin the calling thread to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cpu {cpu} is out of range"),
+        ));
+    }
+    // SAFETY: cpu was checked to be within the set's bit range.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // &set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
+    syscall!(sched_setaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &set
+    ))
+    .map(drop)
+}
+
+/// The calling process's resource usage, in the units reports use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rusage {
+    /// User CPU time, µs.
+    pub user_us: u64,
+    /// System CPU time, µs.
+    pub sys_us: u64,
+    /// Voluntary context switches (the process blocked, e.g. in a wait call).
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches (the process was preempted).
+    pub involuntary_ctx_switches: u64,
+    /// Peak resident set size, KiB.
+    pub max_rss_kib: u64,
+}
+
+/// getrusage(RUSAGE_SELF).
+pub fn rusage_self() -> io::Result<Rusage> {
+    // SAFETY: rusage is plain data; all-zero is a valid value to overwrite.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // &mut ru is a valid rusage to fill.
+    syscall!(getrusage(libc::RUSAGE_SELF, &mut ru))?;
+    let us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Ok(Rusage {
+        user_us: us(ru.ru_utime),
+        sys_us: us(ru.ru_stime),
+        voluntary_ctx_switches: ru.ru_nvcsw as u64,
+        involuntary_ctx_switches: ru.ru_nivcsw as u64,
+        max_rss_kib: ru.ru_maxrss as u64,
+    })
+}
+
+/// The current resident set size in KiB (from `/proc/self/statm`), unlike
+/// `ru_maxrss`, which only ever grows.
+pub fn current_rss_kib() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    Ok(pages * page / 1024)
+}
+
+/// Ignore SIGPIPE for the whole process: a write to a reset peer must return
+/// `EPIPE`, not kill the server. (Sockets are also written with `MSG_NOSIGNAL`
+/// by std; this covers every other descriptor.)
+pub fn ignore_sigpipe() -> io::Result<()> {
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    if prev == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Write end of the signal self-pipe; `-1` while none is installed.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn forward_signal(signo: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = signo as u8;
+        let saved = io::Error::last_os_error().raw_os_error();
+        // SAFETY: write(2) is async-signal-safe; &byte is valid for 1 byte. A full
+        // pipe drops the byte, which is fine: one pending byte already wakes the loop.
+        unsafe { libc::write(fd, &byte as *const u8 as *const libc::c_void, 1) };
+        if let Some(e) = saved {
+            // SAFETY: restore errno so the interrupted code sees its own value.
+            unsafe { *libc::__errno_location() = e };
+        }
+    }
+}
+
+/// Route `signals` to `pipe_write`: the handler writes the signal number as one
+/// byte, so an event loop can watch the pipe's read end like any socket (the
+/// self-pipe trick). Installed without `SA_RESTART`: a blocked wait returns
+/// `EINTR`, which the multiplexers report as zero events.
+pub fn forward_signals_to_pipe(pipe_write: &File, signals: &[libc::c_int]) -> io::Result<()> {
+    SIGNAL_PIPE.store(pipe_write.as_raw_fd(), Ordering::Relaxed);
+    for &sig in signals {
+        // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
+        // &sa is a valid sigaction; the old action is not needed.
+        syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
+    }
+    Ok(())
+}
+
+/// Undo [`forward_signals_to_pipe`]: default dispositions again, and the handler
+/// no longer touches the pipe (whose descriptor may be closed and reused next).
+pub fn stop_forwarding_signals(signals: &[libc::c_int]) -> io::Result<()> {
+    for &sig in signals {
+        // SAFETY: SIG_DFL is a valid disposition for these signals.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    SIGNAL_PIPE.store(-1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Send `signal` to process `pid` (tests and the load generator use it on
+/// children they started).
+pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    syscall!(kill(pid as libc::pid_t, signal)).map(drop)
+}
+
+/// CPUs this process may run on (its affinity mask), in ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // &mut set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
+    syscall!(sched_getaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &mut set
+    ))?;
+    let bits = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: every index is below the set's bit count.
+    Ok((0..bits)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect())
+}
