@@ -44,11 +44,8 @@ impl Default for FdSet {
 impl FdSet {
     /// An empty set.
     pub fn new() -> Self {
-        let mut raw = std::mem::MaybeUninit::<libc::fd_set>::uninit();
-        // SAFETY: FD_ZERO initialises every byte of the set it is given.
-        unsafe { libc::FD_ZERO(raw.as_mut_ptr()) };
-        // SAFETY: initialised by FD_ZERO just above.
-        FdSet(unsafe { raw.assume_init() })
+        // SAFETY: fd_set is plain data; all-zero is the empty set (what FD_ZERO writes).
+        FdSet(unsafe { std::mem::zeroed() })
     }
 
     fn check(fd: RawFd) -> io::Result<()> {
@@ -220,21 +217,6 @@ pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
     .map(drop)
 }
 
-/// Set a socket's receive buffer size (`SO_RCVBUF`); tests use it to force
-/// partial writes on the server with little data.
-pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
-    let v = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
-    // &v is valid for size_of::<c_int>() bytes.
-    syscall!(setsockopt(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUF,
-        &v as *const libc::c_int as *const libc::c_void,
-        std::mem::size_of::<libc::c_int>() as libc::socklen_t
-    ))
-    .map(drop)
-}
-
 /// Duplicate `fd` onto the lowest free descriptor number `>= min` (`F_DUPFD_CLOEXEC`).
 pub fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
     let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, min))?;
@@ -376,33 +358,47 @@ extern "C" fn forward_signal(signo: libc::c_int) {
     }
 }
 
-/// Route `signals` to `pipe_write`: the handler writes the signal number as one
-/// byte, so an event loop can watch the pipe's read end like any socket (the
-/// self-pipe trick). Installed without `SA_RESTART`: a blocked wait returns
-/// `EINTR`, which the multiplexers report as zero events.
-pub fn forward_signals_to_pipe(pipe_write: &File, signals: &[libc::c_int]) -> io::Result<()> {
-    SIGNAL_PIPE.store(pipe_write.as_raw_fd(), Ordering::Relaxed);
-    for &sig in signals {
-        // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
-        // &sa is a valid sigaction; the old action is not needed.
-        syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
-    }
-    Ok(())
+/// Signals routed into a self-pipe; dropping it restores the default
+/// dispositions *before* closing the pipe, so the handler never writes to a
+/// closed (or reused) descriptor. One per process: the handler has one pipe.
+pub struct SignalForwarding {
+    pipe_write: Option<File>,
+    signals: Vec<libc::c_int>,
 }
 
-/// Undo [`forward_signals_to_pipe`]: default dispositions again, and the handler
-/// no longer touches the pipe (whose descriptor may be closed and reused next).
-pub fn stop_forwarding_signals(signals: &[libc::c_int]) -> io::Result<()> {
-    for &sig in signals {
-        // SAFETY: SIG_DFL is a valid disposition for these signals.
-        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
-            return Err(io::Error::last_os_error());
+impl SignalForwarding {
+    /// Route `signals` to a new pipe and return its read end: the handler writes
+    /// the signal number as one byte, so an event loop can watch the pipe like
+    /// any socket (the self-pipe trick). Installed without `SA_RESTART`: a
+    /// blocked wait returns `EINTR`, which the multiplexers report as zero events.
+    pub fn install(signals: &[libc::c_int]) -> io::Result<(File, SignalForwarding)> {
+        let (read, write) = pipe()?;
+        SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+        let mut guard = SignalForwarding {
+            pipe_write: Some(write),
+            signals: Vec::new(),
+        };
+        for &sig in signals {
+            // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
+            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+            sa.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
+            // &sa is a valid sigaction; the old action is not needed.
+            syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
+            guard.signals.push(sig); // restored on drop, also if a later one fails
         }
+        Ok((read, guard))
     }
-    SIGNAL_PIPE.store(-1, Ordering::Relaxed);
-    Ok(())
+}
+
+impl Drop for SignalForwarding {
+    fn drop(&mut self) {
+        for &sig in &self.signals {
+            // SAFETY: SIG_DFL is a valid disposition for any catchable signal.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+        SIGNAL_PIPE.store(-1, Ordering::Relaxed);
+        drop(self.pipe_write.take());
+    }
 }
 
 /// Send `signal` to process `pid` (tests and the load generator use it on

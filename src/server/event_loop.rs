@@ -132,6 +132,11 @@ impl<M: Multiplexer> EventLoop<M> {
     /// or `CONTROL_STOP` (the signal numbers of SIGUSR1 / SIGTERM).
     pub fn new(mut mux: M, listener: TcpListener, control: File, cfg: Config) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
+        // A zero cap would leave every connection unread forever.
+        let cfg = Config {
+            max_pending: cfg.max_pending.max(1),
+            ..cfg
+        };
         mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
         mux.register(control.as_raw_fd(), CONTROL, Interest::READABLE)?;
         Ok(EventLoop {
@@ -231,16 +236,20 @@ impl<M: Multiplexer> EventLoop<M> {
                 }
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) => return,
-                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
                     Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
                     | Some(libc::ENOMEM) => {
                         self.pause_accepting(&e);
                         return;
                     }
+                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => {}
+                    // accept(2) also passes on network errors of the new
+                    // connection (EPROTO, ENETDOWN, EPERM from a firewall, ...):
+                    // that connection is gone, the next one may be fine.
                     _ => {
+                        if self.counters.errors == 0 {
+                            eprintln!("muxserver: accept: {e} (counted as errors)");
+                        }
                         self.counters.errors += 1;
-                        eprintln!("muxserver: accept: {e}");
-                        return;
                     }
                 },
             }
@@ -263,12 +272,12 @@ impl<M: Multiplexer> EventLoop<M> {
             );
         }
         self.counters.accept_pauses += 1;
-        match self.mux.deregister(self.listener.as_raw_fd()) {
-            Ok(()) => self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE),
-            Err(e) => {
-                self.counters.errors += 1;
-                eprintln!("muxserver: deregister listener: {e}");
-            }
+        // Paused even if deregistering fails: `accept_ready` ignores the listener
+        // while paused, so a level-triggered report cannot turn into a spin.
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        if let Err(e) = self.mux.deregister(self.listener.as_raw_fd()) {
+            self.counters.errors += 1;
+            eprintln!("muxserver: deregister listener: {e}");
         }
     }
 
@@ -282,10 +291,14 @@ impl<M: Multiplexer> EventLoop<M> {
 
     fn resume_accepting(&mut self) {
         if self.accept_paused_until.take().is_some() {
-            if let Err(e) =
-                self.mux
-                    .register(self.listener.as_raw_fd(), LISTENER, Interest::READABLE)
-            {
+            let fd = self.listener.as_raw_fd();
+            let res = match self.mux.register(fd, LISTENER, Interest::READABLE) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    self.mux.reregister(fd, LISTENER, Interest::READABLE)
+                }
+                other => other,
+            };
+            if let Err(e) = res {
                 self.counters.errors += 1;
                 eprintln!("muxserver: re-register listener: {e}");
             }
@@ -452,7 +465,10 @@ impl<M: Multiplexer> EventLoop<M> {
                         conn.out.extend_from_slice(&data[m..]);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::Interrupted =>
+                {
                     self.counters.writes_eagain += 1;
                     conn.out.clear();
                     conn.out_pos = 0;
@@ -481,6 +497,13 @@ impl<M: Multiplexer> EventLoop<M> {
                     conn.out_pos = 0;
                 } else {
                     self.counters.partial_writes += 1;
+                    // Drop the sent prefix once it is most of the buffer, so a client
+                    // whose output never quite drains cannot grow it without bound
+                    // (the cap limits pending bytes; this limits memory to ~2× that).
+                    if conn.out_pos >= conn.out.len() / 2 {
+                        conn.out.drain(..conn.out_pos);
+                        conn.out_pos = 0;
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -78,20 +78,18 @@ pub fn serve(
     let listener = sys::tcp_listen(addr, LISTEN_BACKLOG)
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let (control_read, control_write) = sys::pipe().context("creating the control pipe")?;
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
-    sys::forward_signals_to_pipe(&control_write, &signals).context("installing signal handlers")?;
+    let (control, _forwarding) =
+        sys::SignalForwarding::install(&signals).context("installing signal handlers")?;
     let snapshot = crate::with_backend!(backend, |mux| run_loop(
         mux,
         listener,
-        control_read,
+        control,
         cfg,
         || on_ready(local),
         on_snapshot
-    ));
-    sys::stop_forwarding_signals(&signals).context("restoring signal handlers")?;
-    drop(control_write);
-    Ok(snapshot?)
+    ))?;
+    Ok(snapshot)
 }
 
 fn run_loop<M: Multiplexer>(

@@ -1,0 +1,372 @@
+//! Shared helpers: a `muxserver` child that is always reaped, and an echo
+//! checker that drives many non-blocking connections and verifies every byte.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use muxbench::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
+use muxbench::server::Snapshot;
+use muxbench::sys;
+
+/// Generate one `#[test]` per backend calling `$body(Backend)`.
+#[macro_export]
+macro_rules! per_backend {
+    ($name:ident) => {
+        mod $name {
+            use muxbench::mux::Backend;
+            #[test]
+            fn select() {
+                super::$name(Backend::Select)
+            }
+            #[test]
+            fn poll() {
+                super::$name(Backend::Poll)
+            }
+            #[test]
+            fn epoll_lt() {
+                super::$name(Backend::EpollLt)
+            }
+            #[test]
+            fn epoll_et() {
+                super::$name(Backend::EpollEt)
+            }
+        }
+    };
+}
+
+/// How long any single wait in a test may take before it is a failure.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Let the test process open many sockets.
+pub fn raise_fd_limit() {
+    sys::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
+}
+
+/// A `muxserver` child process; killed and reaped on drop, also when the test fails.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Start `muxserver --backend B --addr 127.0.0.1:0 EXTRA…` and wait for its readiness line.
+    pub fn start(backend: muxbench::mux::Backend, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_muxserver"))
+            .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn muxserver");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_buf = Arc::new(Mutex::new(String::new()));
+        let sink = err_buf.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            lines,
+            stderr: err_buf,
+        };
+        let line = server
+            .lines
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("no readiness line; stderr: {}", server.stderr()));
+        let rest = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (addr, name) = rest
+            .split_once(" backend=")
+            .expect("backend= in readiness line");
+        assert_eq!(name, backend.name());
+        server.addr = addr.parse().expect("address in readiness line");
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn next_snapshot(&self, kind: &str) -> Snapshot {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {kind} snapshot; stderr: {}", self.stderr()));
+            if let Ok(s) = serde_json::from_str::<Snapshot>(&line) {
+                if s.kind == kind {
+                    return s;
+                }
+            }
+        }
+    }
+
+    /// Ask for a counters snapshot (SIGUSR1) and wait for it.
+    pub fn snapshot(&self) -> Snapshot {
+        sys::kill(self.pid(), libc::SIGUSR1).expect("SIGUSR1");
+        self.next_snapshot("snapshot")
+    }
+
+    /// Poll snapshots until `cond` holds, or panic after the deadline.
+    pub fn wait_until(&self, what: &str, cond: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let s = self.snapshot();
+            if cond(&s) {
+                return s;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM: the server must print its final snapshot and exit 0.
+    pub fn stop(mut self) -> Snapshot {
+        sys::kill(self.pid(), libc::SIGTERM).expect("SIGTERM");
+        let snap = self.next_snapshot("final");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "server exited with {status}");
+                return snap;
+            }
+            assert!(Instant::now() < end, "server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Still running?
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different per `seed`.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// One client of the echo checker.
+#[derive(Clone)]
+pub struct Plan {
+    /// Bytes to send; all must come back in order.
+    pub payload: Vec<u8>,
+    /// Bytes read per readiness event: small values make a lazy reader, which
+    /// forces the server into partial writes.
+    pub read_chunk: usize,
+    /// Client receive buffer (`SO_RCVBUF`), if set.
+    pub rcvbuf: Option<usize>,
+}
+
+impl Plan {
+    pub fn new(payload: Vec<u8>) -> Plan {
+        Plan {
+            payload,
+            read_chunk: 64 * 1024,
+            rcvbuf: None,
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    plan: Plan,
+    sent: usize,
+    received: usize,
+    write_closed: bool,
+    interest: Interest,
+    done: bool,
+}
+
+/// Connect one client per plan, send every payload, `shutdown(SHUT_WR)`, and
+/// verify that exactly the payload comes back followed by EOF. All clients run
+/// concurrently on one epoll loop. `Err` says which client failed and how.
+pub fn check_echo(addr: SocketAddr, plans: Vec<Plan>) -> Result<(), String> {
+    let mut mux = Epoll::new(Trigger::Level).map_err(|e| e.to_string())?;
+    let mut clients = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.into_iter().enumerate() {
+        let stream = connect(addr, plan.rcvbuf).map_err(|e| format!("client {i}: connect: {e}"))?;
+        mux.register(stream.as_raw_fd(), Token(i), Interest::BOTH)
+            .map_err(|e| e.to_string())?;
+        clients.push(Client {
+            stream,
+            plan,
+            sent: 0,
+            received: 0,
+            write_closed: false,
+            interest: Interest::BOTH,
+            done: false,
+        });
+    }
+    let mut left = clients.len();
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = Instant::now() + DEADLINE;
+    while left > 0 {
+        if Instant::now() > end {
+            let stuck: Vec<String> = clients
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.done)
+                .take(5)
+                .map(|(i, c)| {
+                    format!(
+                        "client {i}: sent {}/{} received {}",
+                        c.sent,
+                        c.plan.payload.len(),
+                        c.received
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "{left} clients unfinished at the deadline: {stuck:?}"
+            ));
+        }
+        mux.wait(&mut events, Some(Duration::from_millis(100)))
+            .map_err(|e| e.to_string())?;
+        for ev in events.iter() {
+            let i = ev.token.0;
+            let c = &mut clients[i];
+            if c.done {
+                continue;
+            }
+            if ev.writable && !c.write_closed {
+                let end = (c.sent + 64 * 1024).min(c.plan.payload.len());
+                match c.stream.write(&c.plan.payload[c.sent..end]) {
+                    Ok(n) => c.sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("client {i}: write: {e}")),
+                }
+                if c.sent == c.plan.payload.len() {
+                    c.stream
+                        .shutdown(Shutdown::Write)
+                        .map_err(|e| e.to_string())?;
+                    c.write_closed = true;
+                }
+            }
+            if ev.readable {
+                let chunk = c.plan.read_chunk.min(buf.len());
+                match c.stream.read(&mut buf[..chunk]) {
+                    Ok(0) => {
+                        if c.received != c.plan.payload.len() || !c.write_closed {
+                            return Err(format!(
+                                "client {i}: EOF after {} of {} bytes (sent {})",
+                                c.received,
+                                c.plan.payload.len(),
+                                c.sent
+                            ));
+                        }
+                        c.done = true;
+                        left -= 1;
+                        mux.deregister(c.stream.as_raw_fd()).unwrap();
+                        continue;
+                    }
+                    Ok(n) => {
+                        let expect = c.plan.payload.get(c.received..c.received + n);
+                        if expect != Some(&buf[..n]) {
+                            return Err(format!(
+                                "client {i}: wrong bytes at offset {} ({} bytes read)",
+                                c.received, n
+                            ));
+                        }
+                        c.received += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("client {i}: read: {e}")),
+                }
+            }
+            let want = if c.write_closed {
+                Interest::READABLE
+            } else {
+                Interest::BOTH
+            };
+            if want != c.interest {
+                mux.reregister(c.stream.as_raw_fd(), Token(i), want)
+                    .map_err(|e| e.to_string())?;
+                c.interest = want;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A blocking connect (with a deadline), then non-blocking.
+pub fn connect(addr: SocketAddr, rcvbuf: Option<usize>) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if let Some(n) = rcvbuf {
+        // Before connect, so the advertised window matches it from the start (a
+        // window shrunk after connect can stall on the zero-window probe backoff).
+        socket.set_recv_buffer_size(n)?;
+    }
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    let stream: TcpStream = socket.into();
+    stream.set_nonblocking(true)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Send `msg` on a blocking stream and read exactly `msg.len()` bytes back,
+/// within the deadline.
+pub fn round_trip(stream: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.write_all(msg)?;
+    let mut back = vec![0u8; msg.len()];
+    stream.read_exact(&mut back)?;
+    if back != msg {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs"));
+    }
+    Ok(())
+}
