@@ -35,7 +35,10 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let soft = sys::raise_nofile_limit()?;
     if (soft as usize) < args.conns + 64 {
-        bail!("descriptor limit {soft} is too low for {} connections", args.conns);
+        bail!(
+            "descriptor limit {soft} is too low for {} connections",
+            args.conns
+        );
     }
     let exe = std::env::current_exe()?;
     let server_path = exe
@@ -67,7 +70,10 @@ fn main() -> Result<()> {
                     return Ok(s);
                 }
                 if Instant::now() > end {
-                    bail!("server has {} of {want_conns} connections", s.counters.conns);
+                    bail!(
+                        "server has {} of {want_conns} connections",
+                        s.counters.conns
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
