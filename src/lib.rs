@@ -8,6 +8,8 @@
 
 #![warn(missing_docs)]
 
+pub mod loadgen;
 pub mod mux;
+pub mod report;
 pub mod server;
 pub mod sys;

@@ -1,0 +1,266 @@
+//! Command-line settings of one load-generator run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::mux::Backend;
+use crate::server::{parse_size, ReadPolicy};
+
+use super::message::HEADER_LEN;
+
+/// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`5s`, `500ms`, `2m`, `100us`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 5, 0.5, 5s, 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use s, ms, us or m)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_msg_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n < HEADER_LEN {
+        return Err(format!(
+            "{n} bytes is too small: a message carries a {HEADER_LEN}-byte header \
+             (connection id, sequence number, length)"
+        ));
+    }
+    if n > u32::MAX as usize {
+        return Err("message size must fit in 32 bits".into());
+    }
+    Ok(n)
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
+}
+
+fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) = (
+                a.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
+                b.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
+            );
+            if a > b {
+                return Err(format!("bad CPU range {part:?}"));
+            }
+            cpus.extend(a..=b);
+        } else {
+            cpus.push(part.parse().map_err(|_| format!("bad CPU {part:?}"))?);
+        }
+    }
+    if cpus.is_empty() {
+        return Err("empty CPU list".into());
+    }
+    Ok(cpus)
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct RunArgs {
+    /// Backend of the server loadgen starts (select, poll, epoll-lt, epoll-et).
+    #[arg(long, value_parser = parse_backend, required_unless_present = "addr", conflicts_with = "addr")]
+    #[serde(with = "backend_serde")]
+    pub backend: Option<Backend>,
+
+    /// Drive an external RFC 862 echo server at HOST:PORT instead of starting one.
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+
+    /// Name for the external server in reports (with --addr).
+    #[arg(long, requires = "addr")]
+    pub label: Option<String>,
+
+    /// Active connections (they send and verify echoes).
+    #[arg(long, default_value_t = 100)]
+    pub conns: usize,
+
+    /// Idle connections: connected and registered on the server, never sending
+    /// (the workload that exposes select/poll's O(n) cost).
+    #[arg(long, default_value_t = 0)]
+    pub idle: usize,
+
+    /// Connections opened per second.
+    #[arg(long, default_value_t = 5000.0)]
+    pub connect_rate: f64,
+
+    /// Give up on a connect after this long.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+
+    /// Worker threads (default: one per client CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Closed loop: messages each connection keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// Open loop: messages per second in total, spread evenly over the connections; latency
+    /// is measured from each message's intended send time (coordinated-omission corrected).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Warm-up before measuring (excluded from every figure).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub warmup: Duration,
+
+    /// Measured duration.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub duration: Duration,
+
+    /// Message size in bytes (at least the 16-byte header).
+    #[arg(long, default_value = "64", value_parser = parse_msg_size)]
+    pub msg_size: usize,
+
+    /// A reply later than this counts as late; a server silent this long ends the run.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+
+    /// Exit 0 even when errors were counted.
+    #[arg(long)]
+    pub allow_errors: bool,
+
+    /// CPU to pin the server to.
+    #[arg(long, default_value_t = 0)]
+    pub server_cpu: usize,
+
+    /// CPUs for the load generator's workers, e.g. `1` or `1-3,5` (default: all but the server's).
+    #[arg(long, value_parser = parse_cpus)]
+    pub client_cpus: Option<Vec<usize>>,
+
+    /// Server: bytes per read(2).
+    #[arg(long, default_value = "16384", value_parser = parse_size)]
+    pub read_buf: usize,
+
+    /// Server: read policy of level-triggered backends (once | drain).
+    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
+    pub read_policy: ReadPolicy,
+
+    /// Server: output cap per connection.
+    #[arg(long, default_value = "256KiB", value_parser = parse_size)]
+    pub max_pending: usize,
+
+    /// Append one row to this CSV file (created with a header if missing).
+    #[arg(long, default_value = "results/runs.csv")]
+    pub csv: PathBuf,
+
+    /// Do not write the CSV row.
+    #[arg(long)]
+    pub no_csv: bool,
+
+    /// Write the full result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Write the latency percentile distribution (HdrHistogram .hgrm text format, ms).
+    #[arg(long)]
+    pub hgrm: Option<PathBuf>,
+
+    /// Write an HdrHistogram V2 interval log, one interval per second (µs).
+    #[arg(long)]
+    pub hlog: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The name of what is measured: the backend, or the external server's label.
+    pub fn target_name(&self) -> String {
+        match (self.backend, &self.label, self.addr) {
+            (Some(b), _, _) => b.name().to_string(),
+            (None, Some(l), _) => l.clone(),
+            (None, None, Some(a)) => format!("external:{a}"),
+            (None, None, None) => "unknown".into(),
+        }
+    }
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+    }
+}
+
+mod backend_serde {
+    use crate::mux::Backend;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(b: &Option<Backend>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_str(b.name()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Backend>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_plain_and_suffixed() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn msg_size_below_header_is_refused() {
+        assert!(parse_msg_size("15").unwrap_err().contains("header"));
+        assert_eq!(parse_msg_size("16"), Ok(16));
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpus("1"), Ok(vec![1]));
+        assert_eq!(parse_cpus("1-3,5"), Ok(vec![1, 2, 3, 5]));
+        assert!(parse_cpus("3-1").is_err());
+        assert!(parse_cpus("x").is_err());
+    }
+}

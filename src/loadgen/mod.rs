@@ -1,0 +1,430 @@
+//! The load generator: starts the server as a child process (or drives an
+//! external one), opens the connections, runs warm-up and the measured window
+//! on a rayon pool of event-loop workers, and turns the measurements plus the
+//! server's counter deltas into a [`RunResult`].
+//!
+//! Phases: connect (paced at `--connect-rate`) → wait until the server has
+//! accepted every connection → warm-up → measured window → drain (replies
+//! still in flight, at most `--timeout`) → close. The server is snapshotted at
+//! both ends of the measured window, so warm-up is excluded from its figures
+//! as from the client's. The run has a deadline at every step: a server that
+//! dies or stops answering ends it within seconds, with a message.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+mod args;
+mod child;
+mod machine;
+pub mod message;
+mod result;
+pub mod worker;
+
+pub use args::{parse_duration, RunArgs};
+pub use child::ServerChild;
+pub use machine::{CpuTimes, Machine};
+pub use result::{now_rfc3339, RunOutput, RunResult};
+
+use crate::sys;
+use worker::{Shared, Timeline, WorkerPlan, WorkerResult};
+
+/// Descriptors a side needs beyond one per connection (stdio, listener, epoll, pipes, …).
+const SPARE_FDS: u64 = 64;
+
+/// Where the workers and the server run.
+struct Placement {
+    server_cpu: Option<usize>,
+    client_cpus: Option<Vec<usize>>,
+    threads: usize,
+    warnings: Vec<String>,
+}
+
+fn place(args: &RunArgs) -> Result<Placement> {
+    let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
+    let mut warnings = Vec::new();
+    let (server_cpu, client_cpus) = if args.addr.is_some() {
+        (None, args.client_cpus.clone())
+    } else if allowed.len() < 2 {
+        let w = "only one CPU available: server and load generator share it, no pinning";
+        eprintln!("loadgen: warning: {w}");
+        warnings.push(w.to_string());
+        (None, None)
+    } else {
+        if !allowed.contains(&args.server_cpu) {
+            bail!(
+                "--server-cpu {} is not among the CPUs this process may use ({allowed:?})",
+                args.server_cpu
+            );
+        }
+        let clients = match &args.client_cpus {
+            Some(c) => {
+                if let Some(bad) = c.iter().find(|c| !allowed.contains(c)) {
+                    bail!("--client-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})");
+                }
+                c.clone()
+            }
+            None => allowed
+                .iter()
+                .copied()
+                .filter(|&c| c != args.server_cpu)
+                .collect(),
+        };
+        (Some(args.server_cpu), Some(clients))
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| client_cpus.as_ref().map_or(allowed.len(), Vec::len))
+        .max(1);
+    Ok(Placement {
+        server_cpu,
+        client_cpus,
+        threads,
+        warnings,
+    })
+}
+
+fn check_settings(args: &RunArgs) -> Result<()> {
+    if args.conns == 0 {
+        bail!("--conns must be at least 1");
+    }
+    if args.pipeline == 0 {
+        bail!("--pipeline must be at least 1");
+    }
+    if args.conns > u32::MAX as usize {
+        bail!("--conns is too large");
+    }
+    if let Some(r) = args.rate {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--rate must be a positive number of messages per second");
+        }
+    }
+    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
+        bail!("--connect-rate must be positive");
+    }
+    if args.duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    if args.timeout.is_zero() {
+        bail!("--timeout must be more than 0");
+    }
+    // Both sides need a descriptor per connection (the server is a child with
+    // the same limits, which it raises to the hard limit as we do).
+    let soft = sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
+    let (_, hard) = sys::nofile_limit()?;
+    let total = (args.conns + args.idle) as u64;
+    if total + SPARE_FDS > soft {
+        bail!(
+            "{total} connections need about {} descriptors on each side, but RLIMIT_NOFILE \
+             here is {soft} (hard limit {hard}): at most {} connections fit. Raise the hard \
+             limit (ulimit -Hn) or ask for fewer connections.",
+            total + SPARE_FDS,
+            soft.saturating_sub(SPARE_FDS)
+        );
+    }
+    Ok(())
+}
+
+fn server_command(
+    exe: &Path,
+    args: &RunArgs,
+    backend: crate::mux::Backend,
+    cpu: Option<usize>,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("serve")
+        .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
+        .args(["--read-buf", &args.read_buf.to_string()])
+        .args(["--max-pending", &args.max_pending.to_string()])
+        .args([
+            "--read-policy",
+            &format!("{:?}", args.read_policy).to_lowercase(),
+        ]);
+    if let Some(cpu) = cpu {
+        cmd.args(["--cpu", &cpu.to_string()]);
+    }
+    cmd
+}
+
+/// Live progress for the caller (a progress bar): called about ten times a second.
+pub trait Progress {
+    /// `elapsed` of `total` run time; `completed` echoes so far (all phases).
+    fn update(&mut self, phase: &str, elapsed: Duration, total: Duration, completed: u64);
+    /// The run is over.
+    fn finish(&mut self);
+}
+
+/// No progress display.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn update(&mut self, _: &str, _: Duration, _: Duration, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+/// Run once. `exe` is the executable that serves with `exe serve --backend …`
+/// (the loadgen binary itself).
+pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<RunOutput> {
+    check_settings(args)?;
+    let placement = place(args)?;
+    let mut warnings = placement.warnings.clone();
+    if args.backend == Some(crate::mux::Backend::Select)
+        && args.conns + args.idle >= sys::FD_SETSIZE - 8
+    {
+        let w = format!(
+            "select can watch only descriptors below FD_SETSIZE ({}): the server refuses \
+             connections beyond that and counts them",
+            sys::FD_SETSIZE
+        );
+        eprintln!("loadgen: warning: {w}");
+        warnings.push(w);
+    }
+
+    let mut server = match (args.backend, args.addr) {
+        (_, Some(_)) => None,
+        (Some(backend), None) => Some(
+            ServerChild::spawn(
+                server_command(exe, args, backend, placement.server_cpu),
+                Duration::from_secs(10),
+            )
+            .context("starting the server")?,
+        ),
+        (None, None) => bail!("give --backend NAME (start a server) or --addr HOST:PORT"),
+    };
+    let addr = server
+        .as_ref()
+        .map_or_else(|| args.addr.unwrap(), |s| s.addr);
+
+    // ---- plans: connection ids and idle connections dealt round-robin ----
+    let threads = placement.threads;
+    let plans: Vec<WorkerPlan> = (0..threads)
+        .map(|t| WorkerPlan {
+            addr,
+            conn_ids: (t..args.conns).step_by(threads).map(|i| i as u32).collect(),
+            idle: args.idle / threads + usize::from(t < args.idle % threads),
+            total_conns: args.conns,
+            connect_interval: Duration::from_secs_f64(threads as f64 / args.connect_rate),
+            connect_timeout: args.connect_timeout,
+            msg_size: args.msg_size,
+            pipeline: args.pipeline,
+            rate_per_conn: args.rate.map(|r| r / args.conns as f64),
+            timeout: args.timeout,
+        })
+        .collect();
+
+    let shared = Arc::new(Shared::default());
+    let client_cpus = placement.client_cpus.clone();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("loadgen-worker-{i}"))
+        .start_handler(move |i| {
+            if let Some(cpus) = &client_cpus {
+                if let Err(e) = sys::pin_to_cpu(cpus[i % cpus.len()]) {
+                    eprintln!("loadgen: warning: pinning worker {i}: {e}");
+                }
+            }
+        })
+        .build()
+        .context("building the worker pool")?;
+    let workers = {
+        let shared = shared.clone();
+        std::thread::spawn(move || -> WorkerResult {
+            use rayon::prelude::*;
+            let results = pool.broadcast(|ctx| worker::run(&plans[ctx.index()], &shared));
+            results
+                .into_par_iter()
+                .reduce(WorkerResult::default, WorkerResult::merge)
+        })
+    };
+    let outcome = coordinate(args, threads, &shared, server.as_mut(), progress);
+    if outcome.is_err() {
+        shared.abort.store(true, Ordering::SeqCst);
+    }
+    let joined = join_workers(workers, &shared);
+    progress.finish();
+    let (window, mut coord_warnings) = outcome?;
+    let merged = joined?;
+    warnings.append(&mut coord_warnings);
+
+    let mut server_window = None;
+    if let (Some(server), Some((a, b))) = (server.take(), window.server) {
+        let (_, status) = server.stop(Duration::from_secs(10))?;
+        if !status.success() {
+            bail!("the server exited with {status} when stopped");
+        }
+        server_window = Some((a, b));
+    }
+    Ok(result::build(
+        result::Measured {
+            args,
+            threads,
+            server_cpu: placement.server_cpu,
+            client_cpus: placement.client_cpus.clone(),
+            measured_s: window.measured_s,
+            server: server_window,
+            client_cpu_us: window.client_cpu_us,
+            client_cpu_count: placement
+                .client_cpus
+                .as_ref()
+                .map_or_else(
+                    || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    Vec::len,
+                )
+                .min(threads)
+                .max(1),
+            steal_pct: window.steal_pct,
+            warnings,
+        },
+        merged,
+        &Machine::detect(),
+    ))
+}
+
+fn join_workers(
+    workers: std::thread::JoinHandle<WorkerResult>,
+    shared: &Shared,
+) -> Result<WorkerResult> {
+    // Workers end by themselves at the drain deadline; after an abort within
+    // one loop turn (≤ 20 ms) or one connect timeout.
+    let deadline = shared
+        .timeline
+        .get()
+        .map_or_else(Instant::now, |t| t.drain_end)
+        + Duration::from_secs(10);
+    while !workers.is_finished() {
+        if Instant::now() > deadline {
+            shared.abort.store(true, Ordering::SeqCst);
+        }
+        if Instant::now() > deadline + Duration::from_secs(10) {
+            bail!("the workers did not stop within 10 s of being told to");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    workers
+        .join()
+        .map_err(|_| anyhow!("a load-generator worker panicked"))
+}
+
+/// What the coordinator measured around the window.
+struct Window {
+    measured_s: f64,
+    server: Option<(crate::server::Snapshot, crate::server::Snapshot)>,
+    client_cpu_us: u64,
+    steal_pct: f64,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+fn check_server(server: &mut Option<&mut ServerChild>) -> Result<()> {
+    if let Some(s) = server {
+        if let Some(status) = s.exited() {
+            let err = s.stderr();
+            let tail = err.trim_end().lines().last().unwrap_or("").to_string();
+            bail!("the server died during the run ({status}); its last words: {tail:?}");
+        }
+    }
+    Ok(())
+}
+
+fn coordinate(
+    args: &RunArgs,
+    threads_expected: usize,
+    shared: &Shared,
+    mut server: Option<&mut ServerChild>,
+    progress: &mut dyn Progress,
+) -> Result<(Window, Vec<String>)> {
+    let warnings = Vec::new();
+    let total_conns = (args.conns + args.idle) as f64;
+    let connect_deadline = Instant::now()
+        + Duration::from_secs_f64(total_conns / args.connect_rate * 2.0)
+        + args.connect_timeout
+        + Duration::from_secs(10);
+    let t0 = Instant::now();
+    while shared.connected.load(Ordering::SeqCst) < threads_expected {
+        check_server(&mut server)?;
+        if Instant::now() > connect_deadline {
+            bail!("connecting took longer than {:?}", connect_deadline - t0);
+        }
+        progress.update("connect", t0.elapsed(), Duration::ZERO, 0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let the server accept and register every connection before measuring.
+    if let Some(s) = server.as_deref_mut() {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let snap = s.snapshot(Duration::from_secs(5))?;
+            if snap.counters.accepts as usize >= shared.established.load(Ordering::SeqCst)
+                || Instant::now() > end
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    let start = Instant::now();
+    let measure_start = start + args.warmup;
+    let measure_end = measure_start + args.duration;
+    let timeline = Timeline {
+        measure_start,
+        measure_end,
+        drain_end: measure_end + args.timeout,
+    };
+    let total = args.warmup + args.duration;
+    shared
+        .timeline
+        .set(timeline)
+        .map_err(|_| anyhow!("timeline set twice"))?;
+
+    let mut last_completed = 0;
+    let mut last_progress = Instant::now();
+    let mut tick_until =
+        |until: Instant, phase: &str, server: &mut Option<&mut ServerChild>| -> Result<()> {
+            loop {
+                let now = Instant::now();
+                if now >= until {
+                    return Ok(());
+                }
+                check_server(server)?;
+                let done = shared.completed.load(Ordering::Relaxed);
+                if done != last_completed || args.conns == 0 {
+                    last_completed = done;
+                    last_progress = now;
+                } else if now.duration_since(last_progress) > args.timeout {
+                    bail!(
+                        "the server stopped answering: no echo for {:?}",
+                        now.duration_since(last_progress)
+                    );
+                }
+                progress.update(phase, now.duration_since(start), total, done);
+                std::thread::sleep(TICK.min(until - now));
+            }
+        };
+    tick_until(measure_start, "warm-up", &mut server)?;
+    let snap0 = match server.as_deref_mut() {
+        Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
+        None => None,
+    };
+    let ru0 = sys::rusage_self()?;
+    let cpu0 = CpuTimes::read();
+    tick_until(measure_end, "measure", &mut server)?;
+    let snap1 = match server {
+        Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
+        None => None,
+    };
+    let ru1 = sys::rusage_self()?;
+    let cpu1 = CpuTimes::read();
+    let measured_s = (measure_end - measure_start).as_secs_f64();
+    Ok((
+        Window {
+            measured_s,
+            server: snap0.zip(snap1),
+            client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
+            steal_pct: cpu0.steal_pct_until(&cpu1),
+        },
+        warnings,
+    ))
+}

@@ -1,0 +1,561 @@
+//! One load-generator worker: a shard of the connections driven by its own
+//! non-blocking event loop on this crate's epoll backend (level-triggered).
+//! Never a thread per connection.
+//!
+//! Closed loop: each connection keeps `pipeline` messages in flight and sends
+//! the next one when an echo completes. Open loop: each connection has a
+//! schedule (`conns / rate` seconds apart, phases spread evenly over the
+//! connections); a message is sent when due, and its latency is measured from
+//! the *intended* send time, so a server that stalls is charged for every
+//! message that should have been sent meanwhile (coordinated-omission
+//! correction, as wrk2 does). The uncorrected latency (from the actual send)
+//! is kept beside it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::message::{encode, Verdict, Verifier};
+use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
+
+/// Open loop: messages a connection may have in flight before due messages
+/// wait for a free slot (their latency still counts from the intended time).
+pub const OPEN_LOOP_MAX_IN_FLIGHT: usize = 64;
+
+/// Largest latency recorded, µs (one hour); larger values are clamped.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// A latency histogram in µs.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// The phases of a run, published by the coordinator once every worker has connected.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline {
+    /// Start of the measured window (end of warm-up).
+    pub measure_start: Instant,
+    /// End of the measured window: no new messages after it.
+    pub measure_end: Instant,
+    /// Replies still in flight at this instant count as missing.
+    pub drain_end: Instant,
+}
+
+/// State shared between the coordinator and the workers.
+#[derive(Default)]
+pub struct Shared {
+    /// Workers that finished connecting.
+    pub connected: AtomicUsize,
+    /// Connections established so far (active and idle).
+    pub established: AtomicUsize,
+    /// Set once by the coordinator: the run's phases.
+    pub timeline: OnceLock<Timeline>,
+    /// Stop now (server died, deadline passed, interrupted).
+    pub abort: AtomicBool,
+    /// Echoes completed so far, all phases (for progress and liveness).
+    pub completed: AtomicU64,
+}
+
+/// What one worker does.
+#[derive(Debug, Clone)]
+pub struct WorkerPlan {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Global ids of this worker's active connections.
+    pub conn_ids: Vec<u32>,
+    /// Idle connections to open.
+    pub idle: usize,
+    /// Total active connections of the run (to spread open-loop phases).
+    pub total_conns: usize,
+    /// Pause between two connects of this worker.
+    pub connect_interval: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Message size.
+    pub msg_size: usize,
+    /// Closed loop: messages in flight per connection.
+    pub pipeline: usize,
+    /// Open loop: messages per second per connection.
+    pub rate_per_conn: Option<f64>,
+    /// Replies slower than this are late.
+    pub timeout: Duration,
+}
+
+/// Errors counted by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    /// Echoed bytes that differ from what was sent.
+    pub corrupt: u64,
+    /// Replies that arrived later than `--timeout`.
+    pub late: u64,
+    /// Replies that never arrived (connection closed, or still missing at the end).
+    pub missing: u64,
+    /// Connections the server closed or reset during the run.
+    pub closed_by_server: u64,
+    /// Connections that could not be established.
+    pub connect_failed: u64,
+}
+
+impl ErrorCounts {
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        self.corrupt + self.late + self.missing + self.closed_by_server + self.connect_failed
+    }
+    fn add(&mut self, o: &ErrorCounts) {
+        self.corrupt += o.corrupt;
+        self.late += o.late;
+        self.missing += o.missing;
+        self.closed_by_server += o.closed_by_server;
+        self.connect_failed += o.connect_failed;
+    }
+}
+
+/// What a worker measured; merged across workers with [`WorkerResult::merge`].
+#[derive(Debug, Clone)]
+pub struct WorkerResult {
+    /// Latency, µs; in open loop from the intended send time (corrected).
+    pub latency: Histogram<u64>,
+    /// Open loop: latency from the actual send time (uncorrected).
+    pub latency_uncorrected: Histogram<u64>,
+    /// Latency per second of the measured window.
+    pub intervals: Vec<Histogram<u64>>,
+    /// Echoes completed inside the measured window.
+    pub requests: u64,
+    /// Messages sent inside the measured window.
+    pub sent: u64,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+    /// Connect failures by cause.
+    pub connect_failures: BTreeMap<String, u64>,
+    /// Active connections established.
+    pub connected_active: usize,
+    /// Idle connections established.
+    pub connected_idle: usize,
+}
+
+impl Default for WorkerResult {
+    fn default() -> Self {
+        WorkerResult {
+            latency: new_histogram(),
+            latency_uncorrected: new_histogram(),
+            intervals: Vec::new(),
+            requests: 0,
+            sent: 0,
+            errors: ErrorCounts::default(),
+            connect_failures: BTreeMap::new(),
+            connected_active: 0,
+            connected_idle: 0,
+        }
+    }
+}
+
+impl WorkerResult {
+    /// Combine two workers' results (histograms merged with `add`).
+    pub fn merge(mut self, other: WorkerResult) -> WorkerResult {
+        self.latency.add(&other.latency).expect("same bounds");
+        self.latency_uncorrected
+            .add(&other.latency_uncorrected)
+            .expect("same bounds");
+        if self.intervals.len() < other.intervals.len() {
+            self.intervals
+                .resize_with(other.intervals.len(), new_histogram);
+        }
+        for (a, b) in self.intervals.iter_mut().zip(&other.intervals) {
+            a.add(b).expect("same bounds");
+        }
+        self.requests += other.requests;
+        self.sent += other.sent;
+        self.errors.add(&other.errors);
+        for (k, v) in other.connect_failures {
+            *self.connect_failures.entry(k).or_default() += v;
+        }
+        self.connected_active += other.connected_active;
+        self.connected_idle += other.connected_idle;
+        self
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    id: u32,
+    next_seq: u64,
+    verifier: Verifier,
+    /// (intended, actual) send time of each message in flight, oldest first.
+    in_flight: VecDeque<(Instant, Instant)>,
+    out: Vec<u8>,
+    out_pos: usize,
+    interest: Interest,
+    open: bool,
+}
+
+/// Name an I/O error's cause for the connect-failure table.
+fn cause(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => "ECONNREFUSED".into(),
+        Some(libc::ETIMEDOUT) => "ETIMEDOUT".into(),
+        Some(libc::EMFILE) => "EMFILE".into(),
+        Some(libc::ENFILE) => "ENFILE".into(),
+        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL".into(),
+        Some(libc::ECONNRESET) => "ECONNRESET".into(),
+        Some(n) => format!("errno {n}"),
+        None if e.kind() == io::ErrorKind::TimedOut => "timeout".into(),
+        None => e.kind().to_string(),
+    }
+}
+
+fn us_between(from: Instant, to: Instant) -> u64 {
+    (to.saturating_duration_since(from).as_micros() as u64).clamp(1, MAX_LATENCY_US)
+}
+
+/// Run one worker to the end of the run; never panics on I/O errors (they are counted).
+pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
+    let mut res = WorkerResult::default();
+    let mut conns = Vec::with_capacity(plan.conn_ids.len());
+    let mut idle = Vec::with_capacity(plan.idle);
+
+    // ---- connect, paced ----
+    let start = Instant::now();
+    let mut k = 0u32;
+    let mut connect = |res: &mut WorkerResult| -> Option<TcpStream> {
+        let due = start + plan.connect_interval * k;
+        k += 1;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let attempt = TcpStream::connect_timeout(&plan.addr, plan.connect_timeout).and_then(|s| {
+            s.set_nodelay(true)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        });
+        match attempt {
+            Ok(s) => {
+                shared.established.fetch_add(1, Ordering::Relaxed);
+                Some(s)
+            }
+            Err(e) => {
+                res.errors.connect_failed += 1;
+                *res.connect_failures.entry(cause(&e)).or_default() += 1;
+                None
+            }
+        }
+    };
+    for &id in &plan.conn_ids {
+        if shared.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Some(stream) = connect(&mut res) {
+            conns.push(Conn {
+                stream,
+                id,
+                next_seq: 0,
+                verifier: Verifier::new(id, plan.msg_size),
+                in_flight: VecDeque::new(),
+                out: Vec::new(),
+                out_pos: 0,
+                interest: Interest::READABLE,
+                open: true,
+            });
+        }
+    }
+    for _ in 0..plan.idle {
+        if shared.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Some(stream) = connect(&mut res) {
+            idle.push(stream);
+        }
+    }
+    res.connected_active = conns.len();
+    res.connected_idle = idle.len();
+    shared.connected.fetch_add(1, Ordering::SeqCst);
+
+    // ---- wait for the coordinator's go ----
+    let timeline = loop {
+        if let Some(t) = shared.timeline.get() {
+            break *t;
+        }
+        if shared.abort.load(Ordering::Relaxed) {
+            return res;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+
+    let mut driver = Driver {
+        plan,
+        shared,
+        timeline,
+        mux: match Epoll::new(Trigger::Level) {
+            Ok(m) => m,
+            Err(_) => {
+                shared.abort.store(true, Ordering::SeqCst);
+                return res;
+            }
+        },
+        conns,
+        res,
+        buf: vec![0u8; 64 * 1024],
+        open_conns: 0,
+    };
+    driver.run();
+    drop(idle);
+    driver.res
+}
+
+struct Driver<'a> {
+    plan: &'a WorkerPlan,
+    shared: &'a Shared,
+    timeline: Timeline,
+    mux: Epoll,
+    conns: Vec<Conn>,
+    res: WorkerResult,
+    buf: Vec<u8>,
+    open_conns: usize,
+}
+
+impl Driver<'_> {
+    fn run(&mut self) {
+        let now = Instant::now();
+        let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+        for i in 0..self.conns.len() {
+            let fd = self.conns[i].stream.as_raw_fd();
+            if self.mux.register(fd, Token(i), Interest::READABLE).is_err() {
+                self.close(i, false);
+                continue;
+            }
+            self.open_conns += 1;
+            match self.plan.rate_per_conn {
+                None => {
+                    for _ in 0..self.plan.pipeline {
+                        self.send(i, now, now);
+                    }
+                }
+                Some(rate) => {
+                    // Spread the connections' phases evenly over one interval.
+                    let interval = 1.0 / rate;
+                    let phase = interval * self.conns[i].id as f64 / self.plan.total_conns as f64;
+                    schedule.push(Reverse((now + Duration::from_secs_f64(phase), i)));
+                }
+            }
+        }
+        let interval = self
+            .plan
+            .rate_per_conn
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if self.shared.abort.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = Instant::now();
+            let sending = now < self.timeline.measure_end;
+            if !sending {
+                let in_flight: usize = self.conns.iter().map(|c| c.in_flight.len()).sum();
+                if in_flight == 0 || now >= self.timeline.drain_end || self.open_conns == 0 {
+                    break;
+                }
+            }
+            // Open loop: send everything that is due (and has a free slot).
+            let mut next_due = None;
+            if let Some(interval) = interval {
+                while let Some(&Reverse((due, i))) = schedule.peek() {
+                    if due > now || !sending {
+                        next_due = Some(due);
+                        break;
+                    }
+                    if !self.conns[i].open {
+                        schedule.pop();
+                        continue;
+                    }
+                    if self.conns[i].in_flight.len() >= OPEN_LOOP_MAX_IN_FLIGHT {
+                        // No free slot: the message waits, keeping its intended time.
+                        // Look again after the next event.
+                        next_due = Some(now + Duration::from_millis(1));
+                        break;
+                    }
+                    schedule.pop();
+                    self.send(i, due, now);
+                    schedule.push(Reverse((due + interval, i)));
+                }
+            }
+            let mut timeout = Duration::from_millis(20);
+            if sending {
+                timeout = timeout.min(self.timeline.measure_end.saturating_duration_since(now));
+            }
+            if let Some(due) = next_due {
+                timeout = timeout.min(due.saturating_duration_since(now));
+            }
+            if self.mux.wait(&mut events, Some(timeout)).is_err() {
+                self.shared.abort.store(true, Ordering::SeqCst);
+                break;
+            }
+            for ev in events.iter() {
+                let i = ev.token.0;
+                if !self.conns[i].open {
+                    continue;
+                }
+                if ev.writable {
+                    self.flush(i);
+                }
+                if ev.readable || ev.read_closed || ev.error {
+                    self.read(i);
+                }
+            }
+        }
+        // Whatever is still in flight now never came back.
+        for c in &self.conns {
+            self.res.errors.missing += c.in_flight.len() as u64;
+        }
+        self.res.intervals.truncate(
+            self.timeline
+                .measure_end
+                .saturating_duration_since(self.timeline.measure_start)
+                .as_secs_f64()
+                .ceil() as usize,
+        );
+    }
+
+    /// Queue message `next_seq` on connection `i` and write what the socket takes.
+    fn send(&mut self, i: usize, intended: Instant, now: Instant) {
+        let c = &mut self.conns[i];
+        if !c.open {
+            return;
+        }
+        encode(&mut c.out, c.id, c.next_seq, self.plan.msg_size);
+        c.next_seq += 1;
+        c.in_flight.push_back((intended, now));
+        if now >= self.timeline.measure_start && now < self.timeline.measure_end {
+            self.res.sent += 1;
+        }
+        if c.out.len() - c.out_pos == self.plan.msg_size {
+            self.flush(i); // nothing was pending before: write now
+        }
+    }
+
+    fn flush(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        while c.out_pos < c.out.len() {
+            match c.stream.write(&c.out[c.out_pos..]) {
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(i, true);
+                    return;
+                }
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+        }
+        let want = if c.out.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::BOTH
+        };
+        if want != c.interest {
+            c.interest = want;
+            if self
+                .mux
+                .reregister(c.stream.as_raw_fd(), Token(i), want)
+                .is_err()
+            {
+                self.close(i, true);
+            }
+        }
+    }
+
+    fn read(&mut self, i: usize) {
+        loop {
+            let c = &mut self.conns[i];
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    self.close(i, true);
+                    return;
+                }
+                Ok(n) => {
+                    let now = Instant::now();
+                    let completed = match c.verifier.feed(&self.buf[..n]) {
+                        Verdict::Ok(k) => k,
+                        Verdict::Corrupt { completed } => {
+                            self.complete(i, completed, now);
+                            self.res.errors.corrupt += 1;
+                            self.close(i, false);
+                            return;
+                        }
+                    };
+                    self.complete(i, completed, now);
+                    if n < self.buf.len() {
+                        return; // the receive queue is empty
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(i, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `k` echoes completed on connection `i` at `now`.
+    fn complete(&mut self, i: usize, k: usize, now: Instant) {
+        if k == 0 {
+            return;
+        }
+        self.shared.completed.fetch_add(k as u64, Ordering::Relaxed);
+        let in_window = now >= self.timeline.measure_start && now < self.timeline.measure_end;
+        for _ in 0..k {
+            let Some((intended, actual)) = self.conns[i].in_flight.pop_front() else {
+                // An echo of something never sent: the server made bytes up.
+                self.res.errors.corrupt += 1;
+                continue;
+            };
+            if now.saturating_duration_since(actual) > self.plan.timeout {
+                self.res.errors.late += 1;
+            }
+            if in_window {
+                let lat = us_between(intended, now);
+                self.res.requests += 1;
+                self.res.latency.saturating_record(lat);
+                if self.plan.rate_per_conn.is_some() {
+                    self.res
+                        .latency_uncorrected
+                        .saturating_record(us_between(actual, now));
+                }
+                let sec = now.duration_since(self.timeline.measure_start).as_secs() as usize;
+                if self.res.intervals.len() <= sec {
+                    self.res.intervals.resize_with(sec + 1, new_histogram);
+                }
+                self.res.intervals[sec].saturating_record(lat);
+            }
+            if self.plan.rate_per_conn.is_none() && now < self.timeline.measure_end {
+                self.send(i, now, now);
+            }
+        }
+    }
+
+    fn close(&mut self, i: usize, by_server: bool) {
+        let c = &mut self.conns[i];
+        if !c.open {
+            return;
+        }
+        c.open = false;
+        self.open_conns = self.open_conns.saturating_sub(1);
+        let _ = self.mux.deregister(c.stream.as_raw_fd());
+        self.res.errors.missing += c.in_flight.len() as u64;
+        c.in_flight.clear();
+        if by_server {
+            self.res.errors.closed_by_server += 1;
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Writers for run results, one file per format: CSV rows, JSON, the
+//! HdrHistogram percentile distribution (`.hgrm`) and interval log, and the
+//! human-readable table printed after a run.
+
+pub mod csv;
+pub mod hgrm;
+pub mod json;
+pub mod table;
+
+use std::path::Path;
+
+/// Create the parent directory of `path` if needed.
+pub(crate) fn ensure_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => std::fs::create_dir_all(p),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,91 @@
+//! The short human-readable summary printed after a run.
+
+use std::fmt::Write;
+
+use crate::loadgen::RunResult;
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.prec$}"),
+        _ => "-".into(),
+    }
+}
+
+/// Render `r` as a few aligned lines.
+pub fn render(r: &RunResult) -> String {
+    let mut s = String::new();
+    let model = match r.target_rate {
+        Some(rate) => format!("open loop at {rate:.0} msg/s"),
+        None => format!("closed loop, {} in flight per connection", r.pipeline),
+    };
+    let _ = writeln!(
+        s,
+        "{} · {} active + {} idle connections · {} B messages · {model}",
+        r.backend, r.connected, r.connected_idle, r.msg_size
+    );
+    let _ = writeln!(
+        s,
+        "  throughput   {:>12.0} req/s  {:>8.2} MB/s   ({} requests in {:.2} s)",
+        r.req_per_s, r.mb_per_s, r.requests, r.measured_s
+    );
+    let _ = writeln!(
+        s,
+        "  latency µs   min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
+        r.lat_min_us,
+        r.lat_p50_us,
+        r.lat_p90_us,
+        r.lat_p99_us,
+        r.lat_p999_us,
+        r.lat_p9999_us,
+        r.lat_max_us
+    );
+    if let (Some(p50), Some(p99)) = (r.uncorrected_p50_us, r.uncorrected_p99_us) {
+        let _ = writeln!(
+            s,
+            "  uncorrected  p50 {p50}  p99 {p99}  (from actual send time)"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  server/req   CPU {} µs · syscalls {} (waits {}, reads {}, writes {}) · ctx sw {}",
+        opt(r.server_cpu_us_per_req, 2),
+        opt(r.server_syscalls_per_req, 2),
+        opt(r.server_waits_per_req, 2),
+        opt(r.server_reads_per_req, 2),
+        opt(r.server_writes_per_req, 2),
+        opt(r.server_ctx_switches_per_req, 3),
+    );
+    let _ = writeln!(
+        s,
+        "  server       {}% CPU · {} events/wait · {} slots scanned/wait · max RSS {} KiB · refused {}",
+        opt(r.server_cpu_pct, 0),
+        opt(r.server_events_per_wait, 1),
+        opt(r.server_slots_per_wait, 1),
+        r.server_max_rss_kib.map_or("-".into(), |v| v.to_string()),
+        r.server_refused.map_or("-".into(), |v| v.to_string()),
+    );
+    let _ = writeln!(
+        s,
+        "  client       {:.0}% of its CPUs · steal {:.1}%",
+        r.client_cpu_pct, r.steal_pct
+    );
+    let _ = writeln!(
+        s,
+        "  errors       {} (corrupt {}, late {}, missing {}, closed by server {}, connect {}{})",
+        r.errors,
+        r.err_corrupt,
+        r.err_late,
+        r.err_missing,
+        r.err_closed_by_server,
+        r.err_connect,
+        if r.connect_failure_causes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.connect_failure_causes)
+        }
+    );
+    for w in r.warnings.split("; ").filter(|w| !w.is_empty()) {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}
