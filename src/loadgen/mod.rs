@@ -336,7 +336,7 @@ fn coordinate(
     mut server: Option<&mut ServerChild>,
     progress: &mut dyn Progress,
 ) -> Result<(Window, Vec<String>)> {
-    let warnings = Vec::new();
+    let mut warnings = Vec::new();
     let total_conns = (args.conns + args.idle) as f64;
     let connect_deadline = Instant::now()
         + Duration::from_secs_f64(total_conns / args.connect_rate * 2.0)
@@ -382,15 +382,20 @@ fn coordinate(
     let mut last_completed = 0;
     let mut last_progress = Instant::now();
     let mut tick_until =
-        |until: Instant, phase: &str, server: &mut Option<&mut ServerChild>| -> Result<()> {
+        |until: Instant, phase: &str, server: &mut Option<&mut ServerChild>| -> Result<bool> {
             loop {
                 let now = Instant::now();
                 if now >= until {
-                    return Ok(());
+                    return Ok(false);
                 }
                 check_server(server)?;
+                if shared.open_conns.load(Ordering::SeqCst) == 0 {
+                    // Every active connection was closed (errors, counted): nothing
+                    // more to measure. End the window now and report.
+                    return Ok(true);
+                }
                 let done = shared.completed.load(Ordering::Relaxed);
-                if done != last_completed || args.conns == 0 {
+                if done != last_completed {
                     last_completed = done;
                     last_progress = now;
                 } else if now.duration_since(last_progress) > args.timeout {
@@ -403,21 +408,34 @@ fn coordinate(
                 std::thread::sleep(TICK.min(until - now));
             }
         };
-    tick_until(measure_start, "warm-up", &mut server)?;
+    let mut all_closed = tick_until(measure_start, "warm-up", &mut server)?;
     let snap0 = match server.as_deref_mut() {
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
         None => None,
     };
     let ru0 = sys::rusage_self()?;
     let cpu0 = CpuTimes::read();
-    tick_until(measure_end, "measure", &mut server)?;
+    if !all_closed {
+        all_closed = tick_until(measure_end, "measure", &mut server)?;
+    }
+    let window_end = if all_closed {
+        Instant::now().clamp(measure_start, measure_end)
+    } else {
+        measure_end
+    };
     let snap1 = match server {
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
         None => None,
     };
     let ru1 = sys::rusage_self()?;
     let cpu1 = CpuTimes::read();
-    let measured_s = (measure_end - measure_start).as_secs_f64();
+    if all_closed {
+        warnings.push(format!(
+            "every connection was closed by errors: the window ended after {:.2} s",
+            (window_end - measure_start).as_secs_f64()
+        ));
+    }
+    let measured_s = (window_end - measure_start).as_secs_f64();
     Ok((
         Window {
             measured_s,

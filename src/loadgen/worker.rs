@@ -56,6 +56,8 @@ pub struct Shared {
     pub connected: AtomicUsize,
     /// Connections established so far (active and idle).
     pub established: AtomicUsize,
+    /// Active connections open now (after connecting; falls as errors close them).
+    pub open_conns: AtomicUsize,
     /// Set once by the coordinator: the run's phases.
     pub timeline: OnceLock<Timeline>,
     /// Stop now (server died, deadline passed, interrupted).
@@ -252,6 +254,7 @@ pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
             break;
         }
         if let Some(stream) = connect(&mut res) {
+            shared.open_conns.fetch_add(1, Ordering::SeqCst);
             conns.push(Conn {
                 stream,
                 id,
@@ -304,6 +307,7 @@ pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
         buf: vec![0u8; 64 * 1024],
         open_conns: 0,
     };
+    driver.open_conns = driver.conns.len();
     driver.run();
     drop(idle);
     driver.res
@@ -330,7 +334,6 @@ impl Driver<'_> {
                 self.close(i, false);
                 continue;
             }
-            self.open_conns += 1;
             match self.plan.rate_per_conn {
                 None => {
                     for _ in 0..self.plan.pipeline {
@@ -355,6 +358,9 @@ impl Driver<'_> {
                 break;
             }
             let now = Instant::now();
+            if self.open_conns == 0 {
+                break;
+            }
             let sending = now < self.timeline.measure_end;
             if !sending {
                 let in_flight: usize = self.conns.iter().map(|c| c.in_flight.len()).sum();
@@ -551,6 +557,7 @@ impl Driver<'_> {
         }
         c.open = false;
         self.open_conns = self.open_conns.saturating_sub(1);
+        self.shared.open_conns.fetch_sub(1, Ordering::SeqCst);
         let _ = self.mux.deregister(c.stream.as_raw_fd());
         self.res.errors.missing += c.in_flight.len() as u64;
         c.in_flight.clear();

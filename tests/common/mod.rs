@@ -2,14 +2,14 @@
 //! checker that drives many non-blocking connections and verifies every byte.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use muxbench::loadgen::ServerChild;
 use muxbench::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 use muxbench::server::Snapshot;
 use muxbench::sys;
@@ -48,96 +48,40 @@ pub fn raise_fd_limit() {
     sys::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
 }
 
-/// A `muxserver` child process; killed and reaped on drop, also when the test fails.
+/// A `muxserver` child process (the library's [`ServerChild`]: killed and
+/// reaped on drop, also when the test fails), with panicking accessors.
 pub struct Server {
-    child: Child,
+    inner: RefCell<ServerChild>,
     pub addr: SocketAddr,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     /// Start `muxserver --backend B --addr 127.0.0.1:0 EXTRA…` and wait for its readiness line.
     pub fn start(backend: muxbench::mux::Backend, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_muxserver"))
-            .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn muxserver");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let err_buf = Arc::new(Mutex::new(String::new()));
-        let sink = err_buf.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            lines,
-            stderr: err_buf,
-        };
-        let line = server
-            .lines
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("no readiness line; stderr: {}", server.stderr()));
-        let rest = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let (addr, name) = rest
-            .split_once(" backend=")
-            .expect("backend= in readiness line");
-        assert_eq!(name, backend.name());
-        server.addr = addr.parse().expect("address in readiness line");
-        server
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_muxserver"));
+        cmd.args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
+            .args(extra);
+        let inner = ServerChild::spawn(cmd, DEADLINE).expect("start muxserver");
+        assert_eq!(inner.backend, backend.name());
+        Server {
+            addr: inner.addr,
+            inner: RefCell::new(inner),
+        }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.inner.borrow().pid()
     }
 
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn next_snapshot(&self, kind: &str) -> Snapshot {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {kind} snapshot; stderr: {}", self.stderr()));
-            if let Ok(s) = serde_json::from_str::<Snapshot>(&line) {
-                if s.kind == kind {
-                    return s;
-                }
-            }
-        }
+        self.inner.borrow().stderr()
     }
 
     /// Ask for a counters snapshot (SIGUSR1) and wait for it.
     pub fn snapshot(&self) -> Snapshot {
-        sys::kill(self.pid(), libc::SIGUSR1).expect("SIGUSR1");
-        self.next_snapshot("snapshot")
+        let res = self.inner.borrow_mut().snapshot(DEADLINE);
+        res.unwrap_or_else(|e| panic!("{e:#}; stderr: {}", self.stderr()))
     }
 
     /// Poll snapshots until `cond` holds, or panic after the deadline.
@@ -154,30 +98,19 @@ impl Server {
     }
 
     /// SIGTERM: the server must print its final snapshot and exit 0.
-    pub fn stop(mut self) -> Snapshot {
-        sys::kill(self.pid(), libc::SIGTERM).expect("SIGTERM");
-        let snap = self.next_snapshot("final");
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "server exited with {status}");
-                return snap;
-            }
-            assert!(Instant::now() < end, "server did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    pub fn stop(self) -> Snapshot {
+        let (snap, status) = self
+            .inner
+            .into_inner()
+            .stop(DEADLINE)
+            .expect("stop muxserver");
+        assert!(status.success(), "server exited with {status}");
+        snap
     }
 
     /// Still running?
     pub fn is_alive(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.inner.get_mut().exited().is_none()
     }
 }
 

@@ -1,0 +1,341 @@
+//! The load generator end to end: its own server for every backend, broken
+//! servers it must catch, open-loop rates, and an external server.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use muxbench::loadgen::RunResult;
+use muxbench::mux::Backend;
+
+mod common;
+use common::Server;
+
+fn loadgen(dir: &Path, args: &[&str]) -> (Output, Option<RunResult>) {
+    let csv = dir.join("runs.csv");
+    let json = dir.join("run.json");
+    let _ = std::fs::remove_file(&json);
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .args(["--warmup", "200ms", "--quiet"])
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run loadgen");
+    let result = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("JSON result parses"));
+    (out, result)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// 500 active + 200 idle connections, ~1 s measured, every backend.
+fn short_run_is_clean_and_consistent(backend: Backend) {
+    common::raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            backend.name(),
+            "--conns",
+            "500",
+            "--idle",
+            "200",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.expect("JSON written");
+    assert_eq!(r.errors, 0, "{}", text(&out));
+    assert_eq!((r.connected, r.connected_idle), (500, 200));
+    assert_eq!(r.backend, backend.name());
+    assert!(r.requests > 500, "{} requests", r.requests);
+    // The client's count and the server's echoed bytes agree, up to the
+    // messages in flight at the two cuts (one per connection each).
+    let server_msgs = r.server_bytes_out.unwrap() / r.msg_size as u64;
+    assert!(
+        server_msgs.abs_diff(r.requests) <= 2 * 500,
+        "client {} vs server {server_msgs}",
+        r.requests
+    );
+    assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
+    assert!(r.server_reads_per_req.unwrap() >= 0.9);
+    assert!(r.lat_p50_us > 0 && r.lat_p50_us <= r.lat_p99_us && r.lat_p99_us <= r.lat_max_us);
+    // Idle connections are registered on the server: select and poll scan them.
+    if matches!(backend, Backend::Select | Backend::Poll) {
+        assert!(r.server_slots_per_wait.unwrap() >= 700.0, "{r:?}");
+    } else {
+        assert!(r.server_slots_per_wait.unwrap() < 700.0, "{r:?}");
+    }
+
+    // The CSV row parses back and carries the documented header.
+    let rows = muxbench::report::csv::read(&dir.path().join("runs.csv")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].requests, r.requests);
+    let csv_text = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
+    assert_eq!(
+        csv_text.lines().next().unwrap(),
+        muxbench::report::csv::header().unwrap()
+    );
+    for col in [
+        "req_per_s",
+        "lat_p99_us",
+        "server_cpu_us_per_req",
+        "server_syscalls_per_req",
+        "cpu_model",
+        "kernel",
+    ] {
+        assert!(
+            csv_text
+                .lines()
+                .next()
+                .unwrap()
+                .split(',')
+                .any(|c| c == col),
+            "{col}"
+        );
+    }
+}
+per_backend!(short_run_is_clean_and_consistent);
+
+/// A deliberately broken echo server, one thread per connection (a test
+/// fixture, a handful of connections).
+#[derive(Clone, Copy)]
+enum Broken {
+    /// Echoes, but flips one byte after 1,000 bytes.
+    FlipsAByte,
+    /// Echoes 1,000 bytes, then closes the connection.
+    DropsConnection,
+    /// Reads, never answers.
+    Silent,
+}
+
+fn broken_server(kind: Broken) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut total = 0usize;
+                loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    match kind {
+                        Broken::Silent => continue,
+                        Broken::DropsConnection if total > 1000 => return,
+                        Broken::FlipsAByte if total <= 1000 && total + n > 1000 => {
+                            buf[1000 - total] ^= 0x40;
+                        }
+                        _ => {}
+                    }
+                    total += n;
+                    if s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn detects_broken_server(kind: Broken) -> (Output, Option<RunResult>, Duration) {
+    let addr = broken_server(kind).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--addr",
+            &addr,
+            "--label",
+            "broken",
+            "--conns",
+            "4",
+            "--duration",
+            "1",
+            "--timeout",
+            "1s",
+        ],
+    );
+    (out, r, t.elapsed())
+}
+
+#[test]
+fn detects_a_flipped_byte() {
+    let (out, r, _) = detects_broken_server(Broken::FlipsAByte);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = r.unwrap();
+    assert!(r.err_corrupt >= 1, "{r:?}");
+    assert_eq!(r.backend, "broken");
+}
+
+#[test]
+fn detects_a_dropped_connection() {
+    let (out, r, _) = detects_broken_server(Broken::DropsConnection);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = r.unwrap();
+    assert!(r.err_closed_by_server >= 1, "{r:?}");
+    assert!(r.err_missing >= 1, "{r:?}");
+}
+
+#[test]
+fn detects_a_silent_server_without_hanging() {
+    let (out, r, took) = detects_broken_server(Broken::Silent);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(r.is_none(), "no result file for a failed run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stopped answering"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_dead_server_ends_the_run_with_a_message() {
+    // An external server that dies mid-run: connections reset, nothing answers.
+    let server = Server::start(Backend::Poll, &[]);
+    let addr = server.addr.to_string();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        drop(server); // SIGKILL
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let (out, _) = loadgen(
+        dir.path(),
+        &[
+            "--addr",
+            &addr,
+            "--conns",
+            "10",
+            "--duration",
+            "3",
+            "--timeout",
+            "1s",
+        ],
+    );
+    killer.join().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(t.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn open_loop_below_capacity_meets_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "epoll-et",
+            "--conns",
+            "20",
+            "--rate",
+            "2000",
+            "--duration",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.unwrap();
+    let achieved = r.req_per_s;
+    assert!(
+        (achieved - 2000.0).abs() <= 100.0,
+        "achieved {achieved} of 2000/s"
+    );
+    assert_eq!(r.rate_not_met, Some(false));
+    assert_eq!(r.load_model, "open");
+    assert!(r.uncorrected_p99_us.is_some());
+}
+
+#[test]
+fn open_loop_above_capacity_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "epoll-lt",
+            "--conns",
+            "10",
+            "--rate",
+            "50000000",
+            "--duration",
+            "1",
+        ],
+    );
+    let r = r.unwrap_or_else(|| panic!("{}", text(&out)));
+    assert_eq!(r.rate_not_met, Some(true), "{r:?}");
+    assert!(r.warnings.contains("target rate not met"), "{}", r.warnings);
+    // Corrected latency (from intended send times) exceeds the uncorrected one.
+    assert!(r.lat_p99_us >= r.uncorrected_p99_us.unwrap());
+}
+
+#[test]
+fn drives_an_external_server() {
+    let server = Server::start(Backend::EpollLt, &[]);
+    let addr = server.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--addr",
+            &addr,
+            "--label",
+            "ext",
+            "--conns",
+            "50",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.unwrap();
+    assert_eq!(r.backend, "ext");
+    assert_eq!(r.errors, 0);
+    assert!(
+        r.server_cpu_us_per_req.is_none(),
+        "no server figures for an external server"
+    );
+    let snap = server.stop();
+    assert!(snap.counters.bytes_out >= r.requests * r.msg_size as u64);
+}
+
+#[test]
+fn refuses_bad_settings_with_a_message() {
+    for (args, needle) in [
+        (vec!["--backend", "epoll-et", "--msg-size", "8"], "header"),
+        (vec!["--backend", "nope"], "valid backends"),
+        (
+            vec!["--backend", "poll", "--conns", "100000"],
+            "RLIMIT_NOFILE",
+        ),
+        (vec!["--backend", "poll", "--duration", "5x"], "duration"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(&args)
+            .args(["--no-csv"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
