@@ -308,6 +308,7 @@ fn drives_an_external_server() {
     assert!(out.status.success(), "{}", text(&out));
     let r = r.unwrap();
     assert_eq!(r.backend, "ext");
+    assert_eq!((r.client_cpus.as_str(), r.threads), ("0", 1));
     assert_eq!(r.errors, 0);
     assert!(
         r.server_cpu_us_per_req.is_none(),

@@ -58,7 +58,11 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
         .map_err(|e: crate::mux::UnknownBackend| e.to_string())
 }
 
-fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+/// A list of CPU numbers, e.g. `1-3,5`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
@@ -77,7 +81,7 @@ fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
     if cpus.is_empty() {
         return Err("empty CPU list".into());
     }
-    Ok(cpus)
+    Ok(CpuList(cpus))
 }
 
 /// Settings of one run.
@@ -156,7 +160,7 @@ pub struct RunArgs {
 
     /// CPUs for the load generator's workers, e.g. `1` or `1-3,5` (default: all but the server's).
     #[arg(long, value_parser = parse_cpus)]
-    pub client_cpus: Option<Vec<usize>>,
+    pub client_cpus: Option<CpuList>,
 
     /// Server: bytes per read(2).
     #[arg(long, default_value = "16384", value_parser = parse_size)]
@@ -258,8 +262,8 @@ mod tests {
 
     #[test]
     fn cpu_lists() {
-        assert_eq!(parse_cpus("1"), Ok(vec![1]));
-        assert_eq!(parse_cpus("1-3,5"), Ok(vec![1, 2, 3, 5]));
+        assert_eq!(parse_cpus("1"), Ok(CpuList(vec![1])));
+        assert_eq!(parse_cpus("1-3,5"), Ok(CpuList(vec![1, 2, 3, 5])));
         assert!(parse_cpus("3-1").is_err());
         assert!(parse_cpus("x").is_err());
     }

@@ -48,7 +48,7 @@ fn place(args: &RunArgs) -> Result<Placement> {
     let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
     let mut warnings = Vec::new();
     let (server_cpu, client_cpus) = if args.addr.is_some() {
-        (None, args.client_cpus.clone())
+        (None, args.client_cpus.clone().map(|c| c.0))
     } else if allowed.len() < 2 {
         let w = "only one CPU available: server and load generator share it, no pinning";
         eprintln!("loadgen: warning: {w}");
@@ -62,7 +62,7 @@ fn place(args: &RunArgs) -> Result<Placement> {
             );
         }
         let clients = match &args.client_cpus {
-            Some(c) => {
+            Some(args::CpuList(c)) => {
                 if let Some(bad) = c.iter().find(|c| !allowed.contains(c)) {
                     bail!("--client-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})");
                 }

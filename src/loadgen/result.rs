@@ -123,6 +123,8 @@ pub struct RunResult {
     pub server_max_rss_kib: Option<u64>,
     /// Load generator CPU utilisation, percent of its CPUs.
     pub client_cpu_pct: f64,
+    /// Load generator CPU time per request, µs.
+    pub client_cpu_us_per_req: f64,
     /// Host CPU steal during the window, percent.
     pub steal_pct: f64,
     /// Warnings that make the run suspect, `;`-separated (empty: none).
@@ -335,6 +337,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_ctx_switches_per_req: s(&|s| per(s.ctx_switches, reqs)),
         server_max_rss_kib: server.as_ref().map(|s| s.max_rss_kib),
         client_cpu_pct,
+        client_cpu_us_per_req: per(m.client_cpu_us, reqs),
         steal_pct: m.steal_pct,
         warnings: warnings.join("; "),
         cpu_model: machine.cpu_model.clone(),
