@@ -303,6 +303,10 @@ fn drives_an_external_server() {
             "50",
             "--duration",
             "1",
+            "--client-cpus",
+            "0",
+            "--threads",
+            "1",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));

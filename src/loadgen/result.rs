@@ -124,7 +124,7 @@ pub struct RunResult {
     /// Load generator CPU utilisation, percent of its CPUs.
     pub client_cpu_pct: f64,
     /// Load generator CPU time per request, µs.
-    pub client_cpu_us_per_req: f64,
+    pub client_cpu_us_per_req: Option<f64>,
     /// Host CPU steal during the window, percent.
     pub steal_pct: f64,
     /// Warnings that make the run suspect, `;`-separated (empty: none).
@@ -213,12 +213,9 @@ impl ServerDelta {
     }
 }
 
-fn per(n: u64, d: u64) -> f64 {
-    if d == 0 {
-        f64::NAN
-    } else {
-        n as f64 / d as f64
-    }
+/// `n / d`, or `None` (an empty cell) when nothing was counted.
+fn per(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
 }
 
 /// Combine everything into the flat result.
@@ -257,7 +254,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
     }
 
     let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
-    let s = |f: &dyn Fn(&ServerDelta) -> f64| server.as_ref().map(f);
+    let s = |f: &dyn Fn(&ServerDelta) -> Option<f64>| server.as_ref().and_then(f);
     let causes = w
         .connect_failures
         .iter()
@@ -326,7 +323,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_bytes_out: server.as_ref().map(|s| s.bytes_out),
         server_refused: server.as_ref().map(|s| s.refused),
         server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
-        server_cpu_pct: s(&|s| 100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6)),
+        server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
         server_syscalls_per_req: s(&|s| per(s.waits + s.reads + s.writes, reqs)),
         server_waits_per_req: s(&|s| per(s.waits, reqs)),
         server_reads_per_req: s(&|s| per(s.reads, reqs)),

@@ -66,8 +66,10 @@ pub fn render(r: &RunResult) -> String {
     );
     let _ = writeln!(
         s,
-        "  client       {:.0}% of its CPUs · {:.2} CPU µs/req · steal {:.1}%",
-        r.client_cpu_pct, r.client_cpu_us_per_req, r.steal_pct
+        "  client       {:.0}% of its CPUs · {} CPU µs/req · steal {:.1}%",
+        r.client_cpu_pct,
+        opt(r.client_cpu_us_per_req, 2),
+        r.steal_pct
     );
     let _ = writeln!(
         s,
