@@ -175,6 +175,45 @@ pub fn epoll_wait(
     .map(|n| n as usize)
 }
 
+/// epoll_pwait2(2): like [`epoll_wait`] but with a nanosecond timeout, for a
+/// client that must send at scheduled instants (whole-millisecond rounding
+/// would add up to 1 ms to every open-loop send).
+pub fn epoll_wait_precise(
+    epfd: RawFd,
+    buf: &mut [libc::epoll_event],
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    let max = buf.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // buf is a valid, exclusively borrowed array of at least `max` entries; ts_ptr
+    // is null or points to a live timespec; a null sigmask leaves the mask alone.
+    syscall!(epoll_pwait2(
+        epfd,
+        buf.as_mut_ptr(),
+        max,
+        ts_ptr,
+        std::ptr::null()
+    ))
+    .map(|n| n as usize)
+}
+
+/// Make the child started by `cmd` receive SIGKILL when this process dies,
+/// so a server child is never left behind by a load generator that was killed.
+pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| syscall!(prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)).map(drop));
+    }
+}
+
 /// accept4(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`: one syscall for a ready-to-use
 /// non-blocking connection (std's accept would need a second one, `ioctl(FIONBIO)`).
 pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
@@ -399,6 +438,32 @@ impl Drop for SignalForwarding {
         SIGNAL_PIPE.store(-1, Ordering::Relaxed);
         drop(self.pipe_write.take());
     }
+}
+
+/// Set by [`install_interrupt_flag`]'s handler on SIGINT / SIGTERM.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn set_interrupted(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turn SIGINT and SIGTERM into a flag ([`interrupted`]) instead of death, so a
+/// long-running command (the load generator) can stop its children and keep
+/// what it has measured.
+pub fn install_interrupt_flag() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = set_interrupted as *const () as libc::sighandler_t;
+        // &sa is a valid sigaction; the old action is not needed.
+        syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`install_interrupt_flag`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Send `signal` to process `pid` (tests and the load generator use it on

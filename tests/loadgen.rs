@@ -26,9 +26,12 @@ fn loadgen(dir: &Path, args: &[&str]) -> (Output, Option<RunResult>) {
         .arg(&json)
         .output()
         .expect("run loadgen");
-    let result = std::fs::read_to_string(&json)
-        .ok()
-        .map(|t| serde_json::from_str(&t).expect("JSON result parses"));
+    let result = std::fs::read_to_string(&json).ok().map(|t| {
+        let full: muxbench::report::json::FullResult =
+            serde_json::from_str(&t).expect("JSON result parses");
+        assert!(full.result.requests == 0 || !full.latency_percentiles.is_empty());
+        full.result
+    });
     (out, result)
 }
 
@@ -343,4 +346,30 @@ fn refuses_bad_settings_with_a_message() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// Idle connections that select had to refuse (fd >= FD_SETSIZE) are never
+/// read by the client, so only the server knows: the run must still say so
+/// and fail.
+#[test]
+fn select_refusing_idle_connections_fails_the_run() {
+    common::raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "select",
+            "--conns",
+            "10",
+            "--idle",
+            "1100",
+            "--duration",
+            "0.5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = r.unwrap();
+    assert!(r.server_refused.unwrap() > 50, "{r:?}");
+    assert!(r.warnings.contains("refused"), "{}", r.warnings);
 }

@@ -36,25 +36,35 @@ enum Cmd {
     Serve(ServerArgs),
 }
 
-struct Bar(ProgressBar);
+/// Progress bar with the live rate over the last half second or so.
+struct Bar {
+    bar: ProgressBar,
+    last: Option<(Duration, u64)>,
+    rate: f64,
+}
 
 impl Progress for Bar {
     fn update(&mut self, phase: &str, elapsed: Duration, total: Duration, completed: u64) {
         if total.is_zero() {
-            self.0.set_message(format!("{phase}…"));
+            self.bar.set_message(format!("{phase}…"));
             return;
         }
-        self.0.set_length(total.as_millis() as u64);
-        self.0
+        self.bar.set_length(total.as_millis() as u64);
+        self.bar
             .set_position(elapsed.as_millis().min(total.as_millis()) as u64);
-        let secs = elapsed.as_secs_f64().max(1e-3);
-        self.0.set_message(format!(
-            "{phase} · {:.0} req/s avg",
-            completed as f64 / secs
-        ));
+        match self.last {
+            Some((t, n)) if elapsed >= t + Duration::from_millis(500) => {
+                self.rate = completed.saturating_sub(n) as f64 / (elapsed - t).as_secs_f64();
+                self.last = Some((elapsed, completed));
+            }
+            None => self.last = Some((elapsed, completed)),
+            _ => {}
+        }
+        self.bar
+            .set_message(format!("{phase} · {:.0} req/s", self.rate));
     }
     fn finish(&mut self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
@@ -67,7 +77,11 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
                 .expect("valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        Box::new(Bar(bar))
+        Box::new(Bar {
+            bar,
+            last: None,
+            rate: 0.0,
+        })
     } else {
         Box::new(loadgen::NoProgress)
     };
@@ -80,7 +94,7 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         report::csv::append(&args.csv, r)?;
     }
     if let Some(p) = &args.json {
-        report::json::write(p, r)?;
+        report::json::write(p, &out)?;
     }
     if let Some(p) = &args.hgrm {
         report::hgrm::write_file(p, &out.latency)?;
@@ -88,11 +102,19 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     if let Some(p) = &args.hlog {
         report::hgrm::write_interval_log(p, &out.intervals)?;
     }
-    Ok(r.errors == 0 || args.allow_errors)
+    let refused = r.server_refused.unwrap_or(0);
+    Ok((r.errors == 0 && refused == 0) || args.allow_errors)
 }
 
 fn main() {
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        // Ctrl-C / SIGTERM end the run through its deadline checks, so the
+        // server child is stopped and reaped rather than orphaned.
+        if let Err(e) = muxbench::sys::install_interrupt_flag() {
+            eprintln!("loadgen: warning: cannot install signal handlers: {e}");
+        }
+    }
     let code = match cli.command {
         Some(Cmd::Serve(server)) => match server.run() {
             Ok(_) => 0,
@@ -104,7 +126,10 @@ fn main() {
         None => match run(&cli.run) {
             Ok(true) => 0,
             Ok(false) => {
-                eprintln!("loadgen: errors were counted (see above); exit status 1 (--allow-errors to ignore)");
+                eprintln!(
+                    "loadgen: errors or refused connections were counted (see above); exit status 1 \
+                     (--allow-errors to ignore)"
+                );
                 1
             }
             Err(e) => {

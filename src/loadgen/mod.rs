@@ -136,6 +136,11 @@ fn server_command(
     cpu: Option<usize>,
 ) -> Command {
     let mut cmd = Command::new(exe);
+    // Its own process group: a Ctrl-C at the terminal reaches loadgen only,
+    // which then stops the server itself (and keeps what was measured).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // And it dies with us, even if we are killed outright.
+    sys::kill_child_with_parent(&mut cmd);
     cmd.arg("serve")
         .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
         .args(["--read-buf", &args.read_buf.to_string()])
@@ -318,7 +323,13 @@ struct Window {
 
 const TICK: Duration = Duration::from_millis(100);
 
-fn check_server(server: &mut Option<&mut ServerChild>) -> Result<()> {
+fn check_server(shared: &Shared, server: &mut Option<&mut ServerChild>) -> Result<()> {
+    if sys::interrupted() {
+        bail!("interrupted");
+    }
+    if shared.abort.load(Ordering::SeqCst) {
+        bail!("a load-generator worker failed (see its message above)");
+    }
     if let Some(s) = server {
         if let Some(status) = s.exited() {
             let err = s.stderr();
@@ -344,7 +355,7 @@ fn coordinate(
         + Duration::from_secs(10);
     let t0 = Instant::now();
     while shared.connected.load(Ordering::SeqCst) < threads_expected {
-        check_server(&mut server)?;
+        check_server(shared, &mut server)?;
         if Instant::now() > connect_deadline {
             bail!("connecting took longer than {:?}", connect_deadline - t0);
         }
@@ -356,9 +367,17 @@ fn coordinate(
         let end = Instant::now() + Duration::from_secs(10);
         loop {
             let snap = s.snapshot(Duration::from_secs(5))?;
-            if snap.counters.accepts as usize >= shared.established.load(Ordering::SeqCst)
-                || Instant::now() > end
-            {
+            let established = shared.established.load(Ordering::SeqCst);
+            if snap.counters.accepts as usize >= established {
+                break;
+            }
+            if Instant::now() > end {
+                let w = format!(
+                    "the server had accepted {} of {established} connections when measuring began",
+                    snap.counters.accepts
+                );
+                eprintln!("loadgen: warning: {w}");
+                warnings.push(w);
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -379,6 +398,12 @@ fn coordinate(
         .set(timeline)
         .map_err(|_| anyhow!("timeline set twice"))?;
 
+    // No echo for this long while connections are open means the server stopped
+    // answering; at low open-loop rates, allow for the gaps between messages.
+    let silence_limit = args.timeout
+        + args.rate.map_or(Duration::ZERO, |r| {
+            Duration::from_secs_f64((2.0 / r).min(3600.0))
+        });
     let mut last_completed = 0;
     let mut last_progress = Instant::now();
     let mut tick_until =
@@ -388,7 +413,7 @@ fn coordinate(
                 if now >= until {
                     return Ok(false);
                 }
-                check_server(server)?;
+                check_server(shared, server)?;
                 if shared.open_conns.load(Ordering::SeqCst) == 0 {
                     // Every active connection was closed (errors, counted): nothing
                     // more to measure. End the window now and report.
@@ -398,7 +423,7 @@ fn coordinate(
                 if done != last_completed {
                     last_completed = done;
                     last_progress = now;
-                } else if now.duration_since(last_progress) > args.timeout {
+                } else if now.duration_since(last_progress) > silence_limit {
                     bail!(
                         "the server stopped answering: no echo for {:?}",
                         now.duration_since(last_progress)

@@ -39,8 +39,18 @@ pub struct RunResult {
     pub read_policy: String,
     /// Server output cap per connection, bytes.
     pub max_pending: usize,
+    /// External server address (empty: our own server on loopback).
+    pub addr: String,
     /// Warm-up, s.
     pub warmup_s: f64,
+    /// Requested measured duration, s.
+    pub duration_s: f64,
+    /// Reply timeout, s.
+    pub timeout_s: f64,
+    /// Connections opened per second.
+    pub connect_rate: f64,
+    /// Connect timeout, s.
+    pub connect_timeout_s: f64,
     /// Measured window, s (the measured instants, not the requested duration).
     pub measured_s: f64,
     /// Worker threads.
@@ -59,6 +69,9 @@ pub struct RunResult {
     pub req_per_s: f64,
     /// Echoed payload, MB/s (10^6 bytes, one direction).
     pub mb_per_s: f64,
+    /// Open loop: messages due in the window that were never sent (each
+    /// connection's in-flight cap stayed full: the server fell behind).
+    pub unsent: Option<u64>,
     /// Open loop: achieved rate below 95% of the target (the server could not keep up).
     pub rate_not_met: Option<bool>,
     /// Latency minimum.
@@ -252,6 +265,13 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
     if w.errors.total() > 0 {
         warnings.push(format!("{} errors", w.errors.total()));
     }
+    if let Some(refused) = m.server.as_ref().map(|(_, b)| b.counters.refused) {
+        if refused > 0 {
+            warnings.push(format!(
+                "the server refused {refused} connections (over --max-conns, or select beyond FD_SETSIZE)"
+            ));
+        }
+    }
 
     let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
     let s = |f: &dyn Fn(&ServerDelta) -> Option<f64>| server.as_ref().and_then(f);
@@ -279,7 +299,12 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         read_buf: args.read_buf,
         read_policy: format!("{:?}", args.read_policy).to_lowercase(),
         max_pending: args.max_pending,
+        addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),
         warmup_s: args.warmup.as_secs_f64(),
+        duration_s: args.duration.as_secs_f64(),
+        timeout_s: args.timeout.as_secs_f64(),
+        connect_rate: args.connect_rate,
+        connect_timeout_s: args.connect_timeout.as_secs_f64(),
         measured_s: m.measured_s,
         threads: m.threads,
         server_cpu: m.server_cpu,
@@ -298,6 +323,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         requests: reqs,
         req_per_s,
         mb_per_s: req_per_s * args.msg_size as f64 / 1e6,
+        unsent: args.rate.map(|_| w.unsent),
         rate_not_met,
         lat_min_us: if h.is_empty() { 0 } else { h.min() },
         lat_mean_us: if h.is_empty() { 0.0 } else { h.mean() },

@@ -131,8 +131,11 @@ pub struct WorkerResult {
     pub intervals: Vec<Histogram<u64>>,
     /// Echoes completed inside the measured window.
     pub requests: u64,
-    /// Messages sent inside the measured window.
+    /// Messages sent inside the measured window (by intended send time).
     pub sent: u64,
+    /// Open loop: messages due inside the window that were never sent (the
+    /// connection's in-flight cap was reached and stayed reached).
+    pub unsent: u64,
     /// Errors by kind.
     pub errors: ErrorCounts,
     /// Connect failures by cause.
@@ -151,6 +154,7 @@ impl Default for WorkerResult {
             intervals: Vec::new(),
             requests: 0,
             sent: 0,
+            unsent: 0,
             errors: ErrorCounts::default(),
             connect_failures: BTreeMap::new(),
             connected_active: 0,
@@ -175,6 +179,7 @@ impl WorkerResult {
         }
         self.requests += other.requests;
         self.sent += other.sent;
+        self.unsent += other.unsent;
         self.errors.add(&other.errors);
         for (k, v) in other.connect_failures {
             *self.connect_failures.entry(k).or_default() += v;
@@ -330,7 +335,13 @@ impl Driver<'_> {
         let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
         for i in 0..self.conns.len() {
             let fd = self.conns[i].stream.as_raw_fd();
-            if self.mux.register(fd, Token(i), Interest::READABLE).is_err() {
+            if let Err(e) = self.mux.register(fd, Token(i), Interest::READABLE) {
+                self.res.errors.connect_failed += 1;
+                *self
+                    .res
+                    .connect_failures
+                    .entry(format!("register: {e}"))
+                    .or_default() += 1;
                 self.close(i, false);
                 continue;
             }
@@ -358,8 +369,8 @@ impl Driver<'_> {
                 break;
             }
             let now = Instant::now();
-            if self.open_conns == 0 {
-                break;
+            if self.shared.open_conns.load(Ordering::Relaxed) == 0 {
+                break; // every connection of the run is gone: the coordinator ends it
             }
             let sending = now < self.timeline.measure_end;
             if !sending {
@@ -371,24 +382,33 @@ impl Driver<'_> {
             // Open loop: send everything that is due (and has a free slot).
             let mut next_due = None;
             if let Some(interval) = interval {
+                let mut blocked = Vec::new();
                 while let Some(&Reverse((due, i))) = schedule.peek() {
                     if due > now || !sending {
                         next_due = Some(due);
                         break;
                     }
+                    schedule.pop();
                     if !self.conns[i].open {
-                        schedule.pop();
                         continue;
                     }
                     if self.conns[i].in_flight.len() >= OPEN_LOOP_MAX_IN_FLIGHT {
-                        // No free slot: the message waits, keeping its intended time.
-                        // Look again after the next event.
-                        next_due = Some(now + Duration::from_millis(1));
-                        break;
+                        // No free slot: this message waits, keeping its intended
+                        // time; the other connections go on.
+                        blocked.push(Reverse((due, i)));
+                        continue;
                     }
-                    schedule.pop();
                     self.send(i, due, now);
                     schedule.push(Reverse((due + interval, i)));
+                }
+                if !blocked.is_empty() {
+                    // Look again soon: a reply may free a slot.
+                    next_due = Some(
+                        next_due.map_or(now + Duration::from_millis(1), |d: Instant| {
+                            d.min(now + Duration::from_millis(1))
+                        }),
+                    );
+                    schedule.extend(blocked);
                 }
             }
             let mut timeout = Duration::from_millis(20);
@@ -398,7 +418,8 @@ impl Driver<'_> {
             if let Some(due) = next_due {
                 timeout = timeout.min(due.saturating_duration_since(now));
             }
-            if self.mux.wait(&mut events, Some(timeout)).is_err() {
+            if let Err(e) = self.mux.wait_precise(&mut events, Some(timeout)) {
+                eprintln!("loadgen: worker: epoll_pwait2: {e}");
                 self.shared.abort.store(true, Ordering::SeqCst);
                 break;
             }
@@ -412,6 +433,16 @@ impl Driver<'_> {
                 }
                 if ev.readable || ev.read_closed || ev.error {
                     self.read(i);
+                }
+            }
+        }
+        // Open loop: what was due in the window but never sent.
+        if let Some(interval) = interval {
+            let end = self.timeline.measure_end;
+            for Reverse((due, i)) in schedule.into_vec() {
+                if due < end && self.conns[i].open {
+                    let owed = (end - due).as_secs_f64() / interval.as_secs_f64();
+                    self.res.unsent += owed.ceil() as u64;
                 }
             }
         }
@@ -437,7 +468,7 @@ impl Driver<'_> {
         encode(&mut c.out, c.id, c.next_seq, self.plan.msg_size);
         c.next_seq += 1;
         c.in_flight.push_back((intended, now));
-        if now >= self.timeline.measure_start && now < self.timeline.measure_end {
+        if intended >= self.timeline.measure_start && intended < self.timeline.measure_end {
             self.res.sent += 1;
         }
         if c.out.len() - c.out_pos == self.plan.msg_size {
@@ -494,12 +525,15 @@ impl Driver<'_> {
                         Verdict::Corrupt { completed } => {
                             self.complete(i, completed, now);
                             self.res.errors.corrupt += 1;
+                            // The corrupt message is accounted for; the rest in
+                            // flight are lost with the connection (missing).
+                            self.conns[i].in_flight.pop_front();
                             self.close(i, false);
                             return;
                         }
                     };
                     self.complete(i, completed, now);
-                    if n < self.buf.len() {
+                    if !self.conns[i].open || n < self.buf.len() {
                         return; // the receive queue is empty
                     }
                 }
@@ -519,8 +553,10 @@ impl Driver<'_> {
             return;
         }
         self.shared.completed.fetch_add(k as u64, Ordering::Relaxed);
-        let in_window = now >= self.timeline.measure_start && now < self.timeline.measure_end;
         for _ in 0..k {
+            if !self.conns[i].open {
+                return; // closed by a failed send below; the rest were counted missing
+            }
             let Some((intended, actual)) = self.conns[i].in_flight.pop_front() else {
                 // An echo of something never sent: the server made bytes up.
                 self.res.errors.corrupt += 1;
@@ -529,7 +565,11 @@ impl Driver<'_> {
             if now.saturating_duration_since(actual) > self.plan.timeout {
                 self.res.errors.late += 1;
             }
-            if in_window {
+            // A message belongs to the window its (intended) send time falls in,
+            // whenever its echo arrives: the slowest echoes of the window, which
+            // complete during the drain, are counted too.
+            let t = self.timeline;
+            if intended >= t.measure_start && intended < t.measure_end {
                 let lat = us_between(intended, now);
                 self.res.requests += 1;
                 self.res.latency.saturating_record(lat);
@@ -538,13 +578,13 @@ impl Driver<'_> {
                         .latency_uncorrected
                         .saturating_record(us_between(actual, now));
                 }
-                let sec = now.duration_since(self.timeline.measure_start).as_secs() as usize;
+                let sec = intended.duration_since(t.measure_start).as_secs() as usize;
                 if self.res.intervals.len() <= sec {
                     self.res.intervals.resize_with(sec + 1, new_histogram);
                 }
                 self.res.intervals[sec].saturating_record(lat);
             }
-            if self.plan.rate_per_conn.is_none() && now < self.timeline.measure_end {
+            if self.plan.rate_per_conn.is_none() && now < t.measure_end {
                 self.send(i, now, now);
             }
         }

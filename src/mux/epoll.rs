@@ -49,6 +49,51 @@ impl Epoll {
         })
     }
 
+    /// Like [`Multiplexer::wait`] but with a nanosecond timeout (`epoll_pwait2`),
+    /// for the load generator's open-loop schedule; the servers use `wait`.
+    pub fn wait_precise(
+        &mut self,
+        events: &mut Events,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        self.wait_with(events, timeout, sys::epoll_wait_precise)
+    }
+
+    fn wait_with(
+        &mut self,
+        events: &mut Events,
+        timeout: Option<Duration>,
+        call: fn(RawFd, &mut [libc::epoll_event], Option<Duration>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        events.clear();
+        if self.buf.len() != events.capacity() {
+            self.buf
+                .resize(events.capacity(), libc::epoll_event { events: 0, u64: 0 });
+        }
+        self.stats.wait_calls += 1;
+        let n = match call(self.epfd.as_raw_fd(), &mut self.buf, timeout) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for ev in &self.buf[..n] {
+            let bits = ev.events as libc::c_int;
+            let hangup = bits & libc::EPOLLHUP != 0;
+            let error = bits & libc::EPOLLERR != 0;
+            events.push(Event {
+                token: Token(ev.u64 as usize),
+                readable: bits & libc::EPOLLIN != 0 || hangup || error,
+                writable: bits & libc::EPOLLOUT != 0,
+                read_closed: bits & libc::EPOLLRDHUP != 0 || hangup,
+                hangup,
+                error,
+            });
+        }
+        self.stats.slots_scanned += n as u64;
+        self.stats.events += n as u64;
+        Ok(n)
+    }
+
     fn ctl(
         &mut self,
         op: libc::c_int,
@@ -101,33 +146,7 @@ impl Multiplexer for Epoll {
     }
 
     fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
-        events.clear();
-        if self.buf.len() != events.capacity() {
-            self.buf
-                .resize(events.capacity(), libc::epoll_event { events: 0, u64: 0 });
-        }
-        self.stats.wait_calls += 1;
-        let n = match sys::epoll_wait(self.epfd.as_raw_fd(), &mut self.buf, timeout) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        for ev in &self.buf[..n] {
-            let bits = ev.events as libc::c_int;
-            let hangup = bits & libc::EPOLLHUP != 0;
-            let error = bits & libc::EPOLLERR != 0;
-            events.push(Event {
-                token: Token(ev.u64 as usize),
-                readable: bits & libc::EPOLLIN != 0 || hangup || error,
-                writable: bits & libc::EPOLLOUT != 0,
-                read_closed: bits & libc::EPOLLRDHUP != 0 || hangup,
-                hangup,
-                error,
-            });
-        }
-        self.stats.slots_scanned += n as u64;
-        self.stats.events += n as u64;
-        Ok(n)
+        self.wait_with(events, timeout, sys::epoll_wait)
     }
 
     fn stats(&self) -> MuxStats {
