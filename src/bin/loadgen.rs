@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+use muxbench::loadgen::sweep::SweepArgs;
 use muxbench::loadgen::{self, Progress, RunArgs};
 use muxbench::report;
 use muxbench::server::ServerArgs;
@@ -31,6 +34,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run a matrix of backends × connections × idle × message sizes × read buffers, each
+    /// cell --repeat times, into --out DIR (runs.csv, hgrm/, REPORT.md).
+    Sweep(SweepArgs),
+    /// Regenerate REPORT.md from a runs.csv.
+    Report {
+        /// The runs CSV (e.g. results/NAME/runs.csv).
+        csv: PathBuf,
+        /// Where to write the report (default: REPORT.md next to the CSV).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Backend the ratios refer to.
+        #[arg(long, default_value = "epoll-et")]
+        baseline: String,
+    },
     /// Run the echo server (what loadgen starts as its child).
     #[command(hide = true)]
     Serve(ServerArgs),
@@ -106,9 +123,38 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     Ok((r.errors == 0 && refused == 0) || args.allow_errors)
 }
 
+fn run_sweep(args: &SweepArgs) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe()?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let s = loadgen::sweep::run(args, &exe, &command)?;
+    eprintln!(
+        "sweep: {} runs recorded, {} failed{}; report: {}",
+        s.completed,
+        s.failed,
+        if s.interrupted { ", interrupted" } else { "" },
+        args.out.join("REPORT.md").display()
+    );
+    Ok(if s.interrupted {
+        130
+    } else if s.failed > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+fn report_cmd(csv: &std::path::Path, output: Option<PathBuf>, baseline: &str) -> anyhow::Result<()> {
+    let rows = report::csv::read(csv)?;
+    let md = report::markdown::render(&rows, baseline, None);
+    let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
+    std::fs::write(&out, md)?;
+    eprintln!("wrote {} ({} runs)", out.display(), rows.len());
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
-    if cli.command.is_none() {
+    if !matches!(cli.command, Some(Cmd::Serve(_))) {
         // Ctrl-C / SIGTERM end the run through its deadline checks, so the
         // server child is stopped and reaped rather than orphaned.
         if let Err(e) = muxbench::sys::install_interrupt_flag() {
@@ -116,6 +162,24 @@ fn main() {
         }
     }
     let code = match cli.command {
+        Some(Cmd::Sweep(sweep)) => match run_sweep(&sweep) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("loadgen sweep: error: {e:#}");
+                2
+            }
+        },
+        Some(Cmd::Report {
+            csv,
+            output,
+            baseline,
+        }) => match report_cmd(&csv, output, &baseline) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("loadgen report: error: {e:#}");
+                2
+            }
+        },
         Some(Cmd::Serve(server)) => match server.run() {
             Ok(_) => 0,
             Err(e) => {

@@ -62,7 +62,7 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuList(pub Vec<usize>);
 
-fn parse_cpus(s: &str) -> Result<CpuList, String> {
+pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {

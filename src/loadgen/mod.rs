@@ -23,6 +23,7 @@ mod child;
 mod machine;
 pub mod message;
 mod result;
+pub mod sweep;
 pub mod worker;
 
 pub use args::{parse_duration, RunArgs};

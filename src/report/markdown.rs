@@ -303,8 +303,7 @@ fn series_findings(s: &Series<'_>) -> Vec<String> {
             .collect();
         if !parts.is_empty() {
             lines.push(format!(
-                "{} from {lo_v} to {hi_v} {} ({fixed}): {label} changes {}.",
-                s.dim.split(' ').next().map_or("", |_| "As"),
+                "From {lo_v} to {hi_v} {} ({fixed}): {label} changes {}.",
                 s.dim,
                 parts.join(", ")
             ));
@@ -456,7 +455,7 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
                 cell(b.reads_per_req, bs(&|x| x.reads_per_req), false),
                 cell(b.writes_per_req, bs(&|x| x.writes_per_req), false),
                 cell(b.events_per_wait, bs(&|x| x.events_per_wait), false),
-                b.refused.map_or("–".into(), |r| fmt_num(r.median)),
+                b.refused.map_or("–".into(), |r| format!("{:.0}", r.median)),
             );
         }
         let _ = writeln!(s);
@@ -533,7 +532,7 @@ mod tests {
 
         let md = render(&rows, "epoll-et", None);
         // select's median req/s 100 with its range and 0.50× the baseline's 200.
-        assert!(md.contains("| select | 3 |  | 100 (90–110) · 0.50× |"), "{md}");
+        assert!(md.contains("| select | 3 |  | 100 (90.0–110) · 0.50× |"), "{md}");
         // CPU per request 11 vs 5 → 2.20×.
         assert!(md.contains("11.0 · 2.20×"), "{md}");
         // Across idle 0 → 1000: select 11 → 44 = 4.00×, epoll-et 5 → 5.5 = 1.10×.

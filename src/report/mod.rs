@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod hgrm;
 pub mod json;
+pub mod markdown;
 pub mod table;
 
 use std::path::Path;

@@ -1,0 +1,321 @@
+//! `loadgen sweep`: a matrix of runs into one folder — `runs.csv` (one row per
+//! run), one `.hgrm` per run, and `REPORT.md`, rewritten after every run so an
+//! interruption or a crash keeps what finished.
+//!
+//! Within each repeat every scenario runs once on every backend, backends
+//! interleaved (and their order rotated from one repeat to the next), so drift
+//! on a shared machine hits all backends alike.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+use super::args::{parse_duration, CpuList, RunArgs};
+use super::{NoProgress, RunOutput};
+use crate::mux::Backend;
+use crate::report;
+use crate::server::{parse_size, ReadPolicy};
+
+/// Ready-made matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The committed reference sweep: active connections 1/10/100/1000 (no idle);
+    /// 10 active with 0/100/500/1000/5000 idle; read buffer 4 vs 16384 on
+    /// epoll-lt and epoll-et (and the level-triggered others for contrast).
+    Reference,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse().map_err(|e: crate::mux::UnknownBackend| e.to_string())
+}
+
+/// Settings of a sweep.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Output folder (runs.csv, hgrm/, REPORT.md); rows are appended if it exists.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A ready-made matrix instead of the lists below.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Backends, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_backend,
+          default_value = "select,poll,epoll-lt,epoll-et")]
+    pub backends: Vec<Backend>,
+    /// Active connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub conns: Vec<usize>,
+    /// Idle connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub idle: Vec<usize>,
+    /// Message sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64", value_parser = parse_size)]
+    pub msg_size: Vec<usize>,
+    /// Server read sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16384", value_parser = parse_size)]
+    pub read_buf: Vec<usize>,
+    /// Runs per cell.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Backend the report's ratios refer to.
+    #[arg(long, default_value = "epoll-et")]
+    pub baseline: String,
+    /// Warm-up per run.
+    #[arg(long, default_value = "0.5s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Measured duration per run.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Reply timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Messages in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Server read policy for level-triggered backends.
+    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
+    pub read_policy: ReadPolicy,
+    /// Server output cap per connection.
+    #[arg(long, default_value = "256KiB", value_parser = parse_size)]
+    pub max_pending: usize,
+    /// CPU for the server.
+    #[arg(long, default_value_t = 0)]
+    pub server_cpu: usize,
+    /// CPUs for the workers (default: the rest).
+    #[arg(long, value_parser = super::args::parse_cpus)]
+    pub client_cpus: Option<CpuList>,
+    /// Worker threads (default: one per client CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Connections opened per second.
+    #[arg(long, default_value_t = 5000.0)]
+    pub connect_rate: f64,
+}
+
+/// One point of the matrix (without the backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    /// Active connections.
+    pub conns: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Message size.
+    pub msg_size: usize,
+    /// Server read size.
+    pub read_buf: usize,
+}
+
+/// A scenario and the backends it runs on.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its backends.
+    pub backends: Vec<Backend>,
+}
+
+fn cross(backends: &[Backend], conns: &[usize], idle: &[usize], msg: &[usize], rb: &[usize]) -> Vec<Cell> {
+    let mut out = Vec::new();
+    for &read_buf in rb {
+        for &msg_size in msg {
+            for &idle in idle {
+                for &conns in conns {
+                    out.push(Cell {
+                        scenario: Scenario {
+                            conns,
+                            idle,
+                            msg_size,
+                            read_buf,
+                        },
+                        backends: backends.to_vec(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The matrix a sweep runs, in order, without repeats.
+pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
+    match a.preset {
+        None => cross(&a.backends, &a.conns, &a.idle, &a.msg_size, &a.read_buf),
+        Some(Preset::Reference) => {
+            let all = Backend::ALL;
+            let mut cells = cross(&all, &[1, 10, 100, 1000], &[0], &[64], &[16384]);
+            // 10 active with 0 idle is already above.
+            cells.extend(cross(&all, &[10], &[100, 500, 1000, 5000], &[64], &[16384]));
+            // The textbook's 4-byte experiment; 16384 at 100 active is above.
+            cells.extend(cross(&all, &[100], &[0], &[64], &[4]));
+            cells
+        }
+    }
+}
+
+impl SweepArgs {
+    fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
+        RunArgs {
+            backend: Some(backend),
+            addr: None,
+            label: None,
+            conns: s.conns,
+            idle: s.idle,
+            connect_rate: self.connect_rate,
+            connect_timeout: Duration::from_secs(3),
+            threads: self.threads,
+            pipeline: self.pipeline,
+            rate: None,
+            warmup: self.warmup,
+            duration: self.duration,
+            msg_size: s.msg_size,
+            timeout: self.timeout,
+            allow_errors: true,
+            server_cpu: self.server_cpu,
+            client_cpus: self.client_cpus.clone(),
+            read_buf: s.read_buf,
+            read_policy: self.read_policy,
+            max_pending: self.max_pending,
+            csv: self.out.join("runs.csv"),
+            no_csv: false,
+            json: None,
+            hgrm: None,
+            hlog: None,
+            quiet: true,
+        }
+    }
+}
+
+fn hgrm_path(out: &Path, backend: Backend, s: Scenario, rep: usize) -> PathBuf {
+    out.join("hgrm").join(format!(
+        "{}-c{}-i{}-m{}-b{}-r{}.hgrm",
+        backend, s.conns, s.idle, s.msg_size, s.read_buf, rep
+    ))
+}
+
+fn fmt_eta(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// How a sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Runs that produced a row.
+    pub completed: usize,
+    /// Runs that failed (no row).
+    pub failed: usize,
+    /// Stopped by SIGINT/SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Regenerate `REPORT.md` from `runs.csv` in `out`.
+pub fn write_report(out: &Path, baseline: &str, command: Option<&str>) -> Result<()> {
+    let rows = report::csv::read(&out.join("runs.csv"))?;
+    let md = report::markdown::render(&rows, baseline, command);
+    std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+}
+
+/// Run the sweep. `exe` is the loadgen executable (the server is `exe serve`).
+pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
+    if a.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let cells = matrix(a);
+    let total: usize = cells.iter().map(|c| c.backends.len()).sum::<usize>() * a.repeat;
+    if total == 0 {
+        bail!("the matrix is empty");
+    }
+    std::fs::create_dir_all(a.out.join("hgrm"))
+        .with_context(|| format!("creating {}", a.out.display()))?;
+    let started = Instant::now();
+    let mut summary = SweepSummary {
+        completed: 0,
+        failed: 0,
+        interrupted: false,
+    };
+    let mut done = 0;
+    'sweep: for rep in 1..=a.repeat {
+        for cell in &cells {
+            let n = cell.backends.len();
+            for j in 0..n {
+                // Rotate the backend order each repeat.
+                let backend = cell.backends[(j + rep - 1) % n];
+                if crate::sys::interrupted() {
+                    summary.interrupted = true;
+                    break 'sweep;
+                }
+                let s = cell.scenario;
+                let eta = if done == 0 {
+                    "?".to_string()
+                } else {
+                    fmt_eta(started.elapsed() / done as u32 * (total - done) as u32)
+                };
+                eprintln!(
+                    "[{}/{total}] {backend} conns={} idle={} msg={} read-buf={} repeat {rep}/{} · ETA {eta}",
+                    done + 1,
+                    s.conns,
+                    s.idle,
+                    s.msg_size,
+                    s.read_buf,
+                    a.repeat
+                );
+                let args = a.run_args(backend, s);
+                match super::run(&args, exe, &mut NoProgress) {
+                    Ok(out) => {
+                        record(a, &out, backend, s, rep)?;
+                        summary.completed += 1;
+                        write_report(&a.out, &a.baseline, Some(command))?;
+                    }
+                    Err(e) if crate::sys::interrupted() => {
+                        eprintln!("  interrupted: {e:#}");
+                        summary.interrupted = true;
+                        break 'sweep;
+                    }
+                    Err(e) => {
+                        eprintln!("  run failed: {e:#}");
+                        summary.failed += 1;
+                        let mut log = String::new();
+                        let _ = writeln!(
+                            log,
+                            "{} {backend} conns={} idle={} msg={} read-buf={} repeat={rep}: {e:#}",
+                            super::now_rfc3339(),
+                            s.conns,
+                            s.idle,
+                            s.msg_size,
+                            s.read_buf
+                        );
+                        append(&a.out.join("failures.log"), &log)?;
+                    }
+                }
+                done += 1;
+            }
+        }
+    }
+    if a.out.join("runs.csv").exists() {
+        write_report(&a.out, &a.baseline, Some(command))?;
+    }
+    Ok(summary)
+}
+
+fn record(a: &SweepArgs, out: &RunOutput, backend: Backend, s: Scenario, rep: usize) -> Result<()> {
+    report::csv::append(&a.out.join("runs.csv"), &out.result)?;
+    report::hgrm::write_file(&hgrm_path(&a.out, backend, s, rep), &out.latency)
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
