@@ -48,6 +48,22 @@ enum Cmd {
         #[arg(long, default_value = "epoll-et")]
         baseline: String,
     },
+    /// Tabulate criterion's results (after `cargo bench`): median time per iteration per
+    /// backend and N, with the ratio to a baseline backend.
+    BenchTable {
+        /// Criterion's output folder.
+        #[arg(long, default_value = "target/criterion")]
+        criterion_dir: PathBuf,
+        /// Write the Markdown here (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Also write the points as CSV (for scripts/plot.py).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Backend the ratios refer to.
+        #[arg(long, default_value = "epoll-et")]
+        baseline: String,
+    },
     /// Run the echo server (what loadgen starts as its child).
     #[command(hide = true)]
     Serve(ServerArgs),
@@ -125,7 +141,11 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
 
 fn run_sweep(args: &SweepArgs) -> anyhow::Result<i32> {
     let exe = std::env::current_exe()?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    // Named as a user would type it, whatever path the binary ran from.
+    let command = std::iter::once("loadgen".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
     let s = loadgen::sweep::run(args, &exe, &command)?;
     eprintln!(
         "sweep: {} runs recorded, {} failed{}; report: {}",
@@ -143,12 +163,45 @@ fn run_sweep(args: &SweepArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn report_cmd(csv: &std::path::Path, output: Option<PathBuf>, baseline: &str) -> anyhow::Result<()> {
+fn report_cmd(
+    csv: &std::path::Path,
+    output: Option<PathBuf>,
+    baseline: &str,
+) -> anyhow::Result<()> {
     let rows = report::csv::read(csv)?;
-    let md = report::markdown::render(&rows, baseline, None);
+    let command = std::fs::read_to_string(csv.with_file_name("command.txt")).ok();
+    let md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
     let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
     std::fs::write(&out, md)?;
     eprintln!("wrote {} ({} runs)", out.display(), rows.len());
+    Ok(())
+}
+
+fn bench_table(
+    dir: &std::path::Path,
+    output: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    baseline: &str,
+) -> anyhow::Result<()> {
+    let points = report::bench::read(dir)?;
+    if points.is_empty() {
+        anyhow::bail!(
+            "no criterion results under {} (run cargo bench first)",
+            dir.display()
+        );
+    }
+    let md = report::bench::render(&points, baseline);
+    match output {
+        Some(p) => std::fs::write(p, md)?,
+        None => print!("{md}"),
+    }
+    if let Some(p) = csv {
+        let mut w = ::csv::Writer::from_path(p)?;
+        for pt in &points {
+            w.serialize(pt)?;
+        }
+        w.flush()?;
+    }
     Ok(())
 }
 
@@ -177,6 +230,18 @@ fn main() {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("loadgen report: error: {e:#}");
+                2
+            }
+        },
+        Some(Cmd::BenchTable {
+            criterion_dir,
+            output,
+            csv,
+            baseline,
+        }) => match bench_table(&criterion_dir, output, csv, &baseline) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("loadgen bench-table: error: {e:#}");
                 2
             }
         },

@@ -128,6 +128,9 @@ pub struct RunResult {
     pub server_ctl_per_req: Option<f64>,
     /// Events returned per wait call.
     pub server_events_per_wait: Option<f64>,
+    /// Events returned per request: the server's wake-ups per message (level
+    /// trigger reports a socket again while data remains; edge trigger once).
+    pub server_events_per_req: Option<f64>,
     /// Descriptor slots the backend examined per wait call (select: maxfd+1, poll: n, epoll: ready).
     pub server_slots_per_wait: Option<f64>,
     /// Server context switches (voluntary + involuntary) per request.
@@ -356,6 +359,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_writes_per_req: s(&|s| per(s.writes, reqs)),
         server_ctl_per_req: s(&|s| per(s.ctl_calls, reqs)),
         server_events_per_wait: s(&|s| per(s.events, s.waits)),
+        server_events_per_req: s(&|s| per(s.events, reqs)),
         server_slots_per_wait: s(&|s| per(s.slots_scanned, s.waits)),
         server_ctx_switches_per_req: s(&|s| per(s.ctx_switches, reqs)),
         server_max_rss_kib: server.as_ref().map(|s| s.max_rss_kib),

@@ -23,13 +23,14 @@ use crate::server::{parse_size, ReadPolicy};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
     /// The committed reference sweep: active connections 1/10/100/1000 (no idle);
-    /// 10 active with 0/100/500/1000/5000 idle; read buffer 4 vs 16384 on
-    /// epoll-lt and epoll-et (and the level-triggered others for contrast).
+    /// 10 active with 0/100/500/1000/5000 idle; read buffer 4 vs 16384 at 10
+    /// active (epoll-lt vs epoll-et, with select and poll for contrast).
     Reference,
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse().map_err(|e: crate::mux::UnknownBackend| e.to_string())
+    s.parse()
+        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
 }
 
 /// Settings of a sweep.
@@ -117,7 +118,13 @@ pub struct Cell {
     pub backends: Vec<Backend>,
 }
 
-fn cross(backends: &[Backend], conns: &[usize], idle: &[usize], msg: &[usize], rb: &[usize]) -> Vec<Cell> {
+fn cross(
+    backends: &[Backend],
+    conns: &[usize],
+    idle: &[usize],
+    msg: &[usize],
+    rb: &[usize],
+) -> Vec<Cell> {
     let mut out = Vec::new();
     for &read_buf in rb {
         for &msg_size in msg {
@@ -148,8 +155,8 @@ pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
             let mut cells = cross(&all, &[1, 10, 100, 1000], &[0], &[64], &[16384]);
             // 10 active with 0 idle is already above.
             cells.extend(cross(&all, &[10], &[100, 500, 1000, 5000], &[64], &[16384]));
-            // The textbook's 4-byte experiment; 16384 at 100 active is above.
-            cells.extend(cross(&all, &[100], &[0], &[64], &[4]));
+            // The textbook's 4-byte experiment; 16384 at 10 active is above.
+            cells.extend(cross(&all, &[10], &[0], &[64], &[4]));
             cells
         }
     }
@@ -215,10 +222,12 @@ pub struct SweepSummary {
     pub interrupted: bool,
 }
 
-/// Regenerate `REPORT.md` from `runs.csv` in `out`.
-pub fn write_report(out: &Path, baseline: &str, command: Option<&str>) -> Result<()> {
+/// Regenerate `REPORT.md` from `runs.csv` in `out`, naming the sweep command
+/// recorded in `out/command.txt` (if any).
+pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
     let rows = report::csv::read(&out.join("runs.csv"))?;
-    let md = report::markdown::render(&rows, baseline, command);
+    let command = std::fs::read_to_string(out.join("command.txt")).ok();
+    let md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
     std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
 }
 
@@ -234,6 +243,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     }
     std::fs::create_dir_all(a.out.join("hgrm"))
         .with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(a.out.join("command.txt"), format!("{command}\n"))?;
     let started = Instant::now();
     let mut summary = SweepSummary {
         completed: 0,
@@ -271,7 +281,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                     Ok(out) => {
                         record(a, &out, backend, s, rep)?;
                         summary.completed += 1;
-                        write_report(&a.out, &a.baseline, Some(command))?;
+                        write_report(&a.out, &a.baseline)?;
                     }
                     Err(e) if crate::sys::interrupted() => {
                         eprintln!("  interrupted: {e:#}");
@@ -299,7 +309,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         }
     }
     if a.out.join("runs.csv").exists() {
-        write_report(&a.out, &a.baseline, Some(command))?;
+        write_report(&a.out, &a.baseline)?;
     }
     Ok(summary)
 }

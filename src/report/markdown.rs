@@ -121,6 +121,8 @@ pub struct BackendSummary {
     pub writes_per_req: Option<Stat>,
     /// Events per wait call.
     pub events_per_wait: Option<Stat>,
+    /// Events per request.
+    pub events_per_req: Option<Stat>,
     /// Connections the server refused.
     pub refused: Option<Stat>,
 }
@@ -141,6 +143,7 @@ fn summarize_backend(backend: &str, rows: &[&RunResult]) -> BackendSummary {
         reads_per_req: st(&|r| r.server_reads_per_req),
         writes_per_req: st(&|r| r.server_writes_per_req),
         events_per_wait: st(&|r| r.server_events_per_wait),
+        events_per_req: st(&|r| r.server_events_per_req),
         refused: st(&|r| r.server_refused.map(|v| v as f64)),
     }
 }
@@ -156,7 +159,8 @@ fn backend_order(name: &str) -> (usize, String) {
 
 /// Group rows by scenario (in first-seen order), then by backend.
 pub fn summarize(rows: &[RunResult]) -> Vec<(ScenarioKey, Vec<BackendSummary>)> {
-    let mut scenarios: Vec<(ScenarioKey, BTreeMap<(usize, String), Vec<&RunResult>>)> = Vec::new();
+    type ByBackend<'a> = BTreeMap<(usize, String), Vec<&'a RunResult>>;
+    let mut scenarios: Vec<(ScenarioKey, ByBackend)> = Vec::new();
     for r in rows {
         let key = ScenarioKey::of(r);
         let idx = match scenarios.iter().position(|(k, _)| *k == key) {
@@ -232,7 +236,11 @@ struct Series<'a> {
 }
 
 fn dims(k: &ScenarioKey) -> [(&'static str, usize); 3] {
-    [("active connections", k.conns), ("idle connections", k.idle), ("read buffer", k.read_buf)]
+    [
+        ("active connections", k.conns),
+        ("idle connections", k.idle),
+        ("read buffer", k.read_buf),
+    ]
 }
 
 fn series(summaries: &[(ScenarioKey, Vec<BackendSummary>)]) -> Vec<Series<'_>> {
@@ -309,10 +317,15 @@ fn series_findings(s: &Series<'_>) -> Vec<String> {
             ));
         }
     };
-    figure("server CPU µs per request", &|b| median_of(&b.cpu_us_per_req));
+    figure("server CPU µs per request", &|b| {
+        median_of(&b.cpu_us_per_req)
+    });
     figure("median throughput (req/s)", &|b| median_of(&b.req_per_s));
     if s.dim == "read buffer" {
         figure("wait calls per request", &|b| median_of(&b.waits_per_req));
+        figure("events (wake-ups) per request", &|b| {
+            median_of(&b.events_per_req)
+        });
         figure("reads per request", &|b| median_of(&b.reads_per_req));
     }
     // Where a backend starts refusing connections along the series (select's FD_SETSIZE).
@@ -361,7 +374,11 @@ fn scenario_findings(list: &[BackendSummary], baseline: &str) -> Vec<String> {
     };
     let base = find(list, baseline);
     if let Some((b, v)) = best(&|b| median_of(&b.req_per_s), true) {
-        lines.push(format!("Highest median throughput: {} ({} req/s).", b.backend, fmt_num(v)));
+        lines.push(format!(
+            "Highest median throughput: {} ({} req/s).",
+            b.backend,
+            fmt_num(v)
+        ));
     }
     if let Some((b, v)) = best(&|b| median_of(&b.cpu_us_per_req), false) {
         let (w, wv) = best(&|b| median_of(&b.cpu_us_per_req), true).expect("non-empty");
@@ -375,7 +392,9 @@ fn scenario_findings(list: &[BackendSummary], baseline: &str) -> Vec<String> {
         ));
     }
     if base.is_none() {
-        lines.push(format!("The baseline {baseline} has no runs here; ratios are omitted."));
+        lines.push(format!(
+            "The baseline {baseline} has no runs here; ratios are omitted."
+        ));
     }
     let flagged: usize = list.iter().map(|b| b.flagged).sum();
     let runs: usize = list.iter().map(|b| b.runs).sum();
@@ -405,13 +424,20 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         first.kernel,
         first.version,
         rows.len(),
-        rows.iter().map(|r| r.timestamp.as_str()).min().unwrap_or(""),
-        rows.iter().map(|r| r.timestamp.as_str()).max().unwrap_or("")
+        rows.iter()
+            .map(|r| r.timestamp.as_str())
+            .min()
+            .unwrap_or(""),
+        rows.iter()
+            .map(|r| r.timestamp.as_str())
+            .max()
+            .unwrap_or("")
     );
     if let Some(c) = command {
         let _ = writeln!(s, "Command: `{c}`\n");
     }
-    let _ = writeln!(
+    let _ =
+        writeln!(
         s,
         "Settings: warm-up {} s, measured {:.1} s per run, {} worker thread(s), server on CPU {}, \
          workers on CPUs {}.\n",
@@ -435,23 +461,31 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         let _ = writeln!(s, "## {}\n", key.title());
         let _ = writeln!(
             s,
-            "| backend | runs | ⚠ | req/s | p50 | p99 | p99.9 | server CPU µs/req | waits/req | reads/req | writes/req | events/wait | refused |"
+            "| backend | runs | ⚠ | req/s | p50 | p99 | p99.9 | server CPU µs/req | waits/req | events/req | reads/req | writes/req | events/wait | refused |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
         for b in list {
             let bs = |f: &dyn Fn(&BackendSummary) -> Option<Stat>| base.and_then(f);
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 b.backend,
                 b.runs,
-                if b.flagged > 0 { b.flagged.to_string() } else { String::new() },
+                if b.flagged > 0 {
+                    b.flagged.to_string()
+                } else {
+                    String::new()
+                },
                 cell(b.req_per_s, bs(&|x| x.req_per_s), true),
                 cell(b.p50, bs(&|x| x.p50), false),
                 cell(b.p99, bs(&|x| x.p99), false),
                 cell(b.p999, bs(&|x| x.p999), false),
                 cell(b.cpu_us_per_req, bs(&|x| x.cpu_us_per_req), false),
                 cell(b.waits_per_req, bs(&|x| x.waits_per_req), false),
+                cell(b.events_per_req, bs(&|x| x.events_per_req), false),
                 cell(b.reads_per_req, bs(&|x| x.reads_per_req), false),
                 cell(b.writes_per_req, bs(&|x| x.writes_per_req), false),
                 cell(b.events_per_wait, bs(&|x| x.events_per_wait), false),
@@ -504,7 +538,11 @@ mod tests {
     fn medians_ranges_and_ratios() {
         assert_eq!(
             Stat::of([3.0, 1.0, 2.0]),
-            Some(Stat { median: 2.0, min: 1.0, max: 3.0 })
+            Some(Stat {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            })
         );
         assert_eq!(Stat::of([4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
         assert_eq!(Stat::of([f64::NAN]), None);
@@ -522,17 +560,30 @@ mod tests {
         let sums = summarize(&rows);
         assert_eq!(sums.len(), 2, "two scenarios (idle 0 and 1000)");
         let (_, list) = &sums[0];
-        assert_eq!(list[0].backend, "select", "report order follows Backend::ALL");
+        assert_eq!(
+            list[0].backend, "select",
+            "report order follows Backend::ALL"
+        );
         let sel = &list[0];
         assert_eq!(sel.runs, 3);
-        assert_eq!(sel.req_per_s, Some(Stat { median: 100.0, min: 90.0, max: 110.0 }));
+        assert_eq!(
+            sel.req_per_s,
+            Some(Stat {
+                median: 100.0,
+                min: 90.0,
+                max: 110.0
+            })
+        );
         assert_eq!(sel.cpu_us_per_req.unwrap().median, 11.0);
         let et = &list[1];
         assert_eq!(et.req_per_s.unwrap().median, 200.0);
 
         let md = render(&rows, "epoll-et", None);
         // select's median req/s 100 with its range and 0.50× the baseline's 200.
-        assert!(md.contains("| select | 3 |  | 100 (90.0–110) · 0.50× |"), "{md}");
+        assert!(
+            md.contains("| select | 3 |  | 100 (90.0–110) · 0.50× |"),
+            "{md}"
+        );
         // CPU per request 11 vs 5 → 2.20×.
         assert!(md.contains("11.0 · 2.20×"), "{md}");
         // Across idle 0 → 1000: select 11 → 44 = 4.00×, epoll-et 5 → 5.5 = 1.10×.

@@ -2,6 +2,7 @@
 //! HdrHistogram percentile distribution (`.hgrm`) and interval log, and the
 //! human-readable table printed after a run.
 
+pub mod bench;
 pub mod csv;
 pub mod hgrm;
 pub mod json;

@@ -57,9 +57,10 @@ pub fn render(r: &RunResult) -> String {
     );
     let _ = writeln!(
         s,
-        "  server       {}% CPU · {} events/wait · {} slots scanned/wait · max RSS {} KiB · refused {}",
+        "  server       {}% CPU · {} events/wait · {} events/req · {} slots scanned/wait · max RSS {} KiB · refused {}",
         opt(r.server_cpu_pct, 0),
         opt(r.server_events_per_wait, 1),
+        opt(r.server_events_per_req, 2),
         opt(r.server_slots_per_wait, 1),
         r.server_max_rss_kib.map_or("-".into(), |v| v.to_string()),
         r.server_refused.map_or("-".into(), |v| v.to_string()),

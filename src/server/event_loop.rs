@@ -310,6 +310,13 @@ impl<M: Multiplexer> EventLoop<M> {
             self.counters.refused += 1;
             return; // dropping the stream closes it
         }
+        // Echoes go out as soon as they are written. With Nagle's algorithm on,
+        // a small read buffer (the 4-byte experiment) turns one message into
+        // several small writes, and the second waits for the client's delayed
+        // ACK (~40 ms): that would measure TCP, not the multiplexer.
+        if stream.set_nodelay(true).is_err() {
+            self.counters.errors += 1;
+        }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         // select refuses fd >= FD_SETSIZE here, before FD_SET is ever reached.

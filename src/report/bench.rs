@@ -1,0 +1,174 @@
+//! Criterion's results (`target/criterion/<group>/<param>/new/estimates.json`)
+//! as tables: median time per iteration for each backend at each N, and the
+//! ratio to a baseline backend.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::mux::Backend;
+
+/// One measured point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BenchPoint {
+    /// Bench family, e.g. `wait_cost`, `roundtrip_idle1000`.
+    pub family: String,
+    /// Backend.
+    pub backend: String,
+    /// Parameter (N watched descriptors), or `-`.
+    pub param: String,
+    /// Median time per iteration, ns.
+    pub median_ns: f64,
+}
+
+/// Split a group/parameter pair into (family, backend, param): groups are
+/// `family_backend` with N as parameter, or `family` with the backend as parameter.
+fn classify(group: &str, param: &str) -> Option<(String, String, String)> {
+    for b in Backend::ALL {
+        if let Some(family) = group.strip_suffix(&format!("_{}", b.name())) {
+            return Some((family.into(), b.name().into(), param.into()));
+        }
+        if param == b.name() {
+            return Some((group.into(), b.name().into(), "-".into()));
+        }
+    }
+    None
+}
+
+/// Read every point under `criterion_dir`.
+pub fn read(criterion_dir: &Path) -> Result<Vec<BenchPoint>> {
+    let mut points = Vec::new();
+    let groups = std::fs::read_dir(criterion_dir).with_context(|| {
+        format!(
+            "reading {} (run cargo bench first)",
+            criterion_dir.display()
+        )
+    })?;
+    for g in groups.flatten() {
+        let group = g.file_name().to_string_lossy().to_string();
+        let Ok(params) = std::fs::read_dir(g.path()) else {
+            continue;
+        };
+        for p in params.flatten() {
+            let param = p.file_name().to_string_lossy().to_string();
+            let est = p.path().join("new").join("estimates.json");
+            let Ok(text) = std::fs::read_to_string(&est) else {
+                continue;
+            };
+            let Some((family, backend, param)) = classify(&group, &param) else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", est.display()))?;
+            let Some(median_ns) = v["median"]["point_estimate"].as_f64() else {
+                continue;
+            };
+            points.push(BenchPoint {
+                family,
+                backend,
+                param,
+                median_ns,
+            });
+        }
+    }
+    Ok(points)
+}
+
+fn param_key(p: &str) -> (u64, String) {
+    (p.parse().unwrap_or(u64::MAX), p.to_string())
+}
+
+/// Markdown: one table per family, rows = parameter, columns = backends.
+pub fn render(points: &[BenchPoint], baseline: &str) -> String {
+    let mut families: BTreeMap<&str, Vec<&BenchPoint>> = BTreeMap::new();
+    for p in points {
+        families.entry(&p.family).or_default().push(p);
+    }
+    let mut s = String::new();
+    for (family, pts) in families {
+        let backends: Vec<&str> = Backend::ALL
+            .iter()
+            .map(|b| b.name())
+            .filter(|b| pts.iter().any(|p| p.backend == *b))
+            .collect();
+        let mut params: Vec<&str> = pts.iter().map(|p| p.param.as_str()).collect();
+        params.sort_by_key(|p| param_key(p));
+        params.dedup();
+        let _ = writeln!(s, "### {family}\n");
+        let _ = writeln!(
+            s,
+            "Median time per iteration, µs (× {baseline} at the same N).\n"
+        );
+        let _ = writeln!(s, "| N | {} |", backends.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(backends.len()));
+        for param in params {
+            let get = |b: &str| {
+                pts.iter()
+                    .find(|p| p.backend == b && p.param == param)
+                    .map(|p| p.median_ns)
+            };
+            let base = get(baseline);
+            let cells: Vec<String> = backends
+                .iter()
+                .map(|b| match (get(b), base) {
+                    (Some(v), Some(bv)) if bv > 0.0 => format!("{:.2} ({:.1}×)", v / 1e3, v / bv),
+                    (Some(v), _) => format!("{:.2}", v / 1e3),
+                    (None, _) => "–".into(),
+                })
+                .collect();
+            let _ = writeln!(s, "| {param} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_params_are_classified_and_ratios_computed() {
+        assert_eq!(
+            classify("wait_cost_epoll-et", "100"),
+            Some(("wait_cost".into(), "epoll-et".into(), "100".into()))
+        );
+        assert_eq!(
+            classify("roundtrip_idle1000", "select"),
+            Some(("roundtrip_idle1000".into(), "select".into(), "-".into()))
+        );
+        assert_eq!(classify("other", "x"), None);
+        let pts = vec![
+            BenchPoint {
+                family: "wait_cost".into(),
+                backend: "select".into(),
+                param: "1000".into(),
+                median_ns: 35_000.0,
+            },
+            BenchPoint {
+                family: "wait_cost".into(),
+                backend: "epoll-et".into(),
+                param: "1000".into(),
+                median_ns: 500.0,
+            },
+            BenchPoint {
+                family: "wait_cost".into(),
+                backend: "epoll-et".into(),
+                param: "10".into(),
+                median_ns: 400.0,
+            },
+        ];
+        let md = render(&pts, "epoll-et");
+        assert!(md.contains("| N | select | epoll-et |"), "{md}");
+        assert!(md.contains("| 10 | – | 0.40 (1.0×) |"), "{md}");
+        assert!(
+            md.contains("| 1000 | 35.00 (70.0×) | 0.50 (1.0×) |"),
+            "{md}"
+        );
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1")).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].starts_with("| 10 "), "numeric order: {rows:?}");
+    }
+}

@@ -1,0 +1,135 @@
+//! `loadgen sweep` end to end on a tiny matrix, `loadgen report`, and the plot
+//! script on a fixture.
+
+use std::path::Path;
+use std::process::Command;
+
+use muxbench::report;
+
+#[test]
+fn tiny_sweep_writes_rows_hgrms_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "sweep",
+            "--backends",
+            "poll,epoll-et",
+            "--conns",
+            "5,20",
+            "--repeat",
+            "1",
+        ])
+        .args(["--warmup", "0.1", "--duration", "0.5", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    let mut cells: Vec<(String, usize)> =
+        rows.iter().map(|r| (r.backend.clone(), r.conns)).collect();
+    cells.sort();
+    assert_eq!(
+        cells,
+        [
+            ("epoll-et".into(), 5),
+            ("epoll-et".into(), 20),
+            ("poll".into(), 5),
+            ("poll".into(), 20)
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.errors, 0);
+        assert!(r.requests > 0);
+        let hgrm = out
+            .join("hgrm")
+            .join(format!("{}-c{}-i0-m64-b16384-r1.hgrm", r.backend, r.conns));
+        let text = std::fs::read_to_string(&hgrm).unwrap();
+        assert!(
+            text.contains("Percentile") && text.contains("#[Mean"),
+            "{text}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for conns in [5, 20] {
+        let heading = format!("## echo · {conns} active + 0 idle");
+        let section = md
+            .split(&heading)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{heading} missing:\n{md}"));
+        let section = section.split("\n## ").next().unwrap();
+        for b in ["poll", "epoll-et"] {
+            assert!(
+                section.contains(&format!("| {b} | 1 |")),
+                "{b} row missing under {heading}:\n{md}"
+            );
+        }
+    }
+    assert!(md.contains("From 5 to 20 active connections"), "{md}");
+
+    // `loadgen report` regenerates the same tables from the CSV.
+    let again = dir.path().join("again.md");
+    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("report")
+        .arg(out.join("runs.csv"))
+        .arg("-o")
+        .arg(&again)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let regenerated = std::fs::read_to_string(&again).unwrap();
+    let tables = |s: &str| {
+        s.lines()
+            .filter(|l| l.starts_with('|'))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tables(&md), tables(&regenerated));
+}
+
+fn has_matplotlib() -> bool {
+    Command::new("python3")
+        .args(["-c", "import matplotlib"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn plot_script_draws_every_figure_from_the_fixture() {
+    if !has_matplotlib() {
+        // CI installs scripts/requirements.txt first, so there this must run.
+        assert!(
+            std::env::var("CI").is_err(),
+            "matplotlib missing in CI: .ci/run must install scripts/requirements.txt"
+        );
+        eprintln!("skipped: matplotlib is not installed (python3 -m pip install -r scripts/requirements.txt)");
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/plot.py"))
+        .arg(fixtures.join("runs.csv"))
+        .arg(fixtures.join("epoll-et-c100-i0-m64-b16384-r1.hgrm"))
+        .arg(fixtures.join("select-c100-i0-m64-b16384-r1.hgrm"))
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for png in [
+        "throughput_vs_conns.png",
+        "p99_vs_conns.png",
+        "cpu_vs_idle.png",
+        "trigger_vs_readbuf.png",
+        "latency_spectrum.png",
+    ] {
+        let bytes =
+            std::fs::read(dir.path().join(png)).unwrap_or_else(|_| panic!("{png} not written"));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "{png}");
+    }
+}
