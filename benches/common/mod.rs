@@ -28,7 +28,9 @@ const SPARE: usize = 64;
 /// Whether `backend` can watch `n` descriptors here; prints why not.
 pub fn feasible(backend: Backend, n: usize) -> bool {
     let soft = sys::raise_nofile_limit().unwrap_or(1024) as usize;
-    if backend == Backend::Select && n + SPARE > sys::FD_SETSIZE {
+    // select: the watched sockets are created first and take the lowest free
+    // numbers after stdio and criterion's few files, so N=1000 fits below 1024.
+    if backend == Backend::Select && n + 16 > sys::FD_SETSIZE {
         eprintln!(
             "skip {backend} N={n}: select cannot watch descriptors >= FD_SETSIZE ({})",
             sys::FD_SETSIZE

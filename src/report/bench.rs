@@ -76,6 +76,23 @@ pub fn read(criterion_dir: &Path) -> Result<Vec<BenchPoint>> {
     Ok(points)
 }
 
+/// Three significant digits (µs values span 0.005 to 6,000).
+fn sig3(x: f64) -> String {
+    let digits = (2 - x.abs().max(1e-9).log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{x:.digits$}")
+}
+
+/// Ratios: two significant digits below 10, whole numbers above.
+fn sig2(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}")
+    } else if x >= 0.1 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 fn param_key(p: &str) -> (u64, String) {
     (p.parse().unwrap_or(u64::MAX), p.to_string())
 }
@@ -113,8 +130,10 @@ pub fn render(points: &[BenchPoint], baseline: &str) -> String {
             let cells: Vec<String> = backends
                 .iter()
                 .map(|b| match (get(b), base) {
-                    (Some(v), Some(bv)) if bv > 0.0 => format!("{:.2} ({:.1}×)", v / 1e3, v / bv),
-                    (Some(v), _) => format!("{:.2}", v / 1e3),
+                    (Some(v), Some(bv)) if bv > 0.0 => {
+                        format!("{} ({}×)", sig3(v / 1e3), sig2(v / bv))
+                    }
+                    (Some(v), _) => sig3(v / 1e3),
                     (None, _) => "–".into(),
                 })
                 .collect();
@@ -162,11 +181,8 @@ mod tests {
         ];
         let md = render(&pts, "epoll-et");
         assert!(md.contains("| N | select | epoll-et |"), "{md}");
-        assert!(md.contains("| 10 | – | 0.40 (1.0×) |"), "{md}");
-        assert!(
-            md.contains("| 1000 | 35.00 (70.0×) | 0.50 (1.0×) |"),
-            "{md}"
-        );
+        assert!(md.contains("| 10 | – | 0.400 (1.0×) |"), "{md}");
+        assert!(md.contains("| 1000 | 35.0 (70×) | 0.500 (1.0×) |"), "{md}");
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1")).collect();
         assert_eq!(rows.len(), 2);
         assert!(rows[0].starts_with("| 10 "), "numeric order: {rows:?}");
