@@ -2,9 +2,9 @@
 //! hold more than `--max-pending` of output for it, and does not stop the
 //! server from serving others. When it finally reads, it gets every byte.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use muxbench::mux::Backend;
 
@@ -21,20 +21,7 @@ fn stalled_client_is_capped_and_others_served(backend: Backend) {
     // Send without reading until the whole path is full: the client's send
     // buffer, the server's receive queue, the server's pending output (capped),
     // the server's send buffer and our receive buffer.
-    let mut sent = 0;
-    let mut last_progress = Instant::now();
-    while sent < data.len() && last_progress.elapsed() < Duration::from_millis(500) {
-        match stalled.write(&data[sent..(sent + 64 * 1024).min(data.len())]) {
-            Ok(n) => {
-                sent += n;
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(e) => panic!("write: {e}"),
-        }
-    }
+    let sent = common::push_unread(&mut stalled, &data, Duration::from_millis(500));
     assert!(
         sent < data.len(),
         "16 MiB fit in the path: back-pressure never engaged"
@@ -83,22 +70,9 @@ fn stalled_client_cannot_grow_server_memory(backend: Backend) {
     let mut clients: Vec<_> = (0..10)
         .map(|_| common::connect(server.addr, Some(16 * 1024)).unwrap())
         .collect();
-    let chunk = payload(3, 64 * 1024);
+    let offered = payload(3, 16 << 20);
     for c in clients.iter_mut() {
-        let mut stuck_since = None;
-        for _ in 0..256 {
-            match c.write(&chunk) {
-                Ok(_) => stuck_since = None,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    let t = *stuck_since.get_or_insert_with(Instant::now);
-                    if t.elapsed() > Duration::from_millis(200) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => panic!("write: {e}"),
-            }
-        }
+        common::push_unread(c, &offered, Duration::from_millis(200));
     }
     let snap = server.wait_until("all ten connections to pause", |s| {
         s.counters.read_pauses >= 10

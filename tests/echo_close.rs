@@ -1,9 +1,9 @@
 //! How connections end: half-close, reset mid-transfer, writes to a reset peer.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use muxbench::mux::Backend;
 use muxbench::sys;
@@ -47,18 +47,11 @@ fn reset_mid_transfer_closes_only_that_connection(backend: Backend) {
         let mut victim = common::connect(server.addr, Some(8192)).unwrap();
         // Push a lot without reading, so the server holds pending output and is
         // mid-write when the reset arrives.
-        let data = payload(i, 2 << 20);
-        let mut sent = 0;
-        let end = Instant::now() + Duration::from_millis(300);
-        while sent < data.len() && Instant::now() < end {
-            match victim.write(&data[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                Err(e) => panic!("write: {e}"),
-            }
-        }
+        common::push_unread(
+            &mut victim,
+            &payload(i, 2 << 20),
+            Duration::from_millis(100),
+        );
         let mut some = [0u8; 1000];
         let _ = victim.read(&mut some);
         sys::set_linger_zero(victim.as_raw_fd()).unwrap();
@@ -88,18 +81,7 @@ fn write_to_reset_peer_does_not_kill_server(backend: Backend) {
     let mut server = Server::start(backend, &["--max-pending", "1m"]);
     for _ in 0..20 {
         let mut s = common::connect(server.addr, Some(4096)).unwrap();
-        let data = payload(1, 512 * 1024);
-        let end = Instant::now() + Duration::from_millis(200);
-        let mut sent = 0;
-        while sent < data.len() && Instant::now() < end {
-            match s.write(&data[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
+        common::push_unread(&mut s, &payload(1, 512 * 1024), Duration::from_millis(100));
         sys::set_linger_zero(s.as_raw_fd()).unwrap();
     }
     server.wait_until("all to close", |s| s.counters.conns == 0);

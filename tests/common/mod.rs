@@ -303,3 +303,24 @@ pub fn round_trip(stream: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Write `data` on a non-blocking stream without ever reading, until all of
+/// it is sent or no byte was accepted for `stall` (the path to the server is
+/// full). Returns the bytes sent.
+pub fn push_unread(stream: &mut TcpStream, data: &[u8], stall: Duration) -> usize {
+    let mut sent = 0;
+    let mut last_progress = Instant::now();
+    while sent < data.len() && last_progress.elapsed() < stall {
+        match stream.write(&data[sent..(sent + 64 * 1024).min(data.len())]) {
+            Ok(n) => {
+                sent += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    sent
+}
