@@ -30,11 +30,13 @@ fn spawn_loop<M: Multiplexer + Send + 'static>(
     let addr = listener.local_addr()?;
     let (control_read, control) = sys::pipe()?;
     let (tx, snapshots) = mpsc::channel();
-    let mut event_loop = EventLoop::new(mux, listener, control_read, Config::default())?;
     let thread = std::thread::spawn(move || {
         if let Some(cpu) = cpu {
             let _ = sys::pin_to_cpu(cpu);
         }
+        // Built on its own thread: the loop shares chat lines through `Rc`.
+        let mut event_loop =
+            EventLoop::new(mux, listener, control_read, Config::default()).expect("server loop");
         event_loop
             .run(|s| {
                 let _ = tx.send(s.clone());

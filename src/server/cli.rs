@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Config, ReadPolicy, Snapshot};
+use super::{Config, Protocol, ReadPolicy, Snapshot};
 use crate::mux::Backend;
 use crate::sys;
 
@@ -52,6 +52,15 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_backend)]
     pub backend: Backend,
 
+    /// Protocol: echo (RFC 862) or chat (every line to every client).
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    pub protocol: Protocol,
+
+    /// Chat: longest line accepted (bytes, without the newline); a longer one gets
+    /// `ERR line too long` and the connection is closed.
+    #[arg(long, default_value = "4096", value_parser = parse_positive_size)]
+    pub max_line: usize,
+
     /// Address to listen on (loopback unless told otherwise; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
@@ -65,8 +74,9 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
     pub read_policy: ReadPolicy,
 
-    /// Cap on output pending per connection; the server stops reading a client that does not
-    /// read its echoes once this much is queued for it.
+    /// Cap on output pending per connection. Echo: the server stops reading a client that does
+    /// not read its echoes once this much is queued for it. Chat: a client whose queue would
+    /// exceed it is disconnected (slow consumer).
     #[arg(long, default_value = "256KiB", value_parser = parse_positive_size)]
     pub max_pending: usize,
 
@@ -96,6 +106,8 @@ impl ServerArgs {
     /// The event-loop configuration these arguments describe.
     pub fn config(&self) -> Config {
         Config {
+            protocol: self.protocol,
+            max_line: self.max_line,
             read_buf: self.read_buf,
             read_policy: self.read_policy,
             max_pending: self.max_pending,

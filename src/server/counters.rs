@@ -46,6 +46,24 @@ pub struct Counters {
     pub peak_conns: u64,
     /// Most output ever pending on one connection, bytes (bounded by `--max-pending`).
     pub peak_pending_bytes: u64,
+    /// Chat: complete lines received.
+    #[serde(default)]
+    pub lines_in: u64,
+    /// Chat: lines queued to recipients (one per line per recipient).
+    #[serde(default)]
+    pub deliveries: u64,
+    /// Chat: buffers allocated for broadcast lines (one per line, shared by its recipients).
+    #[serde(default)]
+    pub broadcast_allocs: u64,
+    /// Chat: clients disconnected because their output queue would exceed the cap.
+    #[serde(default)]
+    pub slow_consumer_drops: u64,
+    /// Chat: clients rejected for a line longer than `--max-line`.
+    #[serde(default)]
+    pub lines_too_long: u64,
+    /// Chat: unterminated lines dropped when their sender closed.
+    #[serde(default)]
+    pub partial_lines_dropped: u64,
 }
 
 /// One JSON line: the loop's counters, the backend's, and the process's resource usage.

@@ -49,8 +49,9 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::conn::Conn;
 use super::counters::{Counters, Snapshot};
-use super::{Config, ReadPolicy};
+use super::{Config, Protocol, ReadPolicy};
 use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
 use crate::sys;
 
@@ -70,35 +71,13 @@ pub const CONTROL_STOP: u8 = libc::SIGTERM as u8;
 /// SIGINT's byte, which also stops the loop.
 const CONTROL_INTERRUPT: u8 = libc::SIGINT as u8;
 
-/// Per-connection state. No buffer unless output is pending.
-struct Conn {
-    stream: std::net::TcpStream,
-    /// Pending output is `out[out_pos..]`; an empty `Vec` holds no allocation.
-    out: Vec<u8>,
-    out_pos: usize,
-    /// The interest currently registered.
-    interest: Interest,
-    /// `read` returned 0: the peer will send nothing more.
-    read_eof: bool,
-    /// The peer's FIN was reported (`read_closed`): drain to EOF, no shortcut.
-    fin_seen: bool,
-    /// On the revisit list (edge trigger only).
-    revisit: bool,
-}
-
-impl Conn {
-    fn pending(&self) -> usize {
-        self.out.len() - self.out_pos
-    }
-}
-
 /// How an I/O step ended for a connection.
-enum Step {
+pub(super) enum Step {
     Continue,
     Close { reset: bool },
 }
 
-fn classify(e: &io::Error) -> Step {
+pub(super) fn classify(e: &io::Error) -> Step {
     let reset = matches!(
         e.raw_os_error(),
         Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ETIMEDOUT)
@@ -111,10 +90,12 @@ pub struct EventLoop<M: Multiplexer> {
     mux: M,
     listener: TcpListener,
     control: File,
-    conns: Slab<Conn>,
-    read_buf: Box<[u8]>,
-    cfg: Config,
-    counters: Counters,
+    pub(super) conns: Slab<Conn>,
+    pub(super) read_buf: Box<[u8]>,
+    pub(super) cfg: Config,
+    pub(super) counters: Counters,
+    /// Chat: connections with new output, flushed after the current batch.
+    pub(super) to_flush: Vec<usize>,
     /// Connections to read again without waiting for an edge.
     revisit: Vec<usize>,
     /// The listener hit the accept batch limit under edge trigger.
@@ -147,6 +128,7 @@ impl<M: Multiplexer> EventLoop<M> {
             read_buf: vec![0; cfg.read_buf.max(1)].into_boxed_slice(),
             cfg,
             counters: Counters::default(),
+            to_flush: Vec::new(),
             revisit: Vec::new(),
             revisit_listener: false,
             accept_paused_until: None,
@@ -185,6 +167,7 @@ impl<M: Multiplexer> EventLoop<M> {
                 }
             }
             self.run_revisits();
+            self.flush_dirty();
             self.maybe_resume_accepting();
         }
         Ok(self.snapshot("final"))
@@ -335,15 +318,7 @@ impl<M: Multiplexer> EventLoop<M> {
             }
             return;
         }
-        entry.insert(Conn {
-            stream,
-            out: Vec::new(),
-            out_pos: 0,
-            interest: Interest::READABLE,
-            read_eof: false,
-            fin_seen: false,
-            revisit: false,
-        });
+        entry.insert(Conn::new(stream));
         self.counters.peak_conns = self.counters.peak_conns.max(self.conns.len() as u64);
     }
 
@@ -399,17 +374,33 @@ impl<M: Multiplexer> EventLoop<M> {
         }
     }
 
-    /// Read (once, or draining; see the module docs) and echo what was read.
+    /// Bytes the connection may read now: echo reads at most what keeps its
+    /// pending output within the cap; chat reads freely (slow *receivers* are
+    /// dropped instead) unless it is being closed.
+    fn read_room(&self, conn: &Conn) -> usize {
+        match self.cfg.protocol {
+            Protocol::Echo => self.cfg.max_pending.saturating_sub(conn.pending()),
+            Protocol::Chat if conn.closing => 0,
+            Protocol::Chat => self.read_buf.len(),
+        }
+    }
+
+    /// Read (once, or draining; see the module docs) and hand what was read to
+    /// the protocol.
     fn read_ready(&mut self, key: usize) -> Step {
         let edge = self.mux.trigger() == Trigger::Edge;
         let drain = edge || self.cfg.read_policy == ReadPolicy::Drain;
         let mut budget = self.cfg.read_budget;
         loop {
-            let conn = &mut self.conns[key];
+            // The connection may have been closed by the protocol (a chat
+            // sender dropped as a slow consumer of its own line).
+            let Some(conn) = self.conns.get(key) else {
+                return Step::Continue;
+            };
             if conn.read_eof {
                 return Step::Continue;
             }
-            let room = self.cfg.max_pending.saturating_sub(conn.pending());
+            let room = self.read_room(conn);
             if room == 0 {
                 // Back-pressure: stop reading; `settle` drops readable interest
                 // and `flush` resumes (with a revisit under edge trigger).
@@ -417,14 +408,24 @@ impl<M: Multiplexer> EventLoop<M> {
             }
             let want = room.min(self.read_buf.len());
             self.counters.reads += 1;
+            let conn = &mut self.conns[key];
             match conn.stream.read(&mut self.read_buf[..want]) {
                 Ok(0) => {
                     conn.read_eof = true;
+                    if !conn.line.is_empty() {
+                        // Chat: an unterminated line is dropped with its sender.
+                        conn.line = Vec::new();
+                        self.counters.partial_lines_dropped += 1;
+                    }
                     return Step::Continue;
                 }
                 Ok(n) => {
                     self.counters.bytes_in += n as u64;
-                    if let Step::Close { reset } = self.echo(key, n) {
+                    let step = match self.cfg.protocol {
+                        Protocol::Echo => self.echo(key, n),
+                        Protocol::Chat => self.chat_input(key, n),
+                    };
+                    if let Step::Close { reset } = step {
                         return Step::Close { reset };
                     }
                     if !drain {
@@ -432,12 +433,12 @@ impl<M: Multiplexer> EventLoop<M> {
                     }
                     // Short read: the receive queue is empty now (see module docs),
                     // unless FIN is queued behind the data.
-                    if n < want && !self.conns[key].fin_seen {
+                    if n < want && !self.conns.get(key).is_some_and(|c| c.fin_seen) {
                         return Step::Continue;
                     }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
-                        if edge {
+                        if edge && self.conns.contains(key) {
                             self.schedule_revisit(key);
                         }
                         return Step::Continue;
@@ -453,13 +454,13 @@ impl<M: Multiplexer> EventLoop<M> {
         }
     }
 
-    /// Send back `read_buf[..n]`: straight from the read buffer when nothing is
+    /// Echo `read_buf[..n]`: straight from the read buffer when nothing is
     /// pending (the common case: one write, no copy), else behind what is pending.
     fn echo(&mut self, key: usize, n: usize) -> Step {
         let conn = &mut self.conns[key];
         let data = &self.read_buf[..n];
         if conn.pending() > 0 {
-            conn.out.extend_from_slice(data);
+            conn.out.push_copy(data);
         } else {
             self.counters.writes += 1;
             match conn.stream.write(data) {
@@ -467,9 +468,7 @@ impl<M: Multiplexer> EventLoop<M> {
                     self.counters.bytes_out += m as u64;
                     if m < n {
                         self.counters.partial_writes += 1;
-                        conn.out.clear();
-                        conn.out_pos = 0;
-                        conn.out.extend_from_slice(&data[m..]);
+                        conn.out.push_copy(&data[m..]);
                     }
                 }
                 Err(e)
@@ -477,9 +476,7 @@ impl<M: Multiplexer> EventLoop<M> {
                         || e.kind() == io::ErrorKind::Interrupted =>
                 {
                     self.counters.writes_eagain += 1;
-                    conn.out.clear();
-                    conn.out_pos = 0;
-                    conn.out.extend_from_slice(data);
+                    conn.out.push_copy(data);
                 }
                 Err(e) => return classify(&e),
             }
@@ -489,28 +486,17 @@ impl<M: Multiplexer> EventLoop<M> {
         Step::Continue
     }
 
-    /// Write pending output. One `write` per call: a partial write means the
-    /// send buffer is full, so a second would only return `EAGAIN`.
-    fn flush(&mut self, key: usize) -> Step {
+    /// Write pending output. One `writev` per call: a partial write means the
+    /// send buffer is full, so a second call would only return `EAGAIN`.
+    pub(super) fn flush(&mut self, key: usize) -> Step {
         let conn = &mut self.conns[key];
         let was_capped = conn.pending() >= self.cfg.max_pending;
         self.counters.writes += 1;
-        match conn.stream.write(&conn.out[conn.out_pos..]) {
+        match conn.out.write_to(&mut conn.stream) {
             Ok(m) => {
                 self.counters.bytes_out += m as u64;
-                conn.out_pos += m;
-                if conn.pending() == 0 {
-                    conn.out = Vec::new(); // free the buffer: idle connections hold none
-                    conn.out_pos = 0;
-                } else {
+                if conn.pending() > 0 {
                     self.counters.partial_writes += 1;
-                    // Drop the sent prefix once it is most of the buffer, so a client
-                    // whose output never quite drains cannot grow it without bound
-                    // (the cap limits pending bytes; this limits memory to ~2× that).
-                    if conn.out_pos >= conn.out.len() / 2 {
-                        conn.out.drain(..conn.out_pos);
-                        conn.out_pos = 0;
-                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -520,7 +506,11 @@ impl<M: Multiplexer> EventLoop<M> {
             Err(e) => return classify(&e),
         }
         let conn = &self.conns[key];
-        if was_capped && conn.pending() < self.cfg.max_pending && !conn.read_eof {
+        if self.cfg.protocol == Protocol::Echo
+            && was_capped
+            && conn.pending() < self.cfg.max_pending
+            && !conn.read_eof
+        {
             // Reading resumes. Data that queued up while paused raised its edge
             // back then, so under edge trigger nothing would report it again.
             if self.mux.trigger() == Trigger::Edge {
@@ -530,24 +520,53 @@ impl<M: Multiplexer> EventLoop<M> {
         Step::Continue
     }
 
+    /// Chat: flush the connections that received lines in this batch (one
+    /// `writev` each, however many lines), then settle their interest.
+    fn flush_dirty(&mut self) {
+        if self.to_flush.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.to_flush);
+        for key in &batch {
+            let Some(conn) = self.conns.get_mut(*key) else {
+                continue;
+            };
+            if !std::mem::take(&mut conn.dirty) {
+                continue;
+            }
+            let step = if conn.pending() > 0 {
+                self.flush(*key)
+            } else {
+                Step::Continue
+            };
+            self.settle(*key, step);
+        }
+        // Reuse the allocation.
+        let mut batch = batch;
+        batch.clear();
+        if self.to_flush.is_empty() {
+            self.to_flush = batch;
+        }
+    }
+
     /// After I/O on a connection: close it if it is finished or failed, else make
     /// its registered interest match its state.
-    fn settle(&mut self, key: usize, step: Step) {
+    pub(super) fn settle(&mut self, key: usize, step: Step) {
         if let Step::Close { reset } = step {
             self.close(key, reset);
             return;
         }
-        let Some(conn) = self.conns.get_mut(key) else {
+        let Some(conn) = self.conns.get(key) else {
             return;
         };
         let pending = conn.pending();
-        if conn.read_eof && pending == 0 {
-            // RFC 862: everything received has been sent back; the client sees EOF.
+        if (conn.read_eof || conn.closing) && pending == 0 {
+            // Everything owed has been sent; the client sees EOF.
             self.close(key, false);
             return;
         }
+        let reading = self.read_room(conn) > 0 && !conn.read_eof;
         let mut want = Interest::NONE;
-        let reading = !conn.read_eof && pending < self.cfg.max_pending;
         if reading {
             want = want.add(Interest::READABLE);
         }
@@ -559,11 +578,9 @@ impl<M: Multiplexer> EventLoop<M> {
                 self.counters.read_pauses += 1;
             }
             self.counters.interest_changes += 1;
-            match self
-                .mux
-                .reregister(conn.stream.as_raw_fd(), Token(key), want)
-            {
-                Ok(()) => conn.interest = want,
+            let fd = conn.stream.as_raw_fd();
+            match self.mux.reregister(fd, Token(key), want) {
+                Ok(()) => self.conns[key].interest = want,
                 Err(e) => {
                     self.counters.errors += 1;
                     eprintln!("muxserver: reregister: {e}");
@@ -573,7 +590,7 @@ impl<M: Multiplexer> EventLoop<M> {
         }
     }
 
-    fn close(&mut self, key: usize, reset: bool) {
+    pub(super) fn close(&mut self, key: usize, reset: bool) {
         let conn = self.conns.remove(key);
         // Deregister before the descriptor is closed (select and poll would
         // otherwise keep watching a closed or reused number).

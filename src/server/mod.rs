@@ -1,4 +1,4 @@
-//! The echo server (RFC 862), generic over the multiplexer.
+//! The server (RFC 862 echo, or broadcast chat), generic over the multiplexer.
 //!
 //! [`serve`] binds, installs the signal forwarding, dispatches on the backend
 //! once and runs [`EventLoop`] monomorphised for it.
@@ -7,16 +7,31 @@ use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 
+mod chat;
 mod cli;
+mod conn;
 mod counters;
 mod event_loop;
 
+pub use chat::LINE_TOO_LONG;
 pub use cli::{parse_size, ServerArgs};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
 
 use crate::mux::{Backend, Multiplexer};
 use crate::sys;
+
+/// What the server speaks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// RFC 862: every byte received is sent back on the same connection.
+    Echo,
+    /// Newline-terminated lines, each delivered to every connected client.
+    Chat,
+}
 
 /// How a level-triggered backend reads a readable connection.
 #[derive(
@@ -33,6 +48,10 @@ pub enum ReadPolicy {
 /// Event-loop settings.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Echo or chat.
+    pub protocol: Protocol,
+    /// Chat: longest accepted line, bytes (without the newline).
+    pub max_line: usize,
     /// Size of the one shared read buffer (bytes per `read`).
     pub read_buf: usize,
     /// Read policy for level-triggered backends (edge trigger always drains).
@@ -50,6 +69,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            protocol: Protocol::Echo,
+            max_line: 4096,
             read_buf: 16 * 1024,
             read_policy: ReadPolicy::Once,
             max_pending: 256 * 1024,
