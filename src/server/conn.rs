@@ -69,18 +69,24 @@ impl OutQueue {
         self.chunks.push_back(Chunk::Shared(line));
     }
 
-    /// One `writev` of the pending chunks. Returns the bytes written.
-    pub fn write_to(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+    /// One `writev` of (up to 64 of) the pending chunks. Returns the bytes
+    /// written and whether the socket took everything offered: if it did and
+    /// output is still pending, the caller must write again — the socket is
+    /// still writable, so an edge-triggered backend will not report it again.
+    pub fn write_to(&mut self, stream: &mut TcpStream) -> io::Result<(usize, bool)> {
         let mut slices: [IoSlice<'_>; IOV_MAX] = [IoSlice::new(&[]); IOV_MAX];
         let mut n = 0;
+        let mut offered = 0;
         for (i, c) in self.chunks.iter().take(IOV_MAX).enumerate() {
             let b = c.bytes();
-            slices[i] = IoSlice::new(if i == 0 { &b[self.front_off..] } else { b });
+            let b = if i == 0 { &b[self.front_off..] } else { b };
+            slices[i] = IoSlice::new(b);
+            offered += b.len();
             n += 1;
         }
         let written = stream.write_vectored(&slices[..n])?;
         self.advance(written);
-        Ok(written)
+        Ok((written, written == offered))
     }
 
     fn advance(&mut self, mut n: usize) {
@@ -163,8 +169,8 @@ mod tests {
         // Two owned pieces coalesced, then the shared line, then a new owned chunk.
         assert_eq!(q.chunks.len(), 3);
         assert_eq!(Rc::strong_count(&shared), 2);
-        let n = q.write_to(&mut a).unwrap();
-        assert_eq!(n, 13);
+        let (n, all) = q.write_to(&mut a).unwrap();
+        assert_eq!((n, all), (13, true));
         assert_eq!(q.len(), 0);
         assert_eq!(q.chunks.capacity(), 0, "empty queue holds no allocation");
         assert_eq!(Rc::strong_count(&shared), 1);

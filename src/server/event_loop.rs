@@ -486,24 +486,31 @@ impl<M: Multiplexer> EventLoop<M> {
         Step::Continue
     }
 
-    /// Write pending output. One `writev` per call: a partial write means the
-    /// send buffer is full, so a second call would only return `EAGAIN`.
+    /// Write pending output: `writev` until the queue is empty or the socket
+    /// takes less than offered. A short write means the send buffer is full, so
+    /// another call would only return `EAGAIN`; a complete one with output
+    /// left (more than 64 chunks queued) must go on, because the socket is
+    /// still writable and an edge-triggered backend will not say so again.
     pub(super) fn flush(&mut self, key: usize) -> Step {
         let conn = &mut self.conns[key];
         let was_capped = conn.pending() >= self.cfg.max_pending;
-        self.counters.writes += 1;
-        match conn.out.write_to(&mut conn.stream) {
-            Ok(m) => {
-                self.counters.bytes_out += m as u64;
-                if conn.pending() > 0 {
-                    self.counters.partial_writes += 1;
+        while conn.pending() > 0 {
+            self.counters.writes += 1;
+            match conn.out.write_to(&mut conn.stream) {
+                Ok((m, took_all)) => {
+                    self.counters.bytes_out += m as u64;
+                    if !took_all {
+                        self.counters.partial_writes += 1;
+                        break;
+                    }
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.counters.writes_eagain += 1;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return classify(&e),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.counters.writes_eagain += 1;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return classify(&e),
         }
         let conn = &self.conns[key];
         if self.cfg.protocol == Protocol::Echo
