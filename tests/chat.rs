@@ -62,7 +62,7 @@ fn every_client_gets_every_line_in_order(backend: Backend) {
                 .collect()
         })
         .collect();
-    let mut sent = vec![0usize; SENDERS];
+    let mut sent = [0usize; SENDERS];
     let mut partial: Vec<Vec<u8>> = vec![Vec::new(); CLIENTS];
     let mut next_seq = vec![vec![0usize; SENDERS]; CLIENTS];
     let mut received = 0usize;
