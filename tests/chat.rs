@@ -236,3 +236,33 @@ fn leaving_mid_line_corrupts_nobody(backend: Backend) {
     assert_eq!(c.lines_in, 1);
 }
 per_backend!(leaving_mid_line_corrupts_nobody);
+
+/// `muxclient` sends stdin's lines, prints what arrives, and on end of input
+/// half-closes and waits for the rest: with an echo server, its input comes back.
+#[test]
+fn muxclient_round_trips_through_echo_and_chat() {
+    use std::process::{Command, Stdio};
+    for protocol in ["echo", "chat"] {
+        let server = Server::start(Backend::EpollLt, &["--protocol", protocol]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_muxclient"))
+            .arg(server.addr.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"first line\nsecond\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{protocol}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "first line\nsecond\n",
+            "{protocol}"
+        );
+        server.stop();
+    }
+}

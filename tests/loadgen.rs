@@ -335,6 +335,21 @@ fn refuses_bad_settings_with_a_message() {
             "RLIMIT_NOFILE",
         ),
         (vec!["--backend", "poll", "--duration", "5x"], "duration"),
+        (
+            vec![
+                "--backend",
+                "poll",
+                "--workload",
+                "chat",
+                "--msg-size",
+                "20",
+            ],
+            "too small for chat",
+        ),
+        (
+            vec!["--backend", "poll", "--senders", "3"],
+            "--workload chat",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
             .args(&args)
@@ -373,3 +388,38 @@ fn select_refusing_idle_connections_fails_the_run() {
     assert!(r.server_refused.unwrap() > 50, "{r:?}");
     assert!(r.warnings.contains("refused"), "{}", r.warnings);
 }
+
+/// The chat workload end to end: every line sent in the window reaches every
+/// client, complete and in order, on every backend.
+fn chat_fan_out_is_complete(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            backend.name(),
+            "--workload",
+            "chat",
+            "--conns",
+            "50",
+            "--senders",
+            "10",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.unwrap();
+    assert_eq!(r.workload, "chat");
+    assert_eq!(r.errors, 0, "{}", text(&out));
+    let lines = r.lines_sent.unwrap();
+    assert!(lines > 100, "{lines} lines");
+    // Deliveries are attributed to the window of their send time: each line
+    // sent in it reached all 50 clients.
+    assert_eq!(r.requests, lines * 50);
+    assert!(
+        r.server_writes_per_req.unwrap() <= 1.0,
+        "writev batches lines"
+    );
+}
+per_backend!(chat_fan_out_is_complete);

@@ -84,6 +84,26 @@ pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
+/// What the load generator drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// RFC 862 echo: each connection's messages come back to it.
+    Echo,
+    /// Broadcast chat: senders' lines go to every client.
+    Chat,
+}
+
+impl Workload {
+    /// The server's `--protocol` for this workload.
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+            Workload::Chat => "chat",
+        }
+    }
+}
+
 /// Settings of one run.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct RunArgs {
@@ -100,7 +120,15 @@ pub struct RunArgs {
     #[arg(long, requires = "addr")]
     pub label: Option<String>,
 
-    /// Active connections (they send and verify echoes).
+    /// echo (RFC 862) or chat (every sender's lines to every client; --senders of --conns send).
+    #[arg(long, value_enum, default_value_t = Workload::Echo)]
+    pub workload: Workload,
+
+    /// Chat: how many of the --conns clients send lines (default: 10, or all if fewer).
+    #[arg(long)]
+    pub senders: Option<usize>,
+
+    /// Active connections (echo: they send and verify echoes; chat: they all read everything).
     #[arg(long, default_value_t = 100)]
     pub conns: usize,
 
@@ -200,6 +228,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Chat senders: `--senders`, or 10 (all clients if fewer).
+    pub fn senders_or_default(&self) -> usize {
+        self.senders.unwrap_or(self.conns.min(10))
+    }
+
     /// The name of what is measured: the backend, or the external server's label.
     pub fn target_name(&self) -> String {
         match (self.backend, &self.label, self.addr) {

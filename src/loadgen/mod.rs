@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 mod args;
+pub mod chat_worker;
 mod child;
 mod machine;
 pub mod message;
@@ -26,7 +27,7 @@ mod result;
 pub mod sweep;
 pub mod worker;
 
-pub use args::{parse_duration, RunArgs};
+pub use args::{parse_duration, RunArgs, Workload};
 pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
 pub use result::{now_rfc3339, RunOutput, RunResult};
@@ -113,6 +114,23 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     if args.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
+    if args.workload == Workload::Chat {
+        if args.msg_size < chat_worker::MIN_LINE {
+            bail!(
+                "--msg-size {} is too small for chat: a line carries a {}-byte header \
+                 (sender, sequence number, timestamp) and a newline; use at least {}",
+                args.msg_size,
+                chat_worker::HEADER_LEN,
+                chat_worker::MIN_LINE
+            );
+        }
+        let senders = args.senders_or_default();
+        if senders == 0 || senders > args.conns {
+            bail!("--senders must be between 1 and --conns ({})", args.conns);
+        }
+    } else if args.senders.is_some() {
+        bail!("--senders applies to --workload chat");
+    }
     // Both sides need a descriptor per connection (the server is a child with
     // the same limits, which it raises to the hard limit as we do).
     let soft = sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
@@ -144,6 +162,8 @@ fn server_command(
     sys::kill_child_with_parent(&mut cmd);
     cmd.arg("serve")
         .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
+        .args(["--protocol", args.workload.protocol_name()])
+        .args(["--max-line", &args.msg_size.to_string()])
         .args(["--read-buf", &args.read_buf.to_string()])
         .args(["--max-pending", &args.max_pending.to_string()])
         .args([
@@ -206,22 +226,29 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
 
     // ---- plans: connection ids and idle connections dealt round-robin ----
     let threads = placement.threads;
+    let chat = args.workload == Workload::Chat;
+    let senders = args.senders_or_default();
+    // Open loop: the rate is spread over the connections that send.
+    let rate_per_conn = args
+        .rate
+        .map(|r| r / if chat { senders } else { args.conns } as f64);
     let plans: Vec<WorkerPlan> = (0..threads)
         .map(|t| WorkerPlan {
             addr,
             conn_ids: (t..args.conns).step_by(threads).map(|i| i as u32).collect(),
             idle: args.idle / threads + usize::from(t < args.idle % threads),
-            total_conns: args.conns,
+            total_conns: if chat { senders } else { args.conns },
             connect_interval: Duration::from_secs_f64(threads as f64 / args.connect_rate),
             connect_timeout: args.connect_timeout,
             msg_size: args.msg_size,
             pipeline: args.pipeline,
-            rate_per_conn: args.rate.map(|r| r / args.conns as f64),
+            rate_per_conn,
             timeout: args.timeout,
+            senders: if chat { senders } else { 0 },
         })
         .collect();
 
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new(if chat { senders } else { 0 }));
     let client_cpus = placement.client_cpus.clone();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -239,7 +266,14 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         let shared = shared.clone();
         std::thread::spawn(move || -> WorkerResult {
             use rayon::prelude::*;
-            let results = pool.broadcast(|ctx| worker::run(&plans[ctx.index()], &shared));
+            let results = pool.broadcast(|ctx| {
+                let plan = &plans[ctx.index()];
+                if plan.senders > 0 {
+                    chat_worker::run(plan, &shared)
+                } else {
+                    worker::run(plan, &shared)
+                }
+            });
             results
                 .into_par_iter()
                 .reduce(WorkerResult::default, WorkerResult::merge)

@@ -17,7 +17,8 @@ use crate::server::Snapshot;
 pub struct RunResult {
     /// When the run ended, RFC 3339 UTC.
     pub timestamp: String,
-    /// `echo` (the protocol driven).
+    /// `echo` or `chat` (the protocol driven). For chat, a "request" is a
+    /// delivery — one line reaching one client — in every per-request column.
     pub workload: String,
     /// Backend name, or the external server's label.
     pub backend: String,
@@ -63,7 +64,11 @@ pub struct RunResult {
     pub connected: usize,
     /// Idle connections established.
     pub connected_idle: usize,
-    /// Echoes completed in the measured window.
+    /// Chat: clients that send.
+    pub senders: Option<usize>,
+    /// Chat: lines sent in the measured window.
+    pub lines_sent: Option<u64>,
+    /// Echoes (chat: deliveries) completed in the measured window.
     pub requests: u64,
     /// Requests per second.
     pub req_per_s: f64,
@@ -106,6 +111,10 @@ pub struct RunResult {
     pub err_closed_by_server: u64,
     /// Connections that could not be made.
     pub err_connect: u64,
+    /// Chat: lines a client received twice.
+    pub err_duplicated: u64,
+    /// Chat: lines that arrived after a later one of the same sender.
+    pub err_reordered: u64,
     /// Connect failures by cause, e.g. `ECONNREFUSED:3;ETIMEDOUT:1`.
     pub connect_failure_causes: String,
     /// Server: bytes it echoed during the window (cross-check of `requests × msg_size`).
@@ -286,7 +295,9 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         .join(";");
     let result = RunResult {
         timestamp: now_rfc3339(),
-        workload: "echo".into(),
+        workload: args.workload.protocol_name().into(),
+        senders: (args.workload == super::Workload::Chat).then(|| args.senders_or_default()),
+        lines_sent: (args.workload == super::Workload::Chat).then_some(w.sent),
         backend: args.target_name(),
         conns: args.conns,
         idle: args.idle,
@@ -348,6 +359,8 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         err_missing: w.errors.missing,
         err_closed_by_server: w.errors.closed_by_server,
         err_connect: w.errors.connect_failed,
+        err_duplicated: w.errors.duplicated,
+        err_reordered: w.errors.reordered,
         connect_failure_causes: causes,
         server_bytes_out: server.as_ref().map(|s| s.bytes_out),
         server_refused: server.as_ref().map(|s| s.refused),

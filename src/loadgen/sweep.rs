@@ -39,6 +39,12 @@ pub struct SweepArgs {
     /// Output folder (runs.csv, hgrm/, REPORT.md); rows are appended if it exists.
     #[arg(long)]
     pub out: PathBuf,
+    /// echo or chat.
+    #[arg(long, value_enum, default_value_t = super::Workload::Echo)]
+    pub workload: super::Workload,
+    /// Chat: how many of the clients send (default: 10, or all if fewer).
+    #[arg(long)]
+    pub senders: Option<usize>,
     /// A ready-made matrix instead of the lists below.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -165,6 +171,8 @@ pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
 impl SweepArgs {
     fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
         RunArgs {
+            workload: self.workload,
+            senders: self.senders,
             backend: Some(backend),
             addr: None,
             label: None,

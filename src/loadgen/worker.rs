@@ -50,7 +50,6 @@ pub struct Timeline {
 }
 
 /// State shared between the coordinator and the workers.
-#[derive(Default)]
 pub struct Shared {
     /// Workers that finished connecting.
     pub connected: AtomicUsize,
@@ -62,8 +61,28 @@ pub struct Shared {
     pub timeline: OnceLock<Timeline>,
     /// Stop now (server died, deadline passed, interrupted).
     pub abort: AtomicBool,
-    /// Echoes completed so far, all phases (for progress and liveness).
+    /// Echoes (chat: deliveries) completed so far, all phases (for progress and liveness).
     pub completed: AtomicU64,
+    /// Chat: the clock that lines' send timestamps count from.
+    pub epoch: Instant,
+    /// Chat: lines sent so far by each sender, all phases.
+    pub sent_total: Vec<AtomicU64>,
+}
+
+impl Shared {
+    /// Shared state for a run with `senders` chat senders (0 for echo).
+    pub fn new(senders: usize) -> Shared {
+        Shared {
+            connected: AtomicUsize::new(0),
+            established: AtomicUsize::new(0),
+            open_conns: AtomicUsize::new(0),
+            timeline: OnceLock::new(),
+            abort: AtomicBool::new(false),
+            completed: AtomicU64::new(0),
+            epoch: Instant::now(),
+            sent_total: (0..senders).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
 }
 
 /// What one worker does.
@@ -89,6 +108,8 @@ pub struct WorkerPlan {
     pub rate_per_conn: Option<f64>,
     /// Replies slower than this are late.
     pub timeout: Duration,
+    /// Chat: clients with ids below this send lines; 0 for echo.
+    pub senders: usize,
 }
 
 /// Errors counted by kind.
@@ -104,12 +125,22 @@ pub struct ErrorCounts {
     pub closed_by_server: u64,
     /// Connections that could not be established.
     pub connect_failed: u64,
+    /// Chat: a line received twice by one client.
+    pub duplicated: u64,
+    /// Chat: a line received after a later one from the same sender.
+    pub reordered: u64,
 }
 
 impl ErrorCounts {
     /// All errors.
     pub fn total(&self) -> u64 {
-        self.corrupt + self.late + self.missing + self.closed_by_server + self.connect_failed
+        self.corrupt
+            + self.late
+            + self.missing
+            + self.closed_by_server
+            + self.connect_failed
+            + self.duplicated
+            + self.reordered
     }
     fn add(&mut self, o: &ErrorCounts) {
         self.corrupt += o.corrupt;
@@ -117,6 +148,8 @@ impl ErrorCounts {
         self.missing += o.missing;
         self.closed_by_server += o.closed_by_server;
         self.connect_failed += o.connect_failed;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
     }
 }
 
@@ -204,7 +237,7 @@ struct Conn {
 }
 
 /// Name an I/O error's cause for the connect-failure table.
-fn cause(e: &io::Error) -> String {
+pub(super) fn cause(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => "ECONNREFUSED".into(),
         Some(libc::ETIMEDOUT) => "ETIMEDOUT".into(),
@@ -218,17 +251,28 @@ fn cause(e: &io::Error) -> String {
     }
 }
 
-fn us_between(from: Instant, to: Instant) -> u64 {
+pub(super) fn us_between(from: Instant, to: Instant) -> u64 {
     (to.saturating_duration_since(from).as_micros() as u64).clamp(1, MAX_LATENCY_US)
 }
 
-/// Run one worker to the end of the run; never panics on I/O errors (they are counted).
-pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
-    let mut res = WorkerResult::default();
-    let mut conns = Vec::with_capacity(plan.conn_ids.len());
-    let mut idle = Vec::with_capacity(plan.idle);
+/// The connections a worker opened: active ones (with their global ids) and idle ones.
+pub(super) struct Connected {
+    pub active: Vec<(u32, TcpStream)>,
+    pub idle: Vec<TcpStream>,
+}
 
-    // ---- connect, paced ----
+/// Open the worker's connections, paced at the plan's interval; failures are
+/// counted by cause in `res`. Then wait for the coordinator's timeline
+/// (`None`: the run was aborted meanwhile).
+pub(super) fn connect_phase(
+    plan: &WorkerPlan,
+    shared: &Shared,
+    res: &mut WorkerResult,
+) -> Option<(Connected, Timeline)> {
+    let mut conns = Connected {
+        active: Vec::with_capacity(plan.conn_ids.len()),
+        idle: Vec::with_capacity(plan.idle),
+    };
     let start = Instant::now();
     let mut k = 0u32;
     let mut connect = |res: &mut WorkerResult| -> Option<TcpStream> {
@@ -258,63 +302,74 @@ pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
         if shared.abort.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(stream) = connect(&mut res) {
+        if let Some(stream) = connect(res) {
             shared.open_conns.fetch_add(1, Ordering::SeqCst);
-            conns.push(Conn {
-                stream,
-                id,
-                next_seq: 0,
-                verifier: Verifier::new(id, plan.msg_size),
-                in_flight: VecDeque::new(),
-                out: Vec::new(),
-                out_pos: 0,
-                interest: Interest::READABLE,
-                open: true,
-            });
+            conns.active.push((id, stream));
         }
     }
     for _ in 0..plan.idle {
         if shared.abort.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(stream) = connect(&mut res) {
-            idle.push(stream);
+        if let Some(stream) = connect(res) {
+            conns.idle.push(stream);
         }
     }
-    res.connected_active = conns.len();
-    res.connected_idle = idle.len();
+    res.connected_active = conns.active.len();
+    res.connected_idle = conns.idle.len();
     shared.connected.fetch_add(1, Ordering::SeqCst);
-
-    // ---- wait for the coordinator's go ----
-    let timeline = loop {
+    loop {
         if let Some(t) = shared.timeline.get() {
-            break *t;
+            return Some((conns, *t));
         }
         if shared.abort.load(Ordering::Relaxed) {
-            return res;
+            return None;
         }
         std::thread::sleep(Duration::from_millis(1));
-    };
+    }
+}
 
+/// Run one echo worker to the end of the run; never panics on I/O errors (they are counted).
+pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
+    let mut res = WorkerResult::default();
+    let Some((connected, timeline)) = connect_phase(plan, shared, &mut res) else {
+        return res;
+    };
+    let conns = connected
+        .active
+        .into_iter()
+        .map(|(id, stream)| Conn {
+            stream,
+            id,
+            next_seq: 0,
+            verifier: Verifier::new(id, plan.msg_size),
+            in_flight: VecDeque::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            interest: Interest::READABLE,
+            open: true,
+        })
+        .collect::<Vec<_>>();
+    let mux = match Epoll::new(Trigger::Level) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("loadgen: worker: epoll_create: {e}");
+            shared.abort.store(true, Ordering::SeqCst);
+            return res;
+        }
+    };
     let mut driver = Driver {
         plan,
         shared,
         timeline,
-        mux: match Epoll::new(Trigger::Level) {
-            Ok(m) => m,
-            Err(_) => {
-                shared.abort.store(true, Ordering::SeqCst);
-                return res;
-            }
-        },
+        mux,
+        open_conns: conns.len(),
         conns,
         res,
         buf: vec![0u8; 64 * 1024],
-        open_conns: 0,
     };
-    driver.open_conns = driver.conns.len();
     driver.run();
-    drop(idle);
+    drop(connected.idle);
     driver.res
 }
 

@@ -18,16 +18,35 @@ pub fn render(r: &RunResult) -> String {
         Some(rate) => format!("open loop at {rate:.0} msg/s"),
         None => format!("closed loop, {} in flight per connection", r.pipeline),
     };
+    let chat = r.workload == "chat";
     let _ = writeln!(
         s,
-        "{} · {} active + {} idle connections · {} B messages · {model}",
-        r.backend, r.connected, r.connected_idle, r.msg_size
+        "{} · {} · {} active + {} idle connections{} · {} B {} · {model}",
+        r.backend,
+        r.workload,
+        r.connected,
+        r.connected_idle,
+        r.senders
+            .map_or(String::new(), |n| format!(" ({n} sending)")),
+        r.msg_size,
+        if chat { "lines" } else { "messages" }
     );
-    let _ = writeln!(
-        s,
-        "  throughput   {:>12.0} req/s  {:>8.2} MB/s   ({} requests in {:.2} s)",
-        r.req_per_s, r.mb_per_s, r.requests, r.measured_s
-    );
+    if chat {
+        let _ = writeln!(
+            s,
+            "  fan-out      {:>12.0} deliveries/s ({} deliveries of {} lines in {:.2} s; per-request figures are per delivery)",
+            r.req_per_s,
+            r.requests,
+            r.lines_sent.unwrap_or(0),
+            r.measured_s
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "  throughput   {:>12.0} req/s  {:>8.2} MB/s   ({} requests in {:.2} s)",
+            r.req_per_s, r.mb_per_s, r.requests, r.measured_s
+        );
+    }
     let _ = writeln!(
         s,
         "  latency µs   min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
@@ -72,15 +91,21 @@ pub fn render(r: &RunResult) -> String {
         opt(r.client_cpu_us_per_req, 2),
         r.steal_pct
     );
-    let _ = writeln!(
+    let _ =
+        writeln!(
         s,
-        "  errors       {} (corrupt {}, late {}, missing {}, closed by server {}, connect {}{})",
+        "  errors       {} (corrupt {}, late {}, missing {}, closed by server {}, connect {}{}{})",
         r.errors,
         r.err_corrupt,
         r.err_late,
         r.err_missing,
         r.err_closed_by_server,
         r.err_connect,
+        if chat {
+            format!(", duplicated {}, reordered {}", r.err_duplicated, r.err_reordered)
+        } else {
+            String::new()
+        },
         if r.connect_failure_causes.is_empty() {
             String::new()
         } else {
