@@ -11,6 +11,8 @@ Figures (each only when the CSV holds the runs it needs):
                             buffer size, level vs edge trigger (4-byte test)
   latency_spectrum.png      latency by percentile from .hgrm files
                             (x axis: 1/(1-q), log scale)
+  chat.png                  chat rows: deliveries/s and server CPU per
+                            delivery by backend (median, min-max)
   wait_cost.png             from a bench CSV (`loadgen bench-table --csv`):
                             time per wait with one ready fd among N watched
 
@@ -57,16 +59,46 @@ def num(row, key):
 
 
 def read_rows(paths):
-    """(run rows, bench rows): a bench CSV has a `median_ns` column."""
-    rows, bench = [], []
+    """(echo rows, chat rows, bench rows): a bench CSV has a `median_ns` column."""
+    rows, chat, bench = [], [], []
     for p in paths:
         with open(p, newline="") as f:
             reader = csv.DictReader(f)
             if "median_ns" in (reader.fieldnames or []):
                 bench.extend(reader)
-            else:
-                rows.extend(r for r in reader if r.get("workload", "echo") == "echo")
-    return rows, bench
+                continue
+            for r in reader:
+                (chat if r.get("workload") == "chat" else rows).append(r)
+    return rows, chat, bench
+
+
+def fig_chat(plt, chat, out):
+    if not chat:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    backends = sorted({r["backend"] for r in chat}, key=backend_key)
+    for ax, key, label in (
+        (axes[0], "req_per_s", "deliveries per second"),
+        (axes[1], "server_cpu_us_per_req", "server CPU per delivery (µs)"),
+    ):
+        meds, los, his = [], [], []
+        for b in backends:
+            vals = [num(r, key) for r in chat if r["backend"] == b]
+            vals = [v for v in vals if v is not None]
+            m = statistics.median(vals)
+            meds.append(m)
+            los.append(m - min(vals))
+            his.append(max(vals) - m)
+        ax.bar(backends, meds, yerr=[los, his], color=[color(b) for b in backends], capsize=4)
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", alpha=0.3)
+    r = chat[0]
+    fig.suptitle(
+        f"Chat fan-out: {r['conns']} clients, {r.get('senders') or '?'} sending, "
+        f"{r['msg_size']} B lines\n{machine_label(chat)}"
+    )
+    fig.tight_layout()
+    return save(fig, out, "chat.png")
 
 
 def fig_wait_cost(plt, bench, out):
@@ -281,7 +313,7 @@ def main():
         )
     csvs = [f for f in args.files if f.endswith(".csv")]
     hgrms = [f for f in args.files if f.endswith(".hgrm")]
-    rows, bench = read_rows(csvs)
+    rows, chat, bench = read_rows(csvs)
     if not hgrms:
         for c in csvs:
             pattern = os.path.join(os.path.dirname(c), "hgrm", "*-c100-i0-m64-b16384-r1.hgrm")
@@ -293,7 +325,11 @@ def main():
             p = fig(plt, rows, args.output)
             if p:
                 written.append(p)
-    for p in (fig_spectrum(plt, hgrms, rows, args.output), fig_wait_cost(plt, bench, args.output)):
+    for p in (
+        fig_spectrum(plt, hgrms, rows, args.output),
+        fig_wait_cost(plt, bench, args.output),
+        fig_chat(plt, chat, args.output),
+    ):
         if p:
             written.append(p)
     if not written:

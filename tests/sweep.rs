@@ -67,6 +67,10 @@ fn tiny_sweep_writes_rows_hgrms_and_report() {
     }
     assert!(md.contains("From 5 to 20 active connections"), "{md}");
 
+    // Older runs.csv files (before later columns existed) still load.
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs.csv");
+    assert_eq!(report::csv::read(&old).unwrap().len(), 108);
+
     // `loadgen report` regenerates the same tables from the CSV.
     let again = dir.path().join("again.md");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -110,6 +114,7 @@ fn plot_script_draws_every_figure_from_the_fixture() {
     let out = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/plot.py"))
         .arg(fixtures.join("runs.csv"))
+        .arg(fixtures.join("chat_runs.csv"))
         .arg(fixtures.join("epoll-et-c100-i0-m64-b16384-r1.hgrm"))
         .arg(fixtures.join("select-c100-i0-m64-b16384-r1.hgrm"))
         .arg("-o")
@@ -127,6 +132,7 @@ fn plot_script_draws_every_figure_from_the_fixture() {
         "cpu_vs_idle.png",
         "trigger_vs_readbuf.png",
         "latency_spectrum.png",
+        "chat.png",
     ] {
         let bytes =
             std::fs::read(dir.path().join(png)).unwrap_or_else(|_| panic!("{png} not written"));

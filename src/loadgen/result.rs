@@ -14,6 +14,8 @@ use crate::server::Snapshot;
 /// (server figures when driving an external server, uncorrected latency in
 /// closed loop). Latencies in µs; per-request figures divide by `requests`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+// Columns added later read as their defaults, so older runs.csv files still load.
+#[serde(default)]
 pub struct RunResult {
     /// When the run ended, RFC 3339 UTC.
     pub timestamp: String,
