@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
+use muxbench::loadgen::reliability::ChaosArgs;
 use muxbench::loadgen::sweep::SweepArgs;
 use muxbench::loadgen::{self, Progress, RunArgs};
 use muxbench::report;
@@ -37,6 +38,11 @@ enum Cmd {
     /// Run a matrix of backends × connections × idle × message sizes × read buffers, each
     /// cell --repeat times, into --out DIR (runs.csv, hgrm/, REPORT.md).
     Sweep(SweepArgs),
+    /// Hostile clients and limits: for each backend, a run with well-behaved verified
+    /// clients beside resets, half-closes, slow readers, never-readers, slowloris and
+    /// connect storms; descriptor pressure (server limit 512, 1,000 clients); C10K.
+    /// Writes the reliability table (--out) and exits 1 if a verdict fails.
+    Chaos(ChaosArgs),
     /// Regenerate REPORT.md from a runs.csv.
     Report {
         /// The runs CSV (e.g. results/NAME/runs.csv).
@@ -163,6 +169,28 @@ fn run_sweep(args: &SweepArgs) -> anyhow::Result<i32> {
     })
 }
 
+fn run_chaos(args: &ChaosArgs) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe()?;
+    let command = std::iter::once("loadgen".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rows = loadgen::reliability::run(args, &exe, &command)?;
+    let failed = rows.iter().filter(|r| r.verdict == "FAIL").count();
+    eprintln!(
+        "chaos: {} rows, {failed} failed; table: {}",
+        rows.len(),
+        args.out.join("RELIABILITY.md").display()
+    );
+    Ok(if muxbench::sys::interrupted() {
+        130
+    } else if failed > 0 {
+        1
+    } else {
+        0
+    })
+}
+
 fn report_cmd(
     csv: &std::path::Path,
     output: Option<PathBuf>,
@@ -219,6 +247,13 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("loadgen sweep: error: {e:#}");
+                2
+            }
+        },
+        Some(Cmd::Chaos(chaos)) => match run_chaos(&chaos) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("loadgen chaos: error: {e:#}");
                 2
             }
         },

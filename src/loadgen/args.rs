@@ -225,6 +225,17 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Hostile clients to run beside the well-behaved ones during the measured
+    /// window (set by `loadgen chaos`).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub chaos: Option<super::chaos::ChaosSpec>,
+
+    /// The server's descriptor limit (set by `loadgen chaos`'s descriptor-pressure scenario).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub server_nofile: Option<u64>,
 }
 
 impl RunArgs {

@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 mod args;
+pub mod chaos;
 pub mod chat_worker;
 mod child;
 mod machine;
 pub mod message;
+pub mod reliability;
 mod result;
 pub mod sweep;
 pub mod worker;
@@ -173,6 +175,9 @@ fn server_command(
     if let Some(cpu) = cpu {
         cmd.args(["--cpu", &cpu.to_string()]);
     }
+    if let Some(n) = args.server_nofile {
+        cmd.args(["--nofile-limit", &n.to_string()]);
+    }
     cmd
 }
 
@@ -279,15 +284,42 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
                 .reduce(WorkerResult::default, WorkerResult::merge)
         })
     };
+    // Hostile clients, during the measured window only.
+    let hostile = args.chaos.clone().map(|spec| {
+        let shared = shared.clone();
+        std::thread::spawn(move || -> chaos::ChaosStats {
+            let timeline = loop {
+                if let Some(t) = shared.timeline.get() {
+                    break *t;
+                }
+                if shared.abort.load(Ordering::Relaxed) {
+                    return chaos::ChaosStats::default();
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            if let Some(wait) = timeline
+                .measure_start
+                .checked_duration_since(Instant::now())
+            {
+                std::thread::sleep(wait);
+            }
+            chaos::run(addr, &spec, timeline.measure_end)
+        })
+    });
     let outcome = coordinate(args, threads, &shared, server.as_mut(), progress);
     if outcome.is_err() {
         shared.abort.store(true, Ordering::SeqCst);
     }
     let joined = join_workers(workers, &shared);
     progress.finish();
+    let hostile_stats = hostile.map(|h| h.join().unwrap_or_default());
     let (window, mut coord_warnings) = outcome?;
     let merged = joined?;
     warnings.append(&mut coord_warnings);
+    let chaos_outcome = hostile_stats.map(|stats| ChaosOutcome {
+        stats,
+        answers_fresh_connection: chaos::answers_fresh_connection(addr),
+    });
 
     let mut server_window = None;
     if let (Some(server), Some((a, b))) = (server.take(), window.server) {
@@ -297,7 +329,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         }
         server_window = Some((a, b));
     }
-    Ok(result::build(
+    let mut out = result::build(
         result::Measured {
             args,
             threads,
@@ -320,7 +352,18 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         },
         merged,
         &Machine::detect(),
-    ))
+    );
+    out.chaos = chaos_outcome;
+    Ok(out)
+}
+
+/// What a run with hostile clients adds to its output.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ChaosOutcome {
+    /// What the hostile clients did.
+    pub stats: chaos::ChaosStats,
+    /// The server echoed a fresh connection after the window.
+    pub answers_fresh_connection: bool,
 }
 
 fn join_workers(

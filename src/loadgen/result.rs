@@ -121,8 +121,12 @@ pub struct RunResult {
     pub connect_failure_causes: String,
     /// Server: bytes it echoed during the window (cross-check of `requests × msg_size`).
     pub server_bytes_out: Option<u64>,
-    /// Server: connections it refused (max-conns, select's FD_SETSIZE).
+    /// Server: connections it refused (max-conns, select's FD_SETSIZE), whole run.
     pub server_refused: Option<u64>,
+    /// Server: connections closed because the peer reset them, whole run.
+    pub server_resets: Option<u64>,
+    /// Server: times reading a connection paused at the output cap, whole run.
+    pub server_read_pauses: Option<u64>,
     /// Server CPU time (user + sys) per request, µs.
     pub server_cpu_us_per_req: Option<f64>,
     /// Server CPU utilisation over the window, percent of one CPU.
@@ -175,6 +179,8 @@ pub struct RunOutput {
     pub latency: Histogram<u64>,
     /// Open loop: uncorrected latency, µs.
     pub latency_uncorrected: Option<Histogram<u64>>,
+    /// With hostile clients (`loadgen chaos`): what they did and how the server fared.
+    pub chaos: Option<super::ChaosOutcome>,
     /// Latency per second of the window.
     pub intervals: Vec<Histogram<u64>>,
 }
@@ -366,6 +372,8 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         connect_failure_causes: causes,
         server_bytes_out: server.as_ref().map(|s| s.bytes_out),
         server_refused: server.as_ref().map(|s| s.refused),
+        server_resets: m.server.as_ref().map(|(_, b)| b.counters.resets),
+        server_read_pauses: m.server.as_ref().map(|(_, b)| b.counters.read_pauses),
         server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
         server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
         server_syscalls_per_req: s(&|s| per(s.waits + s.reads + s.writes, reqs)),
@@ -392,6 +400,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         latency: w.latency,
         latency_uncorrected: args.rate.map(|_| w.latency_uncorrected),
         intervals: w.intervals,
+        chaos: None,
     }
 }
 

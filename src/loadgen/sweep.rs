@@ -199,6 +199,8 @@ impl SweepArgs {
             hgrm: None,
             hlog: None,
             quiet: true,
+            chaos: None,
+            server_nofile: None,
         }
     }
 }

@@ -1,0 +1,178 @@
+//! Hostile clients, run beside the well-behaved verified ones of a normal run
+//! (`loadgen chaos`), and the verdicts that say whether a server survived them.
+//!
+//! Every population is bounded in count and time and talks to loopback only:
+//! - resets: connect, send part of a message, RST (SO_LINGER 0) — again and again;
+//! - half-closers: connect, send some bytes, `shutdown(SHUT_WR)`, read what comes
+//!   back (it must be exactly what was sent, then EOF);
+//! - slow readers: keep sending, read one byte every 100 ms;
+//! - never-readers: send until the socket blocks, never read;
+//! - slowloris: send one byte every 100 ms;
+//! - connect-and-drop storms: connect and close at once, at a bounded rate.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::sys;
+
+/// Sizes of the hostile populations.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct ChaosSpec {
+    /// Connections that send part of a message and reset, each every 100 ms.
+    #[arg(long, default_value_t = 10)]
+    pub resets: usize,
+    /// Connections that send, half-close and read back, each every 100 ms.
+    #[arg(long, default_value_t = 10)]
+    pub half_closers: usize,
+    /// Connections that keep sending and read one byte every 100 ms.
+    #[arg(long, default_value_t = 5)]
+    pub slow_readers: usize,
+    /// Connections that send until their socket blocks and never read.
+    #[arg(long, default_value_t = 5)]
+    pub never_readers: usize,
+    /// Connections that send one byte every 100 ms.
+    #[arg(long, default_value_t = 20)]
+    pub slowloris: usize,
+    /// Connect-and-close attempts per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub connect_drops_per_s: f64,
+}
+
+/// What the hostile clients did and saw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChaosStats {
+    /// Connections reset mid-message.
+    pub resets: u64,
+    /// Half-close exchanges completed.
+    pub half_closes: u64,
+    /// Half-close exchanges whose echo was not exactly what was sent (a server bug).
+    pub half_close_failures: u64,
+    /// Bytes pushed by never-readers.
+    pub never_reader_bytes: u64,
+    /// Bytes read by slow readers.
+    pub slow_read_bytes: u64,
+    /// Bytes sent by slowloris clients.
+    pub slowloris_bytes: u64,
+    /// Connect-and-drop attempts.
+    pub connect_drops: u64,
+    /// Hostile connects that failed (refused, timed out).
+    pub connect_failures: u64,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+fn connect(addr: SocketAddr, stats: &mut ChaosStats) -> Option<TcpStream> {
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            stats.connect_failures += 1;
+            None
+        }
+    }
+}
+
+/// Garbage of a length that varies with `k` (1..=63 bytes): never a whole
+/// verified message, so the reset lands mid-message.
+fn garbage(k: u64) -> Vec<u8> {
+    let len = 1 + (k.wrapping_mul(2_654_435_761) % 63) as usize;
+    (0..len).map(|i| (k as usize + i) as u8).collect()
+}
+
+/// Run the hostile populations against `addr` until `until`.
+pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant) -> ChaosStats {
+    let mut st = ChaosStats::default();
+    let open_persistent = |n: usize, st: &mut ChaosStats| -> Vec<TcpStream> {
+        (0..n)
+            .filter_map(|_| connect(addr, st))
+            .filter(|s| s.set_nonblocking(true).is_ok())
+            .collect()
+    };
+    let mut slow = open_persistent(spec.slow_readers, &mut st);
+    let mut never = open_persistent(spec.never_readers, &mut st);
+    let mut loris = open_persistent(spec.slowloris, &mut st);
+    let flood = vec![0x42u8; 64 * 1024];
+    let mut k = 0u64;
+    let mut drop_budget = 0.0;
+    let mut last = Instant::now();
+    while Instant::now() < until {
+        let tick_start = Instant::now();
+        for _ in 0..spec.resets {
+            k += 1;
+            if let Some(mut s) = connect(addr, &mut st) {
+                let _ = s.write_all(&garbage(k));
+                let _ = sys::set_linger_zero(s.as_raw_fd());
+                st.resets += 1;
+            }
+        }
+        for _ in 0..spec.half_closers {
+            k += 1;
+            if let Some(mut s) = connect(addr, &mut st) {
+                let sent = garbage(k);
+                let ok = s.write_all(&sent).is_ok()
+                    && s.shutdown(std::net::Shutdown::Write).is_ok()
+                    && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok();
+                let mut back = Vec::new();
+                if ok && s.read_to_end(&mut back).is_ok() && back == sent {
+                    st.half_closes += 1;
+                } else {
+                    st.half_close_failures += 1;
+                }
+            }
+        }
+        for s in &mut slow {
+            let _ = s.write(&flood);
+            let mut b = [0u8; 1];
+            if let Ok(n) = s.read(&mut b) {
+                st.slow_read_bytes += n as u64;
+            }
+        }
+        for s in &mut never {
+            while let Ok(n) = s.write(&flood) {
+                if n == 0 {
+                    break;
+                }
+                st.never_reader_bytes += n as u64;
+            }
+        }
+        for s in &mut loris {
+            if s.write(b"x").is_ok() {
+                st.slowloris_bytes += 1;
+            }
+        }
+        let now = Instant::now();
+        drop_budget += spec.connect_drops_per_s * now.duration_since(last).as_secs_f64();
+        last = now;
+        while drop_budget >= 1.0 && Instant::now() < until {
+            drop_budget -= 1.0;
+            if connect(addr, &mut st).is_some() {
+                st.connect_drops += 1;
+            }
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        std::thread::sleep(TICK.saturating_sub(tick_start.elapsed()).min(left));
+    }
+    // Leave abruptly, as hostile clients do.
+    for s in slow.iter().chain(&never).chain(&loris) {
+        let _ = sys::set_linger_zero(s.as_raw_fd());
+    }
+    st
+}
+
+/// After a chaos run: does the server still answer a fresh connection?
+pub fn answers_fresh_connection(addr: SocketAddr) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let msg = b"are you still there?";
+        s.write_all(msg)?;
+        let mut back = [0u8; 20];
+        s.read_exact(&mut back)?;
+        Ok(&back == msg)
+    };
+    attempt().unwrap_or(false)
+}

@@ -1,0 +1,416 @@
+//! `loadgen chaos`: the reliability table. For each backend, three scenarios:
+//!
+//! - **chaos**: well-behaved verified clients alone (baseline), then the same
+//!   with hostile populations beside them ([`super::chaos`]). Verdict: the
+//!   server is alive and answers a fresh connection, its peak RSS stayed under
+//!   a bound, the well-behaved clients got every byte back verified, and every
+//!   half-closing client got exactly its bytes; the p99 ratio chaos/baseline
+//!   and the server's counters are reported.
+//! - **fd-pressure**: the server's descriptor limit (512) is lower than the
+//!   clients offered (1,000): it must not spin while out of descriptors, must
+//!   keep serving the connections it has, and must accept the rest once some
+//!   close.
+//! - **c10k**: 10,000 concurrent active connections with zero errors (select:
+//!   the refusals beyond FD_SETSIZE are counted and nothing else breaks).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::args::{parse_duration, RunArgs, Workload};
+use super::chaos::ChaosSpec;
+use super::{NoProgress, ServerChild};
+use crate::mux::Backend;
+use crate::server::{parse_size, ReadPolicy};
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
+}
+
+/// Settings of `loadgen chaos`.
+#[derive(Debug, Clone, Args)]
+pub struct ChaosArgs {
+    /// Backends, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_backend,
+          default_value = "select,poll,epoll-lt,epoll-et")]
+    pub backends: Vec<Backend>,
+    /// Scenarios, comma-separated: chaos, fd-pressure, c10k.
+    #[arg(long, value_delimiter = ',', default_value = "chaos,fd-pressure,c10k")]
+    pub scenarios: Vec<String>,
+    /// Well-behaved clients in the chaos scenario.
+    #[arg(long, default_value_t = 50)]
+    pub conns: usize,
+    /// Measured window of each run (hostile clients run during it).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Bound on the server's peak RSS in the chaos scenario.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    pub rss_bound: usize,
+    /// Connections in the c10k scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub c10k_conns: usize,
+    /// Output folder: reliability.csv and RELIABILITY.md (rewritten after every row).
+    #[arg(long, default_value = "results/reliability")]
+    pub out: PathBuf,
+    /// Sizes of the hostile populations.
+    #[command(flatten)]
+    pub spec: ChaosSpec,
+}
+
+/// One row of the reliability table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReliabilityRow {
+    /// Backend.
+    pub backend: String,
+    /// chaos, fd-pressure or c10k.
+    pub scenario: String,
+    /// pass, FAIL, or degrades (select beyond FD_SETSIZE, as documented).
+    pub verdict: String,
+    /// The server was alive at the end and answered a fresh connection.
+    pub alive: bool,
+    /// Server peak RSS, KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// The bound it had to stay under, KiB.
+    pub rss_bound_kib: Option<u64>,
+    /// Errors of the well-behaved (verified) clients: must be 0.
+    pub errors: Option<u64>,
+    /// Corrupt or missing echoes among them: must be 0.
+    pub lost_or_corrupt: Option<u64>,
+    /// p99 latency of the well-behaved clients without hostile ones, µs.
+    pub p99_baseline_us: Option<u64>,
+    /// The same with hostile clients, µs.
+    pub p99_us: Option<u64>,
+    /// p99 ratio (hostile / baseline).
+    pub p99_ratio: Option<f64>,
+    /// Requests (or echoes) per second of the well-behaved clients.
+    pub req_per_s: Option<f64>,
+    /// Server: refused connections.
+    pub refused: Option<u64>,
+    /// Server: connections reset by peers.
+    pub resets: Option<u64>,
+    /// Server: read pauses at the output cap (back-pressure on slow and never-readers).
+    pub read_pauses: Option<u64>,
+    /// What else was measured, in words.
+    pub detail: String,
+}
+
+fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
+    RunArgs {
+        workload: Workload::Echo,
+        senders: None,
+        backend: Some(backend),
+        addr: None,
+        label: None,
+        conns,
+        idle: 0,
+        connect_rate: 5000.0,
+        connect_timeout: Duration::from_secs(3),
+        threads: None,
+        pipeline: 1,
+        rate: None,
+        warmup: Duration::from_millis(300),
+        duration,
+        msg_size: 64,
+        timeout: Duration::from_secs(5),
+        allow_errors: true,
+        server_cpu: 0,
+        client_cpus: None,
+        read_buf: 16384,
+        read_policy: ReadPolicy::Once,
+        max_pending: 256 * 1024,
+        csv: PathBuf::new(),
+        no_csv: true,
+        json: None,
+        hgrm: None,
+        hlog: None,
+        quiet: true,
+        chaos: None,
+        server_nofile: None,
+    }
+}
+
+/// The chaos scenario for one backend.
+pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
+    let mut row = ReliabilityRow {
+        backend: backend.name().into(),
+        scenario: "chaos".into(),
+        rss_bound_kib: Some(a.rss_bound as u64 / 1024),
+        ..Default::default()
+    };
+    let baseline = super::run(
+        &base_args(backend, a.conns, a.duration),
+        exe,
+        &mut NoProgress,
+    );
+    let mut args = base_args(backend, a.conns, a.duration);
+    args.chaos = Some(a.spec.clone());
+    let hostile = super::run(&args, exe, &mut NoProgress);
+    let out = match hostile {
+        Ok(out) => out,
+        Err(e) => {
+            row.verdict = "FAIL".into();
+            row.detail = format!("run failed: {e:#}");
+            return row;
+        }
+    };
+    let r = &out.result;
+    let outcome = out.chaos.clone().unwrap_or_else(|| super::ChaosOutcome {
+        stats: Default::default(),
+        answers_fresh_connection: false,
+    });
+    row.alive = outcome.answers_fresh_connection;
+    row.peak_rss_kib = r.server_max_rss_kib;
+    row.errors = Some(r.errors);
+    row.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
+    row.p99_us = Some(r.lat_p99_us);
+    row.req_per_s = Some(r.req_per_s);
+    row.refused = r.server_refused;
+    row.resets = r.server_resets;
+    row.read_pauses = r.server_read_pauses;
+    if let Ok(b) = &baseline {
+        row.p99_baseline_us = Some(b.result.lat_p99_us);
+        row.p99_ratio =
+            (b.result.lat_p99_us > 0).then(|| r.lat_p99_us as f64 / b.result.lat_p99_us as f64);
+    }
+    let st = &outcome.stats;
+    row.detail = format!(
+        "hostile: {} resets, {} half-closes ({} wrong), {} KiB pushed by never-readers, \
+         {} B read by slow readers, {} slowloris bytes, {} connect-drops, {} failed connects",
+        st.resets,
+        st.half_closes,
+        st.half_close_failures,
+        st.never_reader_bytes / 1024,
+        st.slow_read_bytes,
+        st.slowloris_bytes,
+        st.connect_drops,
+        st.connect_failures
+    );
+    let rss_ok = r.server_max_rss_kib.unwrap_or(u64::MAX) <= a.rss_bound as u64 / 1024;
+    let pass = row.alive && rss_ok && r.errors == 0 && st.half_close_failures == 0;
+    row.verdict = if pass { "pass" } else { "FAIL" }.into();
+    row
+}
+
+/// The descriptor-pressure scenario: server limit 512, 1,000 clients.
+pub fn fd_pressure_row(backend: Backend, exe: &Path) -> ReliabilityRow {
+    let mut row = ReliabilityRow {
+        backend: backend.name().into(),
+        scenario: "fd-pressure".into(),
+        ..Default::default()
+    };
+    match fd_pressure(backend, exe) {
+        Ok((pass, alive, detail)) => {
+            row.verdict = if pass { "pass" } else { "FAIL" }.into();
+            row.alive = alive;
+            row.detail = detail;
+        }
+        Err(e) => {
+            row.verdict = "FAIL".into();
+            row.detail = format!("{e:#}");
+        }
+    }
+    row
+}
+
+fn round_trip(s: &mut TcpStream, msg: &[u8]) -> bool {
+    let mut back = vec![0u8; msg.len()];
+    s.set_read_timeout(Some(Duration::from_secs(10))).is_ok()
+        && s.write_all(msg).is_ok()
+        && s.read_exact(&mut back).is_ok()
+        && back == msg
+}
+
+/// (pass, alive, detail).
+fn fd_pressure(backend: Backend, exe: &Path) -> Result<(bool, bool, String)> {
+    const LIMIT: u64 = 512;
+    const CLIENTS: usize = 1000;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "serve",
+        "--backend",
+        backend.name(),
+        "--addr",
+        "127.0.0.1:0",
+    ])
+    .args(["--nofile-limit", &LIMIT.to_string()]);
+    crate::sys::kill_child_with_parent(&mut cmd);
+    let mut server = ServerChild::spawn(cmd, Duration::from_secs(10))?;
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        // The kernel completes handshakes into the backlog even when the
+        // server cannot accept them.
+        clients.push(TcpStream::connect_timeout(
+            &server.addr,
+            Duration::from_secs(3),
+        )?);
+    }
+    let t = Duration::from_secs(5);
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut snap = server.snapshot(t)?;
+    while snap.counters.accept_pauses == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        snap = server.snapshot(t)?;
+    }
+    let held = snap.counters.conns;
+    // Out of descriptors with clients waiting: measure one second.
+    let before = server.snapshot(t)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let after = server.snapshot(t)?;
+    let waits = after.mux.wait_calls - before.mux.wait_calls;
+    let cpu_ms = ((after.rusage.user_us + after.rusage.sys_us)
+        - (before.rusage.user_us + before.rusage.sys_us)) as f64
+        / 1000.0;
+    let served_existing = round_trip(&mut clients[0], b"still serving");
+    // Free descriptors: close 600 of the accepted ones; the rest must be served.
+    let mut rest = clients.split_off(600);
+    drop(clients);
+    let mut served_after = 0;
+    for (i, s) in rest.iter_mut().enumerate() {
+        if round_trip(s, format!("late client {i}").as_bytes()) {
+            served_after += 1;
+        }
+    }
+    let alive = server.exited().is_none();
+    let (final_snap, _) = server.stop(t)?;
+    let no_spin = waits < 100 && cpu_ms < 100.0;
+    let pass = alive && no_spin && served_existing && served_after == rest.len();
+    let detail = format!(
+        "limit {LIMIT}, {CLIENTS} clients: held {held}; out of descriptors for 1 s: {waits} wait calls, \
+         {cpu_ms:.1} ms CPU; accepted connection served: {served_existing}; after closing 600: \
+         {served_after}/{} waiting clients served; accept pauses {}",
+        rest.len(),
+        final_snap.counters.accept_pauses
+    );
+    Ok((pass, alive, detail))
+}
+
+/// The C10K scenario.
+pub fn c10k_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
+    let mut row = ReliabilityRow {
+        backend: backend.name().into(),
+        scenario: "c10k".into(),
+        ..Default::default()
+    };
+    let args = base_args(backend, a.c10k_conns, Duration::from_secs(2));
+    match super::run(&args, exe, &mut NoProgress) {
+        Ok(out) => {
+            let r = &out.result;
+            row.alive = true;
+            row.errors = Some(r.errors);
+            row.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
+            row.req_per_s = Some(r.req_per_s);
+            row.p99_us = Some(r.lat_p99_us);
+            row.refused = r.server_refused;
+            row.peak_rss_kib = r.server_max_rss_kib;
+            let refused = r.server_refused.unwrap_or(0);
+            // select: each refused connection shows on the client as closed by
+            // the server with its first message missing; nothing else may fail.
+            let only_refusals = r.err_corrupt == 0
+                && r.err_late == 0
+                && r.err_connect == 0
+                && r.err_closed_by_server == refused
+                && r.err_missing <= refused;
+            row.verdict = if r.errors == 0 && refused == 0 {
+                "pass"
+            } else if backend == Backend::Select && only_refusals {
+                "degrades"
+            } else {
+                "FAIL"
+            }
+            .into();
+            row.detail = format!(
+                "{} connections, {} served, {} refused",
+                a.c10k_conns,
+                a.c10k_conns as u64 - refused,
+                refused
+            );
+        }
+        Err(e) => {
+            row.verdict = "FAIL".into();
+            row.detail = format!("run failed: {e:#}");
+        }
+    }
+    row
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or("–".into(), |v| v.to_string())
+}
+
+/// The Markdown table.
+pub fn render(rows: &[ReliabilityRow], command: &str, machine: &super::Machine) -> String {
+    let mut s = format!(
+        "# Reliability\n\nMachine: {}, {} cores, Linux {}. Command: `{command}`\n\n\
+         | backend | scenario | verdict | alive | peak RSS KiB (bound) | errors | lost/corrupt | p99 µs baseline → chaos (×) | req/s | refused | resets | read pauses |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        machine.cpu_model, machine.cores, machine.kernel
+    );
+    for r in rows {
+        let p99 = match (r.p99_baseline_us, r.p99_us, r.p99_ratio) {
+            (Some(b), Some(c), Some(x)) => format!("{b} → {c} ({x:.2}×)"),
+            (None, Some(c), _) => c.to_string(),
+            _ => "–".into(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.backend,
+            r.scenario,
+            r.verdict,
+            if r.alive { "yes" } else { "no" },
+            opt(&r.peak_rss_kib),
+            r.rss_bound_kib.map_or(String::new(), |b| format!(" ({b})")),
+            opt(&r.errors),
+            opt(&r.lost_or_corrupt),
+            p99,
+            r.req_per_s.map_or("–".into(), |v| format!("{v:.0}")),
+            opt(&r.refused),
+            opt(&r.resets),
+            opt(&r.read_pauses),
+        ));
+    }
+    s.push_str("\nDetails:\n\n");
+    for r in rows {
+        s.push_str(&format!("- {} / {}: {}\n", r.backend, r.scenario, r.detail));
+    }
+    s
+}
+
+/// Run the table; rows are written as they finish. Returns the rows.
+pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRow>> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let machine = super::Machine::detect();
+    let mut rows = Vec::new();
+    for scenario in &a.scenarios {
+        for &backend in &a.backends {
+            if crate::sys::interrupted() {
+                return Ok(rows);
+            }
+            eprintln!("[{scenario}] {backend}…");
+            let row = match scenario.as_str() {
+                "chaos" => chaos_row(a, backend, exe),
+                "fd-pressure" => fd_pressure_row(backend, exe),
+                "c10k" => c10k_row(a, backend, exe),
+                other => anyhow::bail!("unknown scenario {other:?} (chaos, fd-pressure, c10k)"),
+            };
+            eprintln!("  {}: {}", row.verdict, row.detail);
+            rows.push(row);
+            let mut w = csv::Writer::from_path(a.out.join("reliability.csv"))?;
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+            std::fs::write(
+                a.out.join("RELIABILITY.md"),
+                render(&rows, command, &machine),
+            )?;
+        }
+    }
+    Ok(rows)
+}
