@@ -239,6 +239,17 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The settings `loadgen --backend B` would use: the command line's
+    /// defaults, for sweeps and the reliability runs to adjust.
+    pub fn with_defaults(backend: Backend) -> RunArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        <Cli as clap::Parser>::parse_from(["loadgen", "--backend", backend.name()]).run
+    }
+
     /// Chat senders: `--senders`, or 10 (all clients if fewer).
     pub fn senders_or_default(&self) -> usize {
         self.senders.unwrap_or(self.conns.min(10))

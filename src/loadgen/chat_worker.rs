@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::worker::{
-    connect_phase, new_histogram, us_between, Shared, Timeline, WorkerPlan, WorkerResult,
+    connect_phase, new_histogram, us_between, SendBuf, Shared, Timeline, WorkerPlan, WorkerResult,
     OPEN_LOOP_MAX_IN_FLIGHT,
 };
 use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
@@ -69,9 +69,7 @@ struct Client {
     stream: TcpStream,
     id: u32,
     open: bool,
-    interest: Interest,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: SendBuf,
     /// Unterminated bytes received.
     partial: Vec<u8>,
     /// Per sender: the next sequence number expected.
@@ -97,9 +95,7 @@ pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
             stream,
             id,
             open: true,
-            interest: Interest::READABLE,
-            out: Vec::new(),
-            out_pos: 0,
+            out: SendBuf::default(),
             partial: Vec::new(),
             next_seq: vec![0; senders],
             skipped: vec![0; senders],
@@ -268,8 +264,8 @@ impl Room<'_> {
         if !c.open {
             return;
         }
-        let was_empty = c.out.len() == c.out_pos;
-        encode_line(&mut c.out, c.id, c.send_seq, ts, self.plan.msg_size);
+        let was_empty = c.out.pending() == 0;
+        encode_line(c.out.queue(), c.id, c.send_seq, ts, self.plan.msg_size);
         c.send_seq += 1;
         c.outstanding += 1;
         self.shared.sent_total[c.id as usize].fetch_add(1, Ordering::SeqCst);
@@ -283,35 +279,8 @@ impl Room<'_> {
 
     fn flush(&mut self, i: usize) {
         let c = &mut self.clients[i];
-        while c.out_pos < c.out.len() {
-            match c.stream.write(&c.out[c.out_pos..]) {
-                Ok(n) => c.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close(i, true);
-                    return;
-                }
-            }
-        }
-        if c.out_pos == c.out.len() {
-            c.out.clear();
-            c.out_pos = 0;
-        }
-        let want = if c.out.is_empty() {
-            Interest::READABLE
-        } else {
-            Interest::BOTH
-        };
-        if want != c.interest {
-            c.interest = want;
-            if self
-                .mux
-                .reregister(c.stream.as_raw_fd(), Token(i), want)
-                .is_err()
-            {
-                self.close(i, true);
-            }
+        if c.out.flush(&mut c.stream, &mut self.mux, Token(i)).is_err() {
+            self.close(i, true);
         }
     }
 

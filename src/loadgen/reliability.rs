@@ -23,11 +23,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::args::{parse_duration, RunArgs, Workload};
+use super::args::{parse_duration, RunArgs};
 use super::chaos::ChaosSpec;
 use super::{NoProgress, ServerChild};
 use crate::mux::Backend;
-use crate::server::{parse_size, ReadPolicy};
+use crate::server::parse_size;
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse()
@@ -102,38 +102,14 @@ pub struct ReliabilityRow {
 }
 
 fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
-    RunArgs {
-        workload: Workload::Echo,
-        senders: None,
-        backend: Some(backend),
-        addr: None,
-        label: None,
-        conns,
-        idle: 0,
-        connect_rate: 5000.0,
-        connect_timeout: Duration::from_secs(3),
-        threads: None,
-        pipeline: 1,
-        rate: None,
-        warmup: Duration::from_millis(300),
-        duration,
-        msg_size: 64,
-        timeout: Duration::from_secs(5),
-        allow_errors: true,
-        server_cpu: 0,
-        client_cpus: None,
-        read_buf: 16384,
-        read_policy: ReadPolicy::Once,
-        max_pending: 256 * 1024,
-        csv: PathBuf::new(),
-        no_csv: true,
-        json: None,
-        hgrm: None,
-        hlog: None,
-        quiet: true,
-        chaos: None,
-        server_nofile: None,
-    }
+    let mut r = RunArgs::with_defaults(backend);
+    r.conns = conns;
+    r.warmup = Duration::from_millis(300);
+    r.duration = duration;
+    r.allow_errors = true;
+    r.no_csv = true;
+    r.quiet = true;
+    r
 }
 
 /// The chaos scenario for one backend.

@@ -170,38 +170,27 @@ pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
 
 impl SweepArgs {
     fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
-        RunArgs {
-            workload: self.workload,
-            senders: self.senders,
-            backend: Some(backend),
-            addr: None,
-            label: None,
-            conns: s.conns,
-            idle: s.idle,
-            connect_rate: self.connect_rate,
-            connect_timeout: Duration::from_secs(3),
-            threads: self.threads,
-            pipeline: self.pipeline,
-            rate: None,
-            warmup: self.warmup,
-            duration: self.duration,
-            msg_size: s.msg_size,
-            timeout: self.timeout,
-            allow_errors: true,
-            server_cpu: self.server_cpu,
-            client_cpus: self.client_cpus.clone(),
-            read_buf: s.read_buf,
-            read_policy: self.read_policy,
-            max_pending: self.max_pending,
-            csv: self.out.join("runs.csv"),
-            no_csv: false,
-            json: None,
-            hgrm: None,
-            hlog: None,
-            quiet: true,
-            chaos: None,
-            server_nofile: None,
-        }
+        let mut r = RunArgs::with_defaults(backend);
+        r.workload = self.workload;
+        r.senders = self.senders;
+        r.conns = s.conns;
+        r.idle = s.idle;
+        r.msg_size = s.msg_size;
+        r.read_buf = s.read_buf;
+        r.connect_rate = self.connect_rate;
+        r.threads = self.threads;
+        r.pipeline = self.pipeline;
+        r.warmup = self.warmup;
+        r.duration = self.duration;
+        r.timeout = self.timeout;
+        r.allow_errors = true;
+        r.server_cpu = self.server_cpu;
+        r.client_cpus = self.client_cpus.clone();
+        r.read_policy = self.read_policy;
+        r.max_pending = self.max_pending;
+        r.csv = self.out.join("runs.csv");
+        r.quiet = true;
+        r
     }
 }
 

@@ -230,10 +230,64 @@ struct Conn {
     verifier: Verifier,
     /// (intended, actual) send time of each message in flight, oldest first.
     in_flight: VecDeque<(Instant, Instant)>,
-    out: Vec<u8>,
-    out_pos: usize,
-    interest: Interest,
+    out: SendBuf,
     open: bool,
+}
+
+/// A client connection's outgoing bytes and its registered interest: write
+/// what the socket takes, keep the rest, watch for writability only while
+/// something is left. Shared by the echo and chat workers.
+#[derive(Default)]
+pub(super) struct SendBuf {
+    buf: Vec<u8>,
+    pos: usize,
+    writable_armed: bool,
+}
+
+impl SendBuf {
+    /// Bytes not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The buffer to append a message to.
+    pub fn queue(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Write what the socket takes and (re)arm writable interest accordingly.
+    /// `Err` means the connection is broken and must be closed.
+    pub fn flush(
+        &mut self,
+        stream: &mut TcpStream,
+        mux: &mut Epoll,
+        token: Token,
+    ) -> Result<(), ()> {
+        while self.pos < self.buf.len() {
+            match stream.write(&self.buf[self.pos..]) {
+                Ok(n) => self.pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+        }
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        let want_writable = !self.buf.is_empty();
+        if want_writable != self.writable_armed {
+            self.writable_armed = want_writable;
+            let interest = if want_writable {
+                Interest::BOTH
+            } else {
+                Interest::READABLE
+            };
+            mux.reregister(stream.as_raw_fd(), token, interest)
+                .map_err(drop)?;
+        }
+        Ok(())
+    }
 }
 
 /// Name an I/O error's cause for the connect-failure table.
@@ -344,9 +398,7 @@ pub fn run(plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
             next_seq: 0,
             verifier: Verifier::new(id, plan.msg_size),
             in_flight: VecDeque::new(),
-            out: Vec::new(),
-            out_pos: 0,
-            interest: Interest::READABLE,
+            out: SendBuf::default(),
             open: true,
         })
         .collect::<Vec<_>>();
@@ -520,48 +572,21 @@ impl Driver<'_> {
         if !c.open {
             return;
         }
-        encode(&mut c.out, c.id, c.next_seq, self.plan.msg_size);
+        encode(c.out.queue(), c.id, c.next_seq, self.plan.msg_size);
         c.next_seq += 1;
         c.in_flight.push_back((intended, now));
         if intended >= self.timeline.measure_start && intended < self.timeline.measure_end {
             self.res.sent += 1;
         }
-        if c.out.len() - c.out_pos == self.plan.msg_size {
+        if c.out.pending() == self.plan.msg_size {
             self.flush(i); // nothing was pending before: write now
         }
     }
 
     fn flush(&mut self, i: usize) {
         let c = &mut self.conns[i];
-        while c.out_pos < c.out.len() {
-            match c.stream.write(&c.out[c.out_pos..]) {
-                Ok(n) => c.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.close(i, true);
-                    return;
-                }
-            }
-        }
-        if c.out_pos == c.out.len() {
-            c.out.clear();
-            c.out_pos = 0;
-        }
-        let want = if c.out.is_empty() {
-            Interest::READABLE
-        } else {
-            Interest::BOTH
-        };
-        if want != c.interest {
-            c.interest = want;
-            if self
-                .mux
-                .reregister(c.stream.as_raw_fd(), Token(i), want)
-                .is_err()
-            {
-                self.close(i, true);
-            }
+        if c.out.flush(&mut c.stream, &mut self.mux, Token(i)).is_err() {
+            self.close(i, true);
         }
     }
 
