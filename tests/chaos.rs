@@ -74,3 +74,23 @@ fn descriptor_pressure_level_and_edge() {
         );
     }
 }
+
+/// The chat room under hostile clients: over-long lines get the error and a
+/// close, garbage and half lines never disturb the verified clients.
+fn chat_room_survives_hostile_clients(backend: Backend) {
+    let rows = chaos(
+        backend.name(),
+        "chat-chaos",
+        &["--duration", "1", "--conns", "20"],
+    );
+    let r = &rows[0];
+    assert_eq!(r.verdict, "pass", "{r:?}");
+    assert_eq!(r.errors, Some(0));
+    assert!(r.detail.contains("rejected (0 wrong)"), "{}", r.detail);
+    assert!(
+        !r.detail.contains(" 0 foreign lines"),
+        "garbage reached the room: {}",
+        r.detail
+    );
+}
+per_backend!(chat_room_survives_hostile_clients);

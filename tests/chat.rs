@@ -210,8 +210,21 @@ fn over_long_line_is_rejected(backend: Backend) {
         BufReader::new(&*c).read_line(&mut line).unwrap();
         assert_eq!(line, "still here\n");
     }
+    // A client that floods a 1 MB non-line before reading still gets the error
+    // line: the server reads and discards the rest after sending it (a close
+    // with unread input would be a reset that destroys the error in flight).
+    let mut flooder = TcpStream::connect(server.addr).unwrap();
+    flooder.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut w = flooder.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&vec![b'q'; 1 << 20]);
+    });
+    writer.join().unwrap();
+    let mut reply = Vec::new();
+    flooder.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, muxbench::server::LINE_TOO_LONG);
     let c = server.stop().counters;
-    assert_eq!(c.lines_too_long, 1);
+    assert_eq!(c.lines_too_long, 2);
 }
 per_backend!(over_long_line_is_rejected);
 

@@ -8,7 +8,15 @@
 //! - slow readers: keep sending, read one byte every 100 ms;
 //! - never-readers: send until the socket blocks, never read;
 //! - slowloris: send one byte every 100 ms;
-//! - connect-and-drop storms: connect and close at once, at a bounded rate.
+//! - connect-and-drop storms: connect and close at once, at a bounded rate;
+//! - chat only: over-long lines (each must end in `ERR line too long` and a
+//!   close), binary garbage lines, lines left unterminated by a client that
+//!   leaves. (Slow and never-reading chat clients are slow consumers; they are
+//!   tested in `tests/chat.rs` and not run here, where their flood would be
+//!   broadcast to the verified clients.)
+//!
+//! Hostile chat lines start with byte 0xFF, which no verified line does, so
+//! the verified clients can tell them apart ("foreign" lines) from corruption.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -41,6 +49,15 @@ pub struct ChaosSpec {
     /// Connect-and-close attempts per second.
     #[arg(long, default_value_t = 200.0)]
     pub connect_drops_per_s: f64,
+    /// Chat: connections sending a line longer than the limit, each every 100 ms.
+    #[arg(long, default_value_t = 5)]
+    pub long_liners: usize,
+    /// Chat: connections sending a binary garbage line every 100 ms (and reading).
+    #[arg(long, default_value_t = 5)]
+    pub garbage_senders: usize,
+    /// Chat: connections sending half a line and leaving, each every 100 ms.
+    #[arg(long, default_value_t = 5)]
+    pub unterminated: usize,
 }
 
 /// What the hostile clients did and saw.
@@ -62,6 +79,14 @@ pub struct ChaosStats {
     pub connect_drops: u64,
     /// Hostile connects that failed (refused, timed out).
     pub connect_failures: u64,
+    /// Chat: over-long lines answered with the error and a close.
+    pub long_lines: u64,
+    /// Chat: over-long lines not answered that way (a server bug).
+    pub long_line_failures: u64,
+    /// Chat: garbage lines sent.
+    pub garbage_lines: u64,
+    /// Chat: half lines left behind.
+    pub unterminated: u64,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -77,24 +102,49 @@ fn connect(addr: SocketAddr, stats: &mut ChaosStats) -> Option<TcpStream> {
 }
 
 /// Garbage of a length that varies with `k` (1..=63 bytes): never a whole
-/// verified message, so the reset lands mid-message.
+/// verified message, so the reset lands mid-message. Starts with 0xFF and
+/// holds no newline, so in chat it is never a line of its own.
 fn garbage(k: u64) -> Vec<u8> {
     let len = 1 + (k.wrapping_mul(2_654_435_761) % 63) as usize;
-    (0..len).map(|i| (k as usize + i) as u8).collect()
+    (0..len)
+        .map(|i| match (k as usize + i) as u8 {
+            _ if i == 0 => 0xFF,
+            b'\n' => b'.',
+            b => b,
+        })
+        .collect()
 }
 
-/// Run the hostile populations against `addr` until `until`.
-pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant) -> ChaosStats {
+/// Read whatever is there without blocking (hostile chat clients that must
+/// not become slow consumers themselves).
+fn drain_nonblocking(s: &mut TcpStream) {
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Run the hostile populations against `addr` until `until`; `chat` selects
+/// the chat populations (see the module docs).
+pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant, chat: bool) -> ChaosStats {
     let mut st = ChaosStats::default();
+    let (slow_n, never_n) = if chat {
+        (0, 0)
+    } else {
+        (spec.slow_readers, spec.never_readers)
+    };
     let open_persistent = |n: usize, st: &mut ChaosStats| -> Vec<TcpStream> {
         (0..n)
             .filter_map(|_| connect(addr, st))
             .filter(|s| s.set_nonblocking(true).is_ok())
             .collect()
     };
-    let mut slow = open_persistent(spec.slow_readers, &mut st);
-    let mut never = open_persistent(spec.never_readers, &mut st);
+    let mut slow = open_persistent(slow_n, &mut st);
+    let mut never = open_persistent(never_n, &mut st);
     let mut loris = open_persistent(spec.slowloris, &mut st);
+    let mut garbage_conns = open_persistent(if chat { spec.garbage_senders } else { 0 }, &mut st);
     let flood = vec![0x42u8; 64 * 1024];
     let mut k = 0u64;
     let mut drop_budget = 0.0;
@@ -117,10 +167,45 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant) -> ChaosStats {
                     && s.shutdown(std::net::Shutdown::Write).is_ok()
                     && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok();
                 let mut back = Vec::new();
-                if ok && s.read_to_end(&mut back).is_ok() && back == sent {
+                let got_eof = ok && s.read_to_end(&mut back).is_ok();
+                // Echo: exactly the bytes sent, then EOF. Chat: the half line is
+                // dropped; EOF must still come once the server owes nothing.
+                if got_eof && (chat || back == sent) {
                     st.half_closes += 1;
                 } else {
                     st.half_close_failures += 1;
+                }
+            }
+        }
+        if chat {
+            for _ in 0..spec.long_liners {
+                if let Some(mut s) = connect(addr, &mut st) {
+                    let mut back = Vec::new();
+                    let ok = s.write_all(&[b'z'; 5000]).is_ok()
+                        && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+                        && s.read_to_end(&mut back).is_ok();
+                    if ok && back.ends_with(crate::server::LINE_TOO_LONG) {
+                        st.long_lines += 1;
+                    } else {
+                        st.long_line_failures += 1;
+                    }
+                }
+            }
+            for s in &mut garbage_conns {
+                k += 1;
+                let mut line = garbage(k);
+                line.push(b'\n');
+                if s.write_all(&line).is_ok() {
+                    st.garbage_lines += 1;
+                }
+                drain_nonblocking(s);
+            }
+            for _ in 0..spec.unterminated {
+                k += 1;
+                if let Some(mut s) = connect(addr, &mut st) {
+                    if s.write_all(&garbage(k)).is_ok() {
+                        st.unterminated += 1;
+                    }
                 }
             }
         }
@@ -143,6 +228,9 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant) -> ChaosStats {
             if s.write(b"x").is_ok() {
                 st.slowloris_bytes += 1;
             }
+            if chat {
+                drain_nonblocking(s);
+            }
         }
         let now = Instant::now();
         drop_budget += spec.connect_drops_per_s * now.duration_since(last).as_secs_f64();
@@ -157,22 +245,44 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant) -> ChaosStats {
         std::thread::sleep(TICK.saturating_sub(tick_start.elapsed()).min(left));
     }
     // Leave abruptly, as hostile clients do.
-    for s in slow.iter().chain(&never).chain(&loris) {
+    for s in slow
+        .iter()
+        .chain(&never)
+        .chain(&loris)
+        .chain(&garbage_conns)
+    {
         let _ = sys::set_linger_zero(s.as_raw_fd());
     }
     st
 }
 
 /// After a chaos run: does the server still answer a fresh connection?
-pub fn answers_fresh_connection(addr: SocketAddr) -> bool {
+/// Echo: the bytes come back. Chat: our own line comes back to us.
+pub fn answers_fresh_connection(addr: SocketAddr, chat: bool) -> bool {
     let attempt = || -> std::io::Result<bool> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let msg = b"are you still there?";
+        let msg = b"\xffare you still there?\n";
+        if chat {
+            // Lines of others may come first; the client registers on accept,
+            // so give it a moment before speaking.
+            std::thread::sleep(Duration::from_millis(50));
+        }
         s.write_all(msg)?;
-        let mut back = [0u8; 20];
-        s.read_exact(&mut back)?;
-        Ok(&back == msg)
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if got.windows(msg.len()).any(|w| w == msg) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     };
     attempt().unwrap_or(false)
 }

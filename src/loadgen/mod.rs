@@ -303,7 +303,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             {
                 std::thread::sleep(wait);
             }
-            chaos::run(addr, &spec, timeline.measure_end)
+            chaos::run(addr, &spec, timeline.measure_end, chat)
         })
     });
     let outcome = coordinate(args, threads, &shared, server.as_mut(), progress);
@@ -318,7 +318,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     warnings.append(&mut coord_warnings);
     let chaos_outcome = hostile_stats.map(|stats| ChaosOutcome {
         stats,
-        answers_fresh_connection: chaos::answers_fresh_connection(addr),
+        answers_fresh_connection: chaos::answers_fresh_connection(addr, chat),
     });
 
     let mut server_window = None;

@@ -6,6 +6,9 @@
 //!   a bound, the well-behaved clients got every byte back verified, and every
 //!   half-closing client got exactly its bytes; the p99 ratio chaos/baseline
 //!   and the server's counters are reported.
+//! - **chat-chaos**: the same with the chat workload (50 clients, 10 sending)
+//!   and the chat populations: over-long lines (each must get the error and a
+//!   close), garbage lines, half lines left behind.
 //! - **fd-pressure**: the server's descriptor limit (512) is lower than the
 //!   clients offered (1,000): it must not spin while out of descriptors, must
 //!   keep serving the connections it has, and must accept the rest once some
@@ -41,8 +44,12 @@ pub struct ChaosArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_backend,
           default_value = "select,poll,epoll-lt,epoll-et")]
     pub backends: Vec<Backend>,
-    /// Scenarios, comma-separated: chaos, fd-pressure, c10k.
-    #[arg(long, value_delimiter = ',', default_value = "chaos,fd-pressure,c10k")]
+    /// Scenarios, comma-separated: chaos, chat-chaos, fd-pressure, c10k.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "chaos,chat-chaos,fd-pressure,c10k"
+    )]
     pub scenarios: Vec<String>,
     /// Well-behaved clients in the chaos scenario.
     #[arg(long, default_value_t = 50)]
@@ -112,21 +119,25 @@ fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
     r
 }
 
-/// The chaos scenario for one backend.
-pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
+/// The chaos scenario for one backend (`chat`: the chat workload, with the
+/// chat populations).
+pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> ReliabilityRow {
     let mut row = ReliabilityRow {
         backend: backend.name().into(),
-        scenario: "chaos".into(),
+        scenario: if chat { "chat-chaos" } else { "chaos" }.into(),
         rss_bound_kib: Some(a.rss_bound as u64 / 1024),
         ..Default::default()
     };
-    let baseline = super::run(
-        &base_args(backend, a.conns, a.duration),
-        exe,
-        &mut NoProgress,
-    );
-    let mut args = base_args(backend, a.conns, a.duration);
-    args.chaos = Some(a.spec.clone());
+    let args_for = |chaos: Option<ChaosSpec>| {
+        let mut args = base_args(backend, a.conns, a.duration);
+        if chat {
+            args.workload = super::Workload::Chat;
+        }
+        args.chaos = chaos;
+        args
+    };
+    let baseline = super::run(&args_for(None), exe, &mut NoProgress);
+    let args = args_for(Some(a.spec.clone()));
     let hostile = super::run(&args, exe, &mut NoProgress);
     let out = match hostile {
         Ok(out) => out,
@@ -168,8 +179,23 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow 
         st.connect_drops,
         st.connect_failures
     );
+    if chat {
+        row.detail += &format!(
+            "; chat: {} over-long lines rejected ({} wrong), {} garbage lines, {} half lines \
+             left, {} foreign lines seen by the verified clients",
+            st.long_lines,
+            st.long_line_failures,
+            st.garbage_lines,
+            st.unterminated,
+            r.foreign_lines.unwrap_or(0)
+        );
+    }
     let rss_ok = r.server_max_rss_kib.unwrap_or(u64::MAX) <= a.rss_bound as u64 / 1024;
-    let pass = row.alive && rss_ok && r.errors == 0 && st.half_close_failures == 0;
+    let pass = row.alive
+        && rss_ok
+        && r.errors == 0
+        && st.half_close_failures == 0
+        && st.long_line_failures == 0;
     row.verdict = if pass { "pass" } else { "FAIL" }.into();
     row
 }
@@ -370,10 +396,13 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
             }
             eprintln!("[{scenario}] {backend}…");
             let row = match scenario.as_str() {
-                "chaos" => chaos_row(a, backend, exe),
+                "chaos" => chaos_row(a, backend, exe, false),
+                "chat-chaos" => chaos_row(a, backend, exe, true),
                 "fd-pressure" => fd_pressure_row(backend, exe),
                 "c10k" => c10k_row(a, backend, exe),
-                other => anyhow::bail!("unknown scenario {other:?} (chaos, fd-pressure, c10k)"),
+                other => anyhow::bail!(
+                    "unknown scenario {other:?} (chaos, chat-chaos, fd-pressure, c10k)"
+                ),
             };
             eprintln!("  {}: {}", row.verdict, row.detail);
             rows.push(row);

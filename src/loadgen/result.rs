@@ -70,6 +70,8 @@ pub struct RunResult {
     pub senders: Option<usize>,
     /// Chat: lines sent in the measured window.
     pub lines_sent: Option<u64>,
+    /// Chat: lines from other programs (hostile clients) seen and ignored.
+    pub foreign_lines: Option<u64>,
     /// Echoes (chat: deliveries) completed in the measured window.
     pub requests: u64,
     /// Requests per second.
@@ -306,6 +308,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         workload: args.workload.protocol_name().into(),
         senders: (args.workload == super::Workload::Chat).then(|| args.senders_or_default()),
         lines_sent: (args.workload == super::Workload::Chat).then_some(w.sent),
+        foreign_lines: (args.workload == super::Workload::Chat).then_some(w.foreign_lines),
         backend: args.target_name(),
         conns: args.conns,
         idle: args.idle,

@@ -177,6 +177,8 @@ pub struct WorkerResult {
     pub connected_active: usize,
     /// Idle connections established.
     pub connected_idle: usize,
+    /// Chat: lines from other programs (hostile clients) seen and ignored.
+    pub foreign_lines: u64,
 }
 
 impl Default for WorkerResult {
@@ -192,6 +194,7 @@ impl Default for WorkerResult {
             connect_failures: BTreeMap::new(),
             connected_active: 0,
             connected_idle: 0,
+            foreign_lines: 0,
         }
     }
 }
@@ -219,6 +222,7 @@ impl WorkerResult {
         }
         self.connected_active += other.connected_active;
         self.connected_idle += other.connected_idle;
+        self.foreign_lines += other.foreign_lines;
         self
     }
 }

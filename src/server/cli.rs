@@ -121,6 +121,16 @@ impl ServerArgs {
     /// print the protocol lines on stdout: `listening on ADDR backend=NAME` once
     /// ready, one JSON snapshot per SIGUSR1, and the final snapshot on exit.
     pub fn run(&self) -> anyhow::Result<Snapshot> {
+        let longest = self.max_line + 1 + super::LINE_TOO_LONG.len();
+        if self.protocol == Protocol::Chat && self.max_pending < longest {
+            anyhow::bail!(
+                "--max-pending {} is smaller than one line of --max-line {} plus its newline \
+                 and the error line: every client would be dropped as a slow consumer; \
+                 use --max-pending {longest} or more",
+                self.max_pending,
+                self.max_line
+            );
+        }
         match self.nofile_limit {
             Some(n) => sys::set_nofile_soft_limit(n),
             None => sys::raise_nofile_limit(),

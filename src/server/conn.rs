@@ -121,8 +121,13 @@ pub(super) struct Conn {
     pub read_eof: bool,
     /// The peer's FIN was reported (`read_closed`): drain to EOF, no shortcut.
     pub fin_seen: bool,
-    /// Chat: rejected (line too long); not read any more, closed once flushed.
+    /// Chat: rejected (line too long): its input is discarded; after the error
+    /// line is out it gets FIN, and it is closed when the client closes.
     pub closing: bool,
+    /// `shutdown(SHUT_WR)` done (lingering close of a rejected client).
+    pub write_shut: bool,
+    /// Bytes discarded from a rejected client.
+    pub discarded: usize,
     /// On the revisit list (edge trigger only).
     pub revisit: bool,
     /// Chat: on the list of connections to flush after this batch.
@@ -139,6 +144,8 @@ impl Conn {
             read_eof: false,
             fin_seen: false,
             closing: false,
+            write_shut: false,
+            discarded: 0,
             revisit: false,
             dirty: false,
         }

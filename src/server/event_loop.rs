@@ -61,6 +61,9 @@ const LISTENER: Token = Token(usize::MAX);
 const CONTROL: Token = Token(usize::MAX - 1);
 /// Accepts per wake-up before giving other events a turn.
 const ACCEPT_BATCH: usize = 256;
+/// Bytes a rejected chat client may still send after its error line before it
+/// is closed regardless.
+const LINGER_DISCARD_MAX: usize = 1 << 20;
 /// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -159,12 +162,19 @@ impl<M: Multiplexer> EventLoop<M> {
         while !self.stop {
             let timeout = self.wait_timeout();
             self.mux.wait(&mut events, timeout)?;
+            let mut listener_ready = false;
             for ev in events.iter() {
                 match ev.token {
-                    LISTENER => self.accept_ready(),
+                    // Accept after the batch: a connection accepted now could
+                    // take the slab slot of one closed earlier in this batch,
+                    // and that one's stale error event would then close it.
+                    LISTENER => listener_ready = true,
                     CONTROL => self.control_ready(&mut on_snapshot),
                     Token(key) => self.conn_ready(key, ev),
                 }
+            }
+            if listener_ready {
+                self.accept_ready();
             }
             self.run_revisits();
             self.flush_dirty();
@@ -343,6 +353,9 @@ impl<M: Multiplexer> EventLoop<M> {
         if matches!(step, Step::Continue) && (ev.readable || ev.read_closed) {
             step = self.read_ready(key);
         }
+        if matches!(step, Step::Continue) && self.conns.get(key).is_some_and(|c| c.dirty) {
+            return; // chat: `flush_dirty` writes and settles it after the batch
+        }
         self.settle(key, step);
     }
 
@@ -380,7 +393,16 @@ impl<M: Multiplexer> EventLoop<M> {
     fn read_room(&self, conn: &Conn) -> usize {
         match self.cfg.protocol {
             Protocol::Echo => self.cfg.max_pending.saturating_sub(conn.pending()),
-            Protocol::Chat if conn.closing => 0,
+            // Rejected: once the error line is out, read (and discard) until the
+            // client closes, so unread input does not turn our close into a
+            // reset that destroys the error line in flight.
+            Protocol::Chat if conn.closing => {
+                if conn.write_shut {
+                    self.read_buf.len()
+                } else {
+                    0
+                }
+            }
             Protocol::Chat => self.read_buf.len(),
         }
     }
@@ -423,6 +445,14 @@ impl<M: Multiplexer> EventLoop<M> {
                     self.counters.bytes_in += n as u64;
                     let step = match self.cfg.protocol {
                         Protocol::Echo => self.echo(key, n),
+                        Protocol::Chat if conn.closing => {
+                            conn.discarded += n;
+                            if conn.discarded > LINGER_DISCARD_MAX {
+                                Step::Close { reset: false }
+                            } else {
+                                Step::Continue
+                            }
+                        }
                         Protocol::Chat => self.chat_input(key, n),
                     };
                     if let Step::Close { reset } = step {
@@ -567,11 +597,21 @@ impl<M: Multiplexer> EventLoop<M> {
             return;
         };
         let pending = conn.pending();
-        if (conn.read_eof || conn.closing) && pending == 0 {
+        if conn.read_eof && pending == 0 {
             // Everything owed has been sent; the client sees EOF.
             self.close(key, false);
             return;
         }
+        if conn.closing && pending == 0 && !conn.write_shut {
+            // The error line is out: send FIN, then read until the client closes.
+            let conn = &mut self.conns[key];
+            conn.write_shut = true;
+            if conn.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                self.close(key, false);
+                return;
+            }
+        }
+        let conn = &self.conns[key];
         let reading = self.read_room(conn) > 0 && !conn.read_eof;
         let mut want = Interest::NONE;
         if reading {
@@ -581,7 +621,7 @@ impl<M: Multiplexer> EventLoop<M> {
             want = want.add(Interest::WRITABLE);
         }
         if want != conn.interest {
-            if conn.interest.is_readable() && !reading && !conn.read_eof {
+            if conn.interest.is_readable() && !reading && !conn.read_eof && !conn.closing {
                 self.counters.read_pauses += 1;
             }
             self.counters.interest_changes += 1;
