@@ -78,11 +78,14 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
     assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
     assert!(r.server_reads_per_req.unwrap() >= 0.9);
     assert!(r.lat_p50_us > 0 && r.lat_p50_us <= r.lat_p99_us && r.lat_p99_us <= r.lat_max_us);
-    // Idle connections are registered on the server: select and poll scan them.
+    // Idle connections are registered on the server: select and poll scan all
+    // ~702 slots on every wait that returns events (waits interrupted by the
+    // snapshot signals scan none, hence the margin); epoll examines only the
+    // events it returned.
     if matches!(backend, Backend::Select | Backend::Poll) {
-        assert!(r.server_slots_per_wait.unwrap() >= 700.0, "{r:?}");
+        assert!(r.server_slots_per_wait.unwrap() >= 600.0, "{r:?}");
     } else {
-        assert!(r.server_slots_per_wait.unwrap() < 700.0, "{r:?}");
+        assert_eq!(r.server_slots_per_wait, r.server_events_per_wait, "{r:?}");
     }
 
     // The CSV row parses back and carries the documented header.
@@ -423,3 +426,34 @@ fn chat_fan_out_is_complete(backend: Backend) {
     );
 }
 per_backend!(chat_fan_out_is_complete);
+
+#[test]
+fn chat_open_loop_meets_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "epoll-et",
+            "--workload",
+            "chat",
+            "--conns",
+            "20",
+            "--senders",
+            "5",
+            "--rate",
+            "500",
+            "--duration",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.unwrap();
+    let lines_per_s = r.lines_sent.unwrap() as f64 / r.measured_s;
+    assert!(
+        (lines_per_s - 500.0).abs() <= 25.0,
+        "{lines_per_s} lines/s of 500"
+    );
+    assert_eq!(r.rate_not_met, Some(false), "{r:?}");
+    assert_eq!(r.requests, r.lines_sent.unwrap() * 20);
+}

@@ -10,8 +10,6 @@
 //! arrive complete and in order. A delivery (one line reaching one client)
 //! is the unit every per-request figure divides by.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -19,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::worker::{
-    connect_phase, new_histogram, us_between, SendBuf, Shared, Timeline, WorkerPlan, WorkerResult,
-    OPEN_LOOP_MAX_IN_FLIGHT,
+    connect_phase, new_histogram, us_between, wait_timeout, Schedule, SendBuf, Shared, Slot,
+    Timeline, WorkerPlan, WorkerResult, OPEN_LOOP_MAX_IN_FLIGHT,
 };
 use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 
@@ -148,7 +146,7 @@ impl Room<'_> {
 
     fn run(&mut self) {
         let now = Instant::now();
-        let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+        let mut schedule = self.plan.rate_per_conn.map(Schedule::new);
         for i in 0..self.clients.len() {
             let fd = self.clients[i].stream.as_raw_fd();
             if let Err(e) = self.mux.register(fd, Token(i), Interest::READABLE) {
@@ -159,20 +157,13 @@ impl Room<'_> {
             if !self.is_sender(i) {
                 continue;
             }
-            match self.plan.rate_per_conn {
+            match &mut schedule {
                 None => self.send(i, now),
-                Some(rate) => {
-                    let interval = 1.0 / rate;
-                    let phase = interval * self.clients[i].id as f64 / self.plan.senders as f64;
-                    schedule.push(Reverse((now + Duration::from_secs_f64(phase), i)));
-                }
+                Some(s) => s.add(i, now, self.clients[i].id, self.plan.senders),
             }
         }
-        let interval = self
-            .plan
-            .rate_per_conn
-            .map(|r| Duration::from_secs_f64(1.0 / r));
         let mut events = Events::with_capacity(1024);
+        let mut due = Vec::new();
         // After the window: give every sender's last line time to be counted
         // in `sent_total`, then leave once every local receiver has them all.
         let settle = self.timeline.measure_end + Duration::from_millis(100);
@@ -188,36 +179,22 @@ impl Room<'_> {
                 break;
             }
             let mut next_due = None;
-            if let Some(interval) = interval {
-                let mut blocked = Vec::new();
-                while let Some(&Reverse((due, i))) = schedule.peek() {
-                    if due > now || !sending {
-                        next_due = Some(due);
-                        break;
-                    }
-                    schedule.pop();
-                    if !self.clients[i].open {
-                        continue;
-                    }
-                    if self.clients[i].outstanding >= OPEN_LOOP_MAX_IN_FLIGHT {
-                        blocked.push(Reverse((due, i)));
-                        continue;
-                    }
-                    self.send(i, due);
-                    schedule.push(Reverse((due + interval, i)));
-                }
-                if !blocked.is_empty() {
-                    next_due = Some(now + Duration::from_millis(1));
-                    schedule.extend(blocked);
+            if let (Some(s), true) = (&mut schedule, sending) {
+                let clients = &self.clients;
+                next_due = s.take_due(
+                    now,
+                    |i| match &clients[i] {
+                        c if !c.open => Slot::Gone,
+                        c if c.outstanding >= OPEN_LOOP_MAX_IN_FLIGHT => Slot::Busy,
+                        _ => Slot::Free,
+                    },
+                    &mut due,
+                );
+                for &(i, intended) in &due {
+                    self.send(i, intended);
                 }
             }
-            let mut timeout = Duration::from_millis(20);
-            if sending {
-                timeout = timeout.min(self.timeline.measure_end.saturating_duration_since(now));
-            }
-            if let Some(due) = next_due {
-                timeout = timeout.min(due.saturating_duration_since(now));
-            }
+            let timeout = wait_timeout(now, sending, self.timeline, next_due);
             if let Err(e) = self.mux.wait_precise(&mut events, Some(timeout)) {
                 eprintln!("loadgen: chat worker: epoll_pwait2: {e}");
                 self.shared.abort.store(true, Ordering::SeqCst);

@@ -238,6 +238,88 @@ struct Conn {
     open: bool,
 }
 
+/// Open loop: when each connection's next message is due. Connections are
+/// spread evenly over one interval; a message whose connection has no free
+/// slot waits, keeping its intended time, without holding up the others.
+pub(super) struct Schedule {
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    interval: Duration,
+}
+
+/// What the caller says about a connection whose message is due.
+pub(super) enum Slot {
+    /// Send now.
+    Free,
+    /// Full: the message waits.
+    Busy,
+    /// Closed: forget it.
+    Gone,
+}
+
+impl Schedule {
+    /// A schedule at `rate` messages per second per connection.
+    pub fn new(rate: f64) -> Schedule {
+        Schedule {
+            heap: BinaryHeap::new(),
+            interval: Duration::from_secs_f64(1.0 / rate),
+        }
+    }
+
+    /// Add connection `i`, the `rank`-th of `of`, starting at `start`.
+    pub fn add(&mut self, i: usize, start: Instant, rank: u32, of: usize) {
+        let phase = self.interval.as_secs_f64() * rank as f64 / of.max(1) as f64;
+        self.heap
+            .push(Reverse((start + Duration::from_secs_f64(phase), i)));
+    }
+
+    /// Collect into `out` the `(connection, intended time)` of every message
+    /// due by `now` whose connection is free; returns when to look again.
+    pub fn take_due(
+        &mut self,
+        now: Instant,
+        slot: impl Fn(usize) -> Slot,
+        out: &mut Vec<(usize, Instant)>,
+    ) -> Option<Instant> {
+        out.clear();
+        let mut blocked = Vec::new();
+        let mut next = None;
+        while let Some(&Reverse((due, i))) = self.heap.peek() {
+            if due > now {
+                next = Some(due);
+                break;
+            }
+            self.heap.pop();
+            match slot(i) {
+                Slot::Gone => {}
+                Slot::Busy => blocked.push(Reverse((due, i))),
+                Slot::Free => {
+                    out.push((i, due));
+                    self.heap.push(Reverse((due + self.interval, i)));
+                }
+            }
+        }
+        if !blocked.is_empty() {
+            // Look again soon: a reply may free a slot.
+            let soon = now + Duration::from_millis(1);
+            next = Some(next.map_or(soon, |d: Instant| d.min(soon)));
+            self.heap.extend(blocked);
+        }
+        next
+    }
+
+    /// Messages due before `end` that were never sent, on connections for
+    /// which `open` holds.
+    pub fn unsent_before(&self, end: Instant, open: impl Fn(usize) -> bool) -> u64 {
+        self.heap
+            .iter()
+            .filter(|Reverse((due, i))| *due < end && open(*i))
+            .map(|Reverse((due, _))| {
+                ((end - *due).as_secs_f64() / self.interval.as_secs_f64()).ceil() as u64
+            })
+            .sum()
+    }
+}
+
 /// A client connection's outgoing bytes and its registered interest: write
 /// what the socket takes, keep the rest, watch for writability only while
 /// something is left. Shared by the echo and chat workers.
@@ -292,6 +374,24 @@ impl SendBuf {
         }
         Ok(())
     }
+}
+
+/// How long a worker may wait: 20 ms at most (to notice aborts), and not past
+/// the window's end (while sending) or the next due open-loop message.
+pub(super) fn wait_timeout(
+    now: Instant,
+    sending: bool,
+    timeline: Timeline,
+    next_due: Option<Instant>,
+) -> Duration {
+    let mut timeout = Duration::from_millis(20);
+    if sending {
+        timeout = timeout.min(timeline.measure_end.saturating_duration_since(now));
+    }
+    if let Some(due) = next_due {
+        timeout = timeout.min(due.saturating_duration_since(now));
+    }
+    timeout
 }
 
 /// Name an I/O error's cause for the connect-failure table.
@@ -443,7 +543,7 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn run(&mut self) {
         let now = Instant::now();
-        let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+        let mut schedule = self.plan.rate_per_conn.map(Schedule::new);
         for i in 0..self.conns.len() {
             let fd = self.conns[i].stream.as_raw_fd();
             if let Err(e) = self.mux.register(fd, Token(i), Interest::READABLE) {
@@ -456,25 +556,17 @@ impl Driver<'_> {
                 self.close(i, false);
                 continue;
             }
-            match self.plan.rate_per_conn {
+            match &mut schedule {
                 None => {
                     for _ in 0..self.plan.pipeline {
                         self.send(i, now, now);
                     }
                 }
-                Some(rate) => {
-                    // Spread the connections' phases evenly over one interval.
-                    let interval = 1.0 / rate;
-                    let phase = interval * self.conns[i].id as f64 / self.plan.total_conns as f64;
-                    schedule.push(Reverse((now + Duration::from_secs_f64(phase), i)));
-                }
+                Some(s) => s.add(i, now, self.conns[i].id, self.plan.total_conns),
             }
         }
-        let interval = self
-            .plan
-            .rate_per_conn
-            .map(|r| Duration::from_secs_f64(1.0 / r));
         let mut events = Events::with_capacity(1024);
+        let mut due = Vec::new();
         loop {
             if self.shared.abort.load(Ordering::Relaxed) {
                 break;
@@ -492,70 +584,29 @@ impl Driver<'_> {
             }
             // Open loop: send everything that is due (and has a free slot).
             let mut next_due = None;
-            if let Some(interval) = interval {
-                let mut blocked = Vec::new();
-                while let Some(&Reverse((due, i))) = schedule.peek() {
-                    if due > now || !sending {
-                        next_due = Some(due);
-                        break;
-                    }
-                    schedule.pop();
-                    if !self.conns[i].open {
-                        continue;
-                    }
-                    if self.conns[i].in_flight.len() >= OPEN_LOOP_MAX_IN_FLIGHT {
-                        // No free slot: this message waits, keeping its intended
-                        // time; the other connections go on.
-                        blocked.push(Reverse((due, i)));
-                        continue;
-                    }
-                    self.send(i, due, now);
-                    schedule.push(Reverse((due + interval, i)));
-                }
-                if !blocked.is_empty() {
-                    // Look again soon: a reply may free a slot.
-                    next_due = Some(
-                        next_due.map_or(now + Duration::from_millis(1), |d: Instant| {
-                            d.min(now + Duration::from_millis(1))
-                        }),
-                    );
-                    schedule.extend(blocked);
+            if let (Some(s), true) = (&mut schedule, sending) {
+                let conns = &self.conns;
+                next_due = s.take_due(
+                    now,
+                    |i| match &conns[i] {
+                        c if !c.open => Slot::Gone,
+                        c if c.in_flight.len() >= OPEN_LOOP_MAX_IN_FLIGHT => Slot::Busy,
+                        _ => Slot::Free,
+                    },
+                    &mut due,
+                );
+                for &(i, intended) in &due {
+                    self.send(i, intended, now);
                 }
             }
-            let mut timeout = Duration::from_millis(20);
-            if sending {
-                timeout = timeout.min(self.timeline.measure_end.saturating_duration_since(now));
-            }
-            if let Some(due) = next_due {
-                timeout = timeout.min(due.saturating_duration_since(now));
-            }
-            if let Err(e) = self.mux.wait_precise(&mut events, Some(timeout)) {
-                eprintln!("loadgen: worker: epoll_pwait2: {e}");
-                self.shared.abort.store(true, Ordering::SeqCst);
+            if !self.wait_and_dispatch(&mut events, now, sending, next_due) {
                 break;
-            }
-            for ev in events.iter() {
-                let i = ev.token.0;
-                if !self.conns[i].open {
-                    continue;
-                }
-                if ev.writable {
-                    self.flush(i);
-                }
-                if ev.readable || ev.read_closed || ev.error {
-                    self.read(i);
-                }
             }
         }
         // Open loop: what was due in the window but never sent.
-        if let Some(interval) = interval {
-            let end = self.timeline.measure_end;
-            for Reverse((due, i)) in schedule.into_vec() {
-                if due < end && self.conns[i].open {
-                    let owed = (end - due).as_secs_f64() / interval.as_secs_f64();
-                    self.res.unsent += owed.ceil() as u64;
-                }
-            }
+        if let Some(s) = &schedule {
+            let conns = &self.conns;
+            self.res.unsent += s.unsent_before(self.timeline.measure_end, |i| conns[i].open);
         }
         // Whatever is still in flight now never came back.
         for c in &self.conns {
@@ -568,6 +619,36 @@ impl Driver<'_> {
                 .as_secs_f64()
                 .ceil() as usize,
         );
+    }
+
+    /// Wait for events (at most 20 ms, and not past the window's end or the
+    /// next due message) and handle them. `false`: stop (the wait failed).
+    fn wait_and_dispatch(
+        &mut self,
+        events: &mut Events,
+        now: Instant,
+        sending: bool,
+        next_due: Option<Instant>,
+    ) -> bool {
+        let timeout = wait_timeout(now, sending, self.timeline, next_due);
+        if let Err(e) = self.mux.wait_precise(events, Some(timeout)) {
+            eprintln!("loadgen: worker: epoll_pwait2: {e}");
+            self.shared.abort.store(true, Ordering::SeqCst);
+            return false;
+        }
+        for ev in events.iter() {
+            let i = ev.token.0;
+            if !self.conns[i].open {
+                continue;
+            }
+            if ev.writable {
+                self.flush(i);
+            }
+            if ev.readable || ev.read_closed || ev.error {
+                self.read(i);
+            }
+        }
+        true
     }
 
     /// Queue message `next_seq` on connection `i` and write what the socket takes.
