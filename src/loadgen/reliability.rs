@@ -108,6 +108,20 @@ pub struct ReliabilityRow {
     pub detail: String,
 }
 
+impl ReliabilityRow {
+    /// The figures every scenario takes from a run's result.
+    fn fill_from(&mut self, r: &super::RunResult) {
+        self.peak_rss_kib = r.server_max_rss_kib;
+        self.errors = Some(r.errors);
+        self.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
+        self.p99_us = Some(r.lat_p99_us);
+        self.req_per_s = Some(r.req_per_s);
+        self.refused = r.server_refused;
+        self.resets = r.server_resets;
+        self.read_pauses = r.server_read_pauses;
+    }
+}
+
 fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
     let mut r = RunArgs::with_defaults(backend);
     r.conns = conns;
@@ -152,15 +166,8 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
         stats: Default::default(),
         answers_fresh_connection: false,
     });
+    row.fill_from(r);
     row.alive = outcome.answers_fresh_connection;
-    row.peak_rss_kib = r.server_max_rss_kib;
-    row.errors = Some(r.errors);
-    row.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
-    row.p99_us = Some(r.lat_p99_us);
-    row.req_per_s = Some(r.req_per_s);
-    row.refused = r.server_refused;
-    row.resets = r.server_resets;
-    row.read_pauses = r.server_read_pauses;
     if let Ok(b) = &baseline {
         row.p99_baseline_us = Some(b.result.lat_p99_us);
         row.p99_ratio =
@@ -304,13 +311,8 @@ pub fn c10k_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
     match super::run(&args, exe, &mut NoProgress) {
         Ok(out) => {
             let r = &out.result;
+            row.fill_from(r);
             row.alive = true;
-            row.errors = Some(r.errors);
-            row.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
-            row.req_per_s = Some(r.req_per_s);
-            row.p99_us = Some(r.lat_p99_us);
-            row.refused = r.server_refused;
-            row.peak_rss_kib = r.server_max_rss_kib;
             let refused = r.server_refused.unwrap_or(0);
             // select: each refused connection shows on the client as closed by
             // the server with its first message missing; nothing else may fail.
