@@ -16,7 +16,7 @@ const SIZES: [usize; 3] = [10, 100, 1000];
 
 fn ctl_cost(c: &mut Criterion) {
     for (what, toggle) in [("register_deregister", false), ("toggle_writable", true)] {
-        for backend in Backend::ALL {
+        for backend in Backend::multiplexers() {
             let mut group = c.benchmark_group(format!("ctl_{what}_{backend}"));
             group.warm_up_time(Duration::from_millis(500));
             group.measurement_time(Duration::from_secs(2));

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use muxbench::mux::{Backend, Multiplexer};
-use muxbench::server::{Config, EventLoop, Snapshot, CONTROL_SNAPSHOT, CONTROL_STOP};
+use muxbench::mux::Backend;
+use muxbench::server::{serve_on, Config, Snapshot, CONTROL_SNAPSHOT, CONTROL_STOP};
 use muxbench::sys;
 
 struct InProcessServer {
@@ -22,37 +22,44 @@ struct InProcessServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn spawn_loop<M: Multiplexer + Send + 'static>(
-    mux: M,
-    cpu: Option<usize>,
-) -> std::io::Result<InProcessServer> {
+/// The backend's server on its own thread, through the same seam as
+/// `muxserver` (`server::serve_on`), so every serving model is measured alike.
+fn spawn(backend: Backend, cpu: Option<usize>) -> std::io::Result<InProcessServer> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let (control_read, control) = sys::pipe()?;
     let (tx, snapshots) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         if let Some(cpu) = cpu {
             let _ = sys::pin_to_cpu(cpu);
         }
-        // Built on its own thread: the loop shares chat lines through `Rc`.
-        let mut event_loop =
-            EventLoop::new(mux, listener, control_read, Config::default()).expect("server loop");
-        event_loop
-            .run(|s| {
+        // Built on its own thread: the loops share chat lines through `Rc`,
+        // and io_uring rings are single-issuer.
+        serve_on(
+            backend,
+            listener,
+            control_read,
+            Config::default(),
+            || {
+                let _ = ready_tx.send(());
+            },
+            |s| {
                 let _ = tx.send(s.clone());
-            })
-            .expect("server loop");
+            },
+        )
+        .expect("server loop");
     });
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| std::io::Error::other(format!("{backend} server did not start")))?;
     Ok(InProcessServer {
         addr,
         control,
         snapshots,
         thread: Some(thread),
     })
-}
-
-fn spawn(backend: Backend, cpu: Option<usize>) -> std::io::Result<InProcessServer> {
-    muxbench::with_backend!(backend, |mux| spawn_loop(mux, cpu))
 }
 
 impl InProcessServer {

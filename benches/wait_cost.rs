@@ -13,7 +13,7 @@ mod common;
 use common::{feasible, make, Picker, Targets, SIZES};
 
 fn wait_cost(c: &mut Criterion) {
-    for backend in Backend::ALL {
+    for backend in Backend::multiplexers() {
         let mut group = c.benchmark_group(format!("wait_cost_{backend}"));
         group.warm_up_time(Duration::from_secs(1));
         group.measurement_time(Duration::from_secs(3));

@@ -29,20 +29,33 @@ import csv
 import glob
 import math
 import os
+import re
 import statistics
 import sys
 
-COLORS = {
-    "select": "tab:red",
-    "poll": "tab:orange",
-    "epoll-lt": "tab:blue",
-    "epoll-et": "tab:green",
-}
-ORDER = ["select", "poll", "epoll-lt", "epoll-et"]
+def backend_order():
+    """Backend names in report order, read from the one list in src/backend.rs
+    (`Backend::name`'s arms follow `Backend::ALL`); empty if the source is not
+    beside this script, and then backends are ordered by name."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "backend.rs")
+    try:
+        with open(src, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return []
+    body = text.split("pub const fn name(self)", 1)[-1].split("pub const fn describe", 1)[0]
+    return re.findall(r'Backend::\w+ => "([a-z0-9-]+)"', body)
+
+
+ORDER = backend_order()
+PALETTE = ["tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown",
+           "tab:pink", "tab:olive", "tab:cyan"]
 
 
 def color(backend):
-    return COLORS.get(backend, "tab:gray")
+    if backend in ORDER:
+        return PALETTE[ORDER.index(backend) % len(PALETTE)]
+    return "tab:gray"
 
 
 def backend_key(b):
@@ -268,7 +281,7 @@ def fig_spectrum(plt, hgrms, rows, out):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for path in hgrms:
         name = os.path.basename(path)
-        backend = next((b for b in ORDER if name.startswith(b + "-")), name)
+        backend = name.rsplit("-c", 1)[0]
         pts = read_hgrm(path)
         if pts:
             ax.plot(

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod loadgen;
 pub mod mux;
 pub mod report;

@@ -332,7 +332,7 @@ fn drives_an_external_server() {
 fn refuses_bad_settings_with_a_message() {
     for (args, needle) in [
         (vec!["--backend", "epoll-et", "--msg-size", "8"], "header"),
-        (vec!["--backend", "nope"], "valid backends"),
+        (vec!["--backend", "nope"], "possible values"),
         (
             vec!["--backend", "poll", "--conns", "100000"],
             "RLIMIT_NOFILE",

@@ -4,18 +4,16 @@
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
-use muxbench::mux::{Backend, Epoll, Multiplexer, Poll, Select, Trigger};
+use muxbench::mux::{Backend, Multiplexer};
 use muxbench::sys;
 
-/// A fresh multiplexer of `backend`, boxed so one bench body serves all four.
-/// (The dynamic dispatch costs a few ns per call, the same for every backend.)
+/// A fresh multiplexer of `backend` (one of `Backend::multiplexers()`), boxed
+/// so one bench body serves them all. (The dynamic dispatch costs a few ns per
+/// call, the same for every backend.)
 pub fn make(backend: Backend) -> Box<dyn Multiplexer> {
-    match backend {
-        Backend::Select => Box::new(Select::new().unwrap()),
-        Backend::Poll => Box::new(Poll::new().unwrap()),
-        Backend::EpollLt => Box::new(Epoll::new(Trigger::Level).unwrap()),
-        Backend::EpollEt => Box::new(Epoll::new(Trigger::Edge).unwrap()),
-    }
+    muxbench::mux::make(backend)
+        .expect("creating the multiplexer")
+        .expect("a readiness backend")
 }
 
 /// Watched descriptor counts. select stops below FD_SETSIZE; 10,000 needs the

@@ -53,11 +53,6 @@ fn parse_msg_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse()
-        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
-}
-
 /// A list of CPU numbers, e.g. `1-3,5`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuList(pub Vec<usize>);
@@ -107,8 +102,14 @@ impl Workload {
 /// Settings of one run.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct RunArgs {
-    /// Backend of the server loadgen starts (select, poll, epoll-lt, epoll-et).
-    #[arg(long, value_parser = parse_backend, required_unless_present = "addr", conflicts_with = "addr")]
+    /// Backend of the server loadgen starts.
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        required_unless_present = "addr",
+        conflicts_with = "addr"
+    )]
     #[serde(with = "backend_serde")]
     pub backend: Option<Backend>,
 

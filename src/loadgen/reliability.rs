@@ -32,17 +32,12 @@ use super::{NoProgress, ServerChild};
 use crate::mux::Backend;
 use crate::server::parse_size;
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse()
-        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
-}
-
 /// Settings of `loadgen chaos`.
 #[derive(Debug, Clone, Args)]
 pub struct ChaosArgs {
     /// Backends, comma-separated.
-    #[arg(long, value_delimiter = ',', value_parser = parse_backend,
-          default_value = "select,poll,epoll-lt,epoll-et")]
+    #[arg(long, value_delimiter = ',', value_enum, ignore_case = true,
+          default_values_t = Backend::ALL)]
     pub backends: Vec<Backend>,
     /// Scenarios, comma-separated: chaos, chat-chaos, fd-pressure, c10k.
     #[arg(

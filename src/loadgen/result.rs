@@ -133,7 +133,10 @@ pub struct RunResult {
     pub server_cpu_us_per_req: Option<f64>,
     /// Server CPU utilisation over the window, percent of one CPU.
     pub server_cpu_pct: Option<f64>,
-    /// Server syscalls per request: wait calls + reads + writes.
+    /// Server syscalls per request: wait calls + reads + writes (readiness
+    /// backends; uring-poll adds any extra `io_uring_enter`); for the
+    /// completion backend (`uring`) its `io_uring_enter` calls, since its
+    /// receives and sends are requests in the ring, not system calls.
     pub server_syscalls_per_req: Option<f64>,
     /// Server wait calls (select/poll/epoll_wait) per request.
     pub server_waits_per_req: Option<f64>,
@@ -143,6 +146,10 @@ pub struct RunResult {
     pub server_writes_per_req: Option<f64>,
     /// Server epoll_ctl calls per request.
     pub server_ctl_per_req: Option<f64>,
+    /// io_uring backends: `io_uring_enter` calls per request (empty for the others).
+    pub server_enters_per_req: Option<f64>,
+    /// io_uring backends: submission queue entries per request (empty for the others).
+    pub server_sqes_per_req: Option<f64>,
     /// Events returned per wait call.
     pub server_events_per_wait: Option<f64>,
     /// Events returned per request: the server's wake-ups per message (level
@@ -218,6 +225,10 @@ struct ServerDelta {
     reads: u64,
     writes: u64,
     ctl_calls: u64,
+    enters: u64,
+    sqes: u64,
+    /// Receives and sends are ring requests, not system calls (`uring`).
+    completion: bool,
     events: u64,
     slots_scanned: u64,
     ctx_switches: u64,
@@ -227,6 +238,15 @@ struct ServerDelta {
 }
 
 impl ServerDelta {
+    /// System calls the server made for its work (see `server_syscalls_per_req`).
+    fn syscalls(&self) -> u64 {
+        if self.completion {
+            self.enters
+        } else {
+            self.waits + self.reads + self.writes + self.enters.saturating_sub(self.waits)
+        }
+    }
+
     fn between(a: &Snapshot, b: &Snapshot) -> ServerDelta {
         let cpu = |s: &Snapshot| s.rusage.user_us + s.rusage.sys_us;
         let ctx =
@@ -237,6 +257,12 @@ impl ServerDelta {
             reads: b.counters.reads.saturating_sub(a.counters.reads),
             writes: b.counters.writes.saturating_sub(a.counters.writes),
             ctl_calls: b.mux.ctl_calls.saturating_sub(a.mux.ctl_calls),
+            enters: b.mux.enters.saturating_sub(a.mux.enters),
+            sqes: b.mux.sqes.saturating_sub(a.mux.sqes),
+            completion: b
+                .backend
+                .parse::<crate::backend::Backend>()
+                .is_ok_and(|be| be.model() == crate::backend::Model::Completion),
             events: b.mux.events.saturating_sub(a.mux.events),
             slots_scanned: b.mux.slots_scanned.saturating_sub(a.mux.slots_scanned),
             ctx_switches: ctx(b).saturating_sub(ctx(a)),
@@ -379,11 +405,13 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_read_pauses: m.server.as_ref().map(|(_, b)| b.counters.read_pauses),
         server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
         server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
-        server_syscalls_per_req: s(&|s| per(s.waits + s.reads + s.writes, reqs)),
+        server_syscalls_per_req: s(&|s| per(s.syscalls(), reqs)),
         server_waits_per_req: s(&|s| per(s.waits, reqs)),
         server_reads_per_req: s(&|s| per(s.reads, reqs)),
         server_writes_per_req: s(&|s| per(s.writes, reqs)),
         server_ctl_per_req: s(&|s| per(s.ctl_calls, reqs)),
+        server_enters_per_req: s(&|s| (s.enters > 0).then(|| s.enters as f64 / reqs.max(1) as f64)),
+        server_sqes_per_req: s(&|s| (s.sqes > 0).then(|| s.sqes as f64 / reqs.max(1) as f64)),
         server_events_per_wait: s(&|s| per(s.events, s.waits)),
         server_events_per_req: s(&|s| per(s.events, reqs)),
         server_slots_per_wait: s(&|s| per(s.slots_scanned, s.waits)),

@@ -28,11 +28,6 @@ pub enum Preset {
     Reference,
 }
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse()
-        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
-}
-
 /// Settings of a sweep.
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
@@ -49,8 +44,8 @@ pub struct SweepArgs {
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
     /// Backends, comma-separated.
-    #[arg(long, value_delimiter = ',', value_parser = parse_backend,
-          default_value = "select,poll,epoll-lt,epoll-et")]
+    #[arg(long, value_delimiter = ',', value_enum, ignore_case = true,
+          default_values_t = Backend::ALL)]
     pub backends: Vec<Backend>,
     /// Active connection counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100")]
@@ -226,8 +221,40 @@ pub struct SweepSummary {
 pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
     let rows = report::csv::read(&out.join("runs.csv"))?;
     let command = std::fs::read_to_string(out.join("command.txt")).ok();
-    let md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    let mut md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    if let Ok(skipped) = std::fs::read_to_string(out.join(SKIPPED_FILE)) {
+        md.push_str("\n## Backends skipped\n\n");
+        for line in skipped.lines() {
+            let _ = writeln!(md, "- {line}");
+        }
+    }
     std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+}
+
+/// Backends a sweep skipped and why, one per line (read back into REPORT.md).
+const SKIPPED_FILE: &str = "skipped.txt";
+
+/// Drop backends this machine cannot run (io_uring disabled or missing) from
+/// the matrix, with a warning; returns one line per skipped backend.
+fn skip_unavailable(cells: &mut [Cell]) -> String {
+    let mut lines = String::new();
+    let needs: Vec<Backend> = Backend::ALL
+        .into_iter()
+        .filter(|b| b.needs_io_uring() && cells.iter().any(|c| c.backends.contains(b)))
+        .collect();
+    if needs.is_empty() {
+        return lines;
+    }
+    if let Err(e) = crate::sys::uring::available() {
+        for b in needs {
+            eprintln!("warning: skipping {b}: {e}");
+            let _ = writeln!(lines, "{b}: {e}");
+        }
+        for cell in cells.iter_mut() {
+            cell.backends.retain(|b| !b.needs_io_uring());
+        }
+    }
+    lines
 }
 
 /// Run the sweep. `exe` is the loadgen executable (the server is `exe serve`).
@@ -235,7 +262,8 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     if a.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let cells = matrix(a);
+    let mut cells = matrix(a);
+    let skipped = skip_unavailable(&mut cells);
     let total: usize = cells.iter().map(|c| c.backends.len()).sum::<usize>() * a.repeat;
     if total == 0 {
         bail!("the matrix is empty");
@@ -243,6 +271,12 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     std::fs::create_dir_all(a.out.join("hgrm"))
         .with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(a.out.join("command.txt"), format!("{command}\n"))?;
+    let skipped_path = a.out.join(SKIPPED_FILE);
+    if skipped.is_empty() {
+        let _ = std::fs::remove_file(&skipped_path);
+    } else {
+        std::fs::write(&skipped_path, skipped)?;
+    }
     let started = Instant::now();
     let mut summary = SweepSummary {
         completed: 0,

@@ -19,16 +19,17 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::str::FromStr;
 use std::time::Duration;
 
 mod epoll;
 mod poll;
 mod select;
+mod uring_poll;
 
 pub use epoll::Epoll;
 pub use poll::Poll;
 pub use select::Select;
+pub use uring_poll::UringPoll;
 
 /// Identifies a registration; the server uses it as an index into its connection table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,6 +187,14 @@ pub struct MuxStats {
     /// Kernel calls made to change the interest set (epoll_ctl); select and poll
     /// edit user-space state instead and hand it all over on every wait.
     pub ctl_calls: u64,
+    /// io_uring backends: `io_uring_enter` calls (each wait is one; a full
+    /// submission queue adds more). Zero for the others.
+    #[serde(default)]
+    pub enters: u64,
+    /// io_uring backends: submission queue entries queued (poll arms,
+    /// removals, receives, sends, cancels). Zero for the others.
+    #[serde(default)]
+    pub sqes: u64,
 }
 
 /// A readiness-notification mechanism. See the module docs for the contract.
@@ -209,110 +218,44 @@ pub trait Multiplexer {
     fn stats(&self) -> MuxStats;
 }
 
-/// The backends, chosen by name at run time; dispatch happens once, at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// select(2): portable, O(maxfd) per call, limited to FD_SETSIZE descriptors.
-    Select,
-    /// poll(2): no FD_SETSIZE limit, still O(n) per call.
-    Poll,
-    /// epoll(7), level-triggered.
-    EpollLt,
-    /// epoll(7), edge-triggered (`EPOLLET`).
-    EpollEt,
+pub use crate::backend::{Backend, UnknownBackend};
+
+/// A fresh multiplexer for `backend`, boxed (tests and benches use one body for
+/// every backend); `None` for a backend that is not a readiness multiplexer.
+pub fn make(backend: Backend) -> io::Result<Option<Box<dyn Multiplexer>>> {
+    Ok(crate::with_multiplexer!(backend, |mux| Box::new(mux) as Box<dyn Multiplexer>))
 }
 
-impl Backend {
-    /// Every backend, in report order.
-    pub const ALL: [Backend; 4] = [
-        Backend::Select,
-        Backend::Poll,
-        Backend::EpollLt,
-        Backend::EpollEt,
-    ];
-
-    /// The backend's name, as accepted by [`FromStr`].
-    pub const fn name(self) -> &'static str {
-        match self {
-            Backend::Select => "select",
-            Backend::Poll => "poll",
-            Backend::EpollLt => "epoll-lt",
-            Backend::EpollEt => "epoll-et",
-        }
-    }
-
-    /// What the backend demonstrates, for `--help` and the README.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            Backend::Select => "select(2): copies the whole fd_set in and scans 0..=maxfd out on every call; fds < 1024 only",
-            Backend::Poll => "poll(2): hands the whole pollfd array over on every call and scans it; no fd limit",
-            Backend::EpollLt => "epoll(7) level-triggered: interest set kept in the kernel, returns only ready fds; re-reports while data remains",
-            Backend::EpollEt => "epoll(7) edge-triggered: reports once per arrival; the server must drain non-blocking sockets to EAGAIN",
-        }
-    }
-
-    /// The trigger mode this backend uses.
-    pub const fn trigger(self) -> Trigger {
-        match self {
-            Backend::EpollEt => Trigger::Edge,
-            _ => Trigger::Level,
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An unknown backend name.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown backend {given:?}; valid backends: {}", valid_backend_names())]
-pub struct UnknownBackend {
-    /// The name that was given.
-    pub given: String,
-}
-
-fn valid_backend_names() -> String {
-    Backend::ALL.map(Backend::name).join(", ")
-}
-
-impl FromStr for Backend {
-    type Err = UnknownBackend;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownBackend {
-                given: s.to_string(),
-            })
-    }
-}
-
-/// Run `f` with a freshly created multiplexer of type `backend`, monomorphised:
-/// the match happens once and `f` is compiled separately for each backend, so
-/// the hot loop pays for no dynamic dispatch.
+/// Evaluate `$body` with a freshly created multiplexer of type `backend`,
+/// monomorphised: the match happens once and `$body` is compiled separately
+/// for each backend, so the hot loop pays for no dynamic dispatch. Evaluates
+/// to `Some(body)`, or `None` for a backend whose serving model is not a
+/// readiness multiplexer. Creation errors are returned with `?`.
 #[macro_export]
-macro_rules! with_backend {
+macro_rules! with_multiplexer {
     ($backend:expr, |$mux:ident| $body:expr) => {
         match $backend {
             $crate::mux::Backend::Select => {
                 let $mux = $crate::mux::Select::new()?;
-                $body
+                Some($body)
             }
             $crate::mux::Backend::Poll => {
                 let $mux = $crate::mux::Poll::new()?;
-                $body
+                Some($body)
             }
             $crate::mux::Backend::EpollLt => {
                 let $mux = $crate::mux::Epoll::new($crate::mux::Trigger::Level)?;
-                $body
+                Some($body)
             }
             $crate::mux::Backend::EpollEt => {
                 let $mux = $crate::mux::Epoll::new($crate::mux::Trigger::Edge)?;
-                $body
+                Some($body)
             }
+            $crate::mux::Backend::UringPoll => {
+                let $mux = $crate::mux::UringPoll::new()?;
+                Some($body)
+            }
+            $crate::mux::Backend::Uring => None,
         }
     };
 }

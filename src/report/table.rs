@@ -74,6 +74,13 @@ pub fn render(r: &RunResult) -> String {
         opt(r.server_writes_per_req, 2),
         opt(r.server_ctx_switches_per_req, 3),
     );
+    if let (Some(enters), Some(sqes)) = (r.server_enters_per_req, r.server_sqes_per_req) {
+        let _ = writeln!(
+            s,
+            "  io_uring/req io_uring_enter {enters:.3} · SQEs {sqes:.2} · CQEs {}",
+            opt(r.server_events_per_req, 2),
+        );
+    }
     let _ = writeln!(
         s,
         "  server       {}% CPU · {} events/wait · {} events/req · {} slots scanned/wait · max RSS {} KiB · refused {}",

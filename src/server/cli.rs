@@ -35,21 +35,11 @@ fn parse_positive_size(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse()
-        .map_err(|e: crate::mux::UnknownBackend| e.to_string())
-}
-
 /// Settings of the echo server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// Multiplexer: select, poll, epoll-lt or epoll-et.
-    ///
-    /// select: copies the whole fd_set in and scans 0..=maxfd on every call, fds < 1024 only.
-    /// poll: hands over and scans the whole pollfd array on every call.
-    /// epoll-lt: kernel-side interest set, returns only ready fds, re-reports while data remains.
-    /// epoll-et: reports once per arrival; the server drains non-blocking sockets.
-    #[arg(long, value_parser = parse_backend)]
+    /// How the server waits for work (the list below has what each one demonstrates).
+    #[arg(long, value_enum, ignore_case = true)]
     pub backend: Backend,
 
     /// Protocol: echo (RFC 862) or chat (every line to every client).

@@ -12,12 +12,14 @@ mod cli;
 mod conn;
 mod counters;
 mod event_loop;
+pub mod uring;
 
 pub use chat::LINE_TOO_LONG;
 pub use cli::{parse_size, ServerArgs};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
 
+use crate::backend::Model;
 use crate::mux::{Backend, Multiplexer};
 use crate::sys;
 
@@ -102,15 +104,45 @@ pub fn serve(
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
     let (control, _forwarding) =
         sys::SignalForwarding::install(&signals).context("installing signal handlers")?;
-    let snapshot = crate::with_backend!(backend, |mux| run_loop(
-        mux,
+    let snapshot = serve_on(
+        backend,
         listener,
         control,
         cfg,
         || on_ready(local),
-        on_snapshot
-    ))?;
+        on_snapshot,
+    )
+    .with_context(|| format!("{backend} server"))?;
     Ok(snapshot)
+}
+
+/// The serving-model seam: run `backend` on a bound, non-blocking `listener`
+/// until a stop command arrives on `control` (bytes [`CONTROL_SNAPSHOT`] /
+/// [`CONTROL_STOP`]; the signal forwarding writes them, tests and benches may
+/// too). Dispatches once on the backend's [`Model`]: a readiness multiplexer
+/// runs inside [`EventLoop`], monomorphised for it; a completion backend runs
+/// its own loop. Every model gets the same listener, control pipe and
+/// [`Config`], and reports the same [`Snapshot`].
+pub fn serve_on(
+    backend: Backend,
+    listener: std::net::TcpListener,
+    control: File,
+    cfg: Config,
+    on_ready: impl FnOnce(),
+    on_snapshot: impl FnMut(&Snapshot),
+) -> io::Result<Snapshot> {
+    match backend.model() {
+        Model::Readiness => crate::with_multiplexer!(backend, |mux| run_loop(
+            mux,
+            listener,
+            control,
+            cfg,
+            on_ready,
+            on_snapshot
+        ))
+        .expect("a readiness backend has a multiplexer"),
+        Model::Completion => uring::serve(listener, control, cfg, on_ready, on_snapshot),
+    }
 }
 
 fn run_loop<M: Multiplexer>(

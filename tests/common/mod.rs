@@ -14,7 +14,9 @@ use muxbench::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 use muxbench::server::Snapshot;
 use muxbench::sys;
 
-/// Generate one `#[test]` per backend calling `$body(Backend)`.
+/// Generate one `#[test]` per backend calling `$body(Backend)`. One arm per
+/// entry of `Backend::ALL` (`every_backend_has_a_test_arm` in `mux_conformance`
+/// fails if one is missing).
 #[macro_export]
 macro_rules! per_backend {
     ($name:ident) => {
@@ -35,6 +37,14 @@ macro_rules! per_backend {
             #[test]
             fn epoll_et() {
                 super::$name(Backend::EpollEt)
+            }
+            #[test]
+            fn uring_poll() {
+                super::$name(Backend::UringPoll)
+            }
+            #[test]
+            fn uring() {
+                super::$name(Backend::Uring)
             }
         }
     };
