@@ -106,6 +106,9 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     if args.conns == 0 {
         bail!("--conns must be at least 1");
     }
+    if args.label.is_some() && args.addr.is_none() {
+        bail!("--label names an external server: it goes with --addr");
+    }
     if args.pipeline == 0 {
         bail!("--pipeline must be at least 1");
     }
