@@ -4,11 +4,15 @@
 //! - [`mux`]: the [`Multiplexer`](mux::Multiplexer) contract and its four backends.
 //! - [`server`]: an RFC 862 echo server generic over the multiplexer, with the
 //!   counters (wait calls, reads, writes, …) that explain its costs.
+//! - [`limits`]: the bounds of every command-line value, and why.
+//! - [`addr`]: `HOST:PORT` flags, host names resolved once at start.
 //! - [`sys`]: the only module that calls libc.
 
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod backend;
+pub mod limits;
 pub mod loadgen;
 pub mod mux;
 pub mod report;

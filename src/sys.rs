@@ -303,6 +303,9 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     set_nofile_soft_limit(u64::MAX)
 }
 
+/// CPUs an affinity mask (`cpu_set_t`) can name: CPU numbers are below this.
+pub const CPU_SETSIZE: usize = 8 * std::mem::size_of::<libc::cpu_set_t>();
+
 /// Pin the calling thread to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; all-zero is the empty set.

@@ -13,12 +13,14 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Server address, e.g. 127.0.0.1:7000.
+    /// Server address, HOST:PORT, e.g. 127.0.0.1:7000 or localhost:7000.
     addr: String,
 }
 
 fn run(addr: &str) -> io::Result<()> {
-    let stream = TcpStream::connect(addr)?;
+    // Host names resolve once; the first address that accepts is used.
+    let addrs = muxbench::addr::resolve(addr).map_err(io::Error::other)?;
+    let stream = TcpStream::connect(&addrs[..])?;
     let mut reader = stream.try_clone()?;
     // Print whatever arrives, as it arrives, until the server closes.
     let printer = std::thread::spawn(move || -> io::Result<()> {
@@ -48,7 +50,7 @@ fn run(addr: &str) -> io::Result<()> {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(&cli.addr) {
-        eprintln!("muxclient: {}: {e}", cli.addr);
+        eprintln!("muxclient: error: {}: {e}", cli.addr);
         std::process::exit(1);
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mux::Backend;
 use crate::server::{parse_size, ReadPolicy};
+use crate::{limits, sys};
 
 use super::message::HEADER_LEN;
 
@@ -36,10 +37,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
     }
+    if secs > limits::MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "{s:?} is longer than the bound of one day ({} s): a run that long is more likely \
+             a slip of the unit; split long measurements into a sweep with --repeat",
+            limits::MAX_DURATION.as_secs()
+        ));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_msg_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
     let n = parse_size(s)?;
     if n < HEADER_LEN {
         return Err(format!(
@@ -47,9 +55,10 @@ fn parse_msg_size(s: &str) -> Result<usize, String> {
              (connection id, sequence number, length)"
         ));
     }
-    if n > u32::MAX as usize {
-        return Err("message size must fit in 32 bits".into());
-    }
+    limits::check_buf(
+        n,
+        "a message is held whole in memory on both sides, once per message in flight",
+    )?;
     Ok(n)
 }
 
@@ -59,6 +68,16 @@ pub struct CpuList(pub Vec<usize>);
 
 pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
+    let in_set = |c: usize| {
+        if c < sys::CPU_SETSIZE {
+            Ok(c)
+        } else {
+            Err(format!(
+                "CPU {c} is beyond the {} CPUs an affinity mask can name",
+                sys::CPU_SETSIZE
+            ))
+        }
+    };
     for part in s.split(',').filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
             let (a, b): (usize, usize) = (
@@ -68,14 +87,19 @@ pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
             if a > b {
                 return Err(format!("bad CPU range {part:?}"));
             }
-            cpus.extend(a..=b);
+            // Checked before expanding: `0-99999999999` must not allocate.
+            cpus.extend(in_set(a)?..=in_set(b)?);
         } else {
-            cpus.push(part.parse().map_err(|_| format!("bad CPU {part:?}"))?);
+            cpus.push(in_set(
+                part.parse().map_err(|_| format!("bad CPU {part:?}"))?,
+            )?);
         }
     }
     if cpus.is_empty() {
         return Err("empty CPU list".into());
     }
+    cpus.sort_unstable();
+    cpus.dedup();
     Ok(CpuList(cpus))
 }
 
@@ -113,8 +137,9 @@ pub struct RunArgs {
     #[serde(with = "backend_serde")]
     pub backend: Option<Backend>,
 
-    /// Drive an external RFC 862 echo server at HOST:PORT instead of starting one.
-    #[arg(long)]
+    /// Drive an external RFC 862 echo server at HOST:PORT instead of starting one (a host name
+    /// is resolved once; of several addresses, the first that accepts a connection is used).
+    #[arg(long, value_parser = crate::addr::parse_connect_addr)]
     pub addr: Option<SocketAddr>,
 
     /// Name for the external server in reports (with --addr).
@@ -147,16 +172,17 @@ pub struct RunArgs {
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
 
-    /// Worker threads (default: one per client CPU).
+    /// Worker threads (default: one per client CPU; at most 4 per client CPU).
     #[arg(long)]
     pub threads: Option<usize>,
 
-    /// Closed loop: messages each connection keeps in flight.
+    /// Closed loop: messages each connection keeps in flight (--conns × --pipeline × --msg-size
+    /// at most 1 GiB or an eighth of the available memory).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
 
-    /// Open loop: messages per second in total, spread evenly over the connections; latency
-    /// is measured from each message's intended send time (coordinated-omission corrected).
+    /// Open loop: messages per second in total (0.001 to 100 million), spread evenly over the
+    /// connections; latency is measured from each message's intended send time (coordinated-omission corrected).
     #[arg(long)]
     pub rate: Option<f64>,
 
@@ -170,7 +196,7 @@ pub struct RunArgs {
     #[serde(with = "secs")]
     pub duration: Duration,
 
-    /// Message size in bytes (at least the 16-byte header).
+    /// Message size in bytes (at least the 16-byte header, at most 64 MiB).
     #[arg(long, default_value = "64", value_parser = parse_msg_size)]
     pub msg_size: usize,
 
@@ -191,16 +217,16 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_cpus)]
     pub client_cpus: Option<CpuList>,
 
-    /// Server: bytes per read(2).
-    #[arg(long, default_value = "16384", value_parser = parse_size)]
+    /// Server: bytes per read(2) (1 to 64 MiB).
+    #[arg(long, default_value = "16384", value_parser = crate::server::parse_read_buf)]
     pub read_buf: usize,
 
     /// Server: read policy of level-triggered backends (once | drain).
     #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
     pub read_policy: ReadPolicy,
 
-    /// Server: output cap per connection.
-    #[arg(long, default_value = "256KiB", value_parser = parse_size)]
+    /// Server: output cap per connection (at most 1 GiB or half the available memory).
+    #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
     pub max_pending: usize,
 
     /// Append one row to this CSV file (created with a header if missing).

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sys;
 
-/// Sizes of the hostile populations.
+/// Sizes of the hostile populations (each at most [`MAX_POPULATION`]).
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct ChaosSpec {
     /// Connections that send part of a message and reset, each every 100 ms.
@@ -46,7 +46,7 @@ pub struct ChaosSpec {
     /// Connections that send one byte every 100 ms.
     #[arg(long, default_value_t = 20)]
     pub slowloris: usize,
-    /// Connect-and-close attempts per second.
+    /// Connect-and-close attempts per second (0 to 10,000).
     #[arg(long, default_value_t = 200.0)]
     pub connect_drops_per_s: f64,
     /// Chat: connections sending a line longer than the limit, each every 100 ms.
@@ -123,6 +123,51 @@ fn drain_nonblocking(s: &mut TcpStream) {
         if n == 0 {
             break;
         }
+    }
+}
+
+/// Most clients in one hostile population: one thread drives them all, every
+/// 100 ms, opening the short-lived ones one after another; beyond this a tick
+/// outlasts the window.
+pub const MAX_POPULATION: usize = 1000;
+
+/// Most connect-and-close attempts per second (one thread makes them).
+pub const MAX_CONNECT_DROPS_PER_S: f64 = 10_000.0;
+
+impl ChaosSpec {
+    /// Connections held open for the whole window.
+    pub fn persistent(&self) -> usize {
+        self.slow_readers + self.never_readers + self.slowloris + self.garbage_senders
+    }
+
+    /// Refuse populations and rates beyond their bounds.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let populations = [
+            ("--resets", self.resets),
+            ("--half-closers", self.half_closers),
+            ("--slow-readers", self.slow_readers),
+            ("--never-readers", self.never_readers),
+            ("--slowloris", self.slowloris),
+            ("--long-liners", self.long_liners),
+            ("--garbage-senders", self.garbage_senders),
+            ("--unterminated", self.unterminated),
+        ];
+        for (flag, n) in populations {
+            if n > MAX_POPULATION {
+                anyhow::bail!(
+                    "{flag} {n} is above the bound of {MAX_POPULATION}: one thread drives every \
+                     hostile client every 100 ms, and more would make one turn outlast the window"
+                );
+            }
+        }
+        let r = self.connect_drops_per_s;
+        if !(r.is_finite() && (0.0..=MAX_CONNECT_DROPS_PER_S).contains(&r)) {
+            anyhow::bail!(
+                "--connect-drops-per-s {r} is outside 0 to {MAX_CONNECT_DROPS_PER_S}: one thread \
+                 makes the attempts, one after another"
+            );
+        }
+        Ok(())
     }
 }
 

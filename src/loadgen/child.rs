@@ -26,6 +26,7 @@ pub struct ServerChild {
     pub backend: String,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: std::thread::JoinHandle<()>,
 }
 
 impl ServerChild {
@@ -51,7 +52,7 @@ impl ServerChild {
         });
         let err_buf = Arc::new(Mutex::new(String::new()));
         let sink = err_buf.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
@@ -70,6 +71,7 @@ impl ServerChild {
             backend: String::new(),
             lines,
             stderr: err_buf,
+            stderr_reader,
         };
         let line = server.next_line(Instant::now() + timeout, "its readiness line")?;
         let rest = line
@@ -101,14 +103,28 @@ impl ServerChild {
         self.child.try_wait().ok().flatten()
     }
 
+    /// The server's own error line, for the loadgen user: the last line of its
+    /// stderr that says `error:` (clap's usage errors end with a `--help`
+    /// hint after it, a panic with a backtrace), or else its last line.
+    pub fn error_line(&self) -> String {
+        error_line(&self.stderr())
+    }
+
     fn died(&mut self, waiting_for: &str) -> anyhow::Error {
+        // Its output closed: it is exiting. Give it a moment to be reaped and
+        // its stderr to be read to the end, so that its error line is the one shown.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while (self.exited().is_none() || !self.stderr_reader.is_finished())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let status = self
             .exited()
             .map_or("closed its output".to_string(), |s| format!("exited ({s})"));
-        let err = self.stderr();
-        let tail = err.trim_end().lines().last().unwrap_or("");
         anyhow!(
-            "the server {status} while loadgen waited for {waiting_for}; its last words: {tail:?}"
+            "the server {status} while loadgen waited for {waiting_for}: {}",
+            self.error_line()
         )
     }
 
@@ -158,9 +174,49 @@ impl ServerChild {
     }
 }
 
+/// See [`ServerChild::error_line`].
+fn error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("error:") || l.contains("panicked"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("(it wrote nothing on stderr)");
+    // Our children are `loadgen serve`: drop their prefix, the user ran loadgen.
+    let line = line.strip_prefix("loadgen serve: ").unwrap_or(line);
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
 impl Drop for ServerChild {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn the_error_line_not_the_help_hint() {
+        let clap = "error: invalid value '0' for '--read-buf <READ_BUF>': must be at least 1\n\n\
+                    For more information, try '--help'.\n";
+        assert_eq!(
+            error_line(clap),
+            "invalid value '0' for '--read-buf <READ_BUF>': must be at least 1"
+        );
+        assert_eq!(
+            error_line("loadgen serve: error: cannot listen on 1.2.3.4:0\n"),
+            "cannot listen on 1.2.3.4:0"
+        );
+        assert_eq!(error_line("something\nlast\n"), "last");
+        assert_eq!(error_line(""), "(it wrote nothing on stderr)");
     }
 }

@@ -34,11 +34,11 @@ pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
 pub use result::{now_rfc3339, RunOutput, RunResult};
 
-use crate::sys;
+use crate::{limits, sys};
 use worker::{Shared, Timeline, WorkerPlan, WorkerResult};
 
 /// Descriptors a side needs beyond one per connection (stdio, listener, epoll, pipes, …).
-const SPARE_FDS: u64 = 64;
+pub(crate) const SPARE_FDS: u64 = 64;
 
 /// Where the workers and the server run.
 struct Placement {
@@ -80,10 +80,20 @@ fn place(args: &RunArgs) -> Result<Placement> {
         };
         (Some(args.server_cpu), Some(clients))
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| client_cpus.as_ref().map_or(allowed.len(), Vec::len))
-        .max(1);
+    let cpus = client_cpus.as_ref().map_or(allowed.len(), Vec::len).max(1);
+    let threads = match args.threads {
+        None => cpus,
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) if t > limits::max_threads(cpus) => bail!(
+            "--threads {t} is above the bound of {} ({} per client CPU, {cpus} client CPU{}): \
+             each worker is an event loop that keeps its CPU busy, so more workers than CPUs \
+             only take turns; use --client-cpus to give the client more CPUs",
+            limits::max_threads(cpus),
+            limits::THREADS_PER_CPU,
+            if cpus == 1 { "" } else { "s" }
+        ),
+        Some(t) => t,
+    };
     Ok(Placement {
         server_cpu,
         client_cpus,
@@ -96,19 +106,50 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     if args.conns == 0 {
         bail!("--conns must be at least 1");
     }
+    if args.label.is_some() && args.addr.is_none() {
+        bail!("--label names an external server: it goes with --addr");
+    }
     if args.pipeline == 0 {
         bail!("--pipeline must be at least 1");
     }
     if args.conns > u32::MAX as usize {
         bail!("--conns is too large");
     }
+    let Some(total) = args.conns.checked_add(args.idle) else {
+        bail!(
+            "--conns {} plus --idle {} is too large",
+            args.conns,
+            args.idle
+        );
+    };
     if let Some(r) = args.rate {
         if !(r.is_finite() && r > 0.0) {
             bail!("--rate must be a positive number of messages per second");
         }
+        if !(limits::MIN_RATE..=limits::MAX_RATE).contains(&r) {
+            bail!(
+                "--rate {r} is outside {} to {:.0} messages per second: beyond that the open-loop \
+                 schedule only piles up messages no echo server can answer; below it one \
+                 message takes longer than a window",
+                limits::MIN_RATE,
+                limits::MAX_RATE
+            );
+        }
     }
     if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
         bail!("--connect-rate must be positive");
+    }
+    let connect_s = total as f64 / args.connect_rate;
+    if connect_s > limits::MAX_DURATION.as_secs_f64() {
+        bail!(
+            "--connect-rate {} would take {connect_s:.0} s to open {total} connections, longer \
+             than the bound of one day ({} s)",
+            args.connect_rate,
+            limits::MAX_DURATION.as_secs()
+        );
+    }
+    if args.connect_timeout.is_zero() {
+        bail!("--connect-timeout must be more than 0");
     }
     if args.duration.is_zero() {
         bail!("--duration must be more than 0");
@@ -137,16 +178,17 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     // the same limits, which it raises to the hard limit as we do).
     let soft = sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
     let (_, hard) = sys::nofile_limit()?;
-    let total = (args.conns + args.idle) as u64;
-    if total + SPARE_FDS > soft {
+    let total = total as u64;
+    if total.saturating_add(SPARE_FDS) > soft {
         bail!(
             "{total} connections need about {} descriptors on each side, but RLIMIT_NOFILE \
              here is {soft} (hard limit {hard}): at most {} connections fit. Raise the hard \
              limit (ulimit -Hn) or ask for fewer connections.",
-            total + SPARE_FDS,
+            total.saturating_add(SPARE_FDS),
             soft.saturating_sub(SPARE_FDS)
         );
     }
+    limits::check_in_flight(args.conns, args.pipeline, args.msg_size).map_err(|e| anyhow!(e))?;
     Ok(())
 }
 
@@ -179,6 +221,14 @@ fn server_command(
         cmd.args(["--nofile-limit", &n.to_string()]);
     }
     cmd
+}
+
+/// Check a run's settings against every bound (`src/limits.rs`, descriptors,
+/// CPUs) without starting anything: what `run` does first, for sweeps and the
+/// reliability table to check every run before the first starts.
+pub fn check(args: &RunArgs) -> Result<()> {
+    check_settings(args)?;
+    place(args).map(drop)
 }
 
 /// Live progress for the caller (a progress bar): called about ten times a second.
@@ -410,9 +460,12 @@ fn check_server(shared: &Shared, server: &mut Option<&mut ServerChild>) -> Resul
     }
     if let Some(s) = server {
         if let Some(status) = s.exited() {
-            let err = s.stderr();
-            let tail = err.trim_end().lines().last().unwrap_or("").to_string();
-            bail!("the server died during the run ({status}); its last words: {tail:?}");
+            // Let the stderr reader catch up with its last words.
+            std::thread::sleep(Duration::from_millis(50));
+            bail!(
+                "the server died during the run ({status}): {}",
+                s.error_line()
+            );
         }
     }
     Ok(())

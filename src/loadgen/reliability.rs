@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
@@ -46,13 +46,14 @@ pub struct ChaosArgs {
         default_value = "chaos,chat-chaos,fd-pressure,c10k"
     )]
     pub scenarios: Vec<String>,
-    /// Well-behaved clients in the chaos scenario.
+    /// Well-behaved clients in the chaos scenario (they and the hostile ones must fit the
+    /// descriptor limit).
     #[arg(long, default_value_t = 50)]
     pub conns: usize,
     /// Measured window of each run (hostile clients run during it).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Bound on the server's peak RSS in the chaos scenario.
+    /// Bound on the server's peak RSS in the chaos scenario (at least 1 byte).
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub rss_bound: usize,
     /// Connections in the c10k scenario.
@@ -381,8 +382,52 @@ pub fn render(rows: &[ReliabilityRow], command: &str, machine: &super::Machine) 
     s
 }
 
+/// Scenarios `--scenarios` names.
+const SCENARIOS: [&str; 4] = ["chaos", "chat-chaos", "fd-pressure", "c10k"];
+
+impl ChaosArgs {
+    /// Check every setting before the first row starts.
+    pub fn check(&self) -> Result<()> {
+        if self.backends.is_empty() || self.scenarios.is_empty() {
+            bail!("give at least one backend and one scenario");
+        }
+        if let Some(bad) = self
+            .scenarios
+            .iter()
+            .find(|s| !SCENARIOS.contains(&s.as_str()))
+        {
+            bail!("unknown scenario {bad:?} ({})", SCENARIOS.join(", "));
+        }
+        if self.rss_bound == 0 {
+            bail!("--rss-bound must be at least 1 byte");
+        }
+        self.spec.check()?;
+        let backend = self.backends[0];
+        if self.scenarios.iter().any(|s| s.ends_with("chaos")) {
+            super::check(&base_args(backend, self.conns, self.duration))?;
+            // The hostile clients need descriptors beside the well-behaved ones.
+            let (soft, _) = crate::sys::nofile_limit()?;
+            let need = (self.conns + self.spec.persistent()) as u64 + super::SPARE_FDS;
+            if need > soft {
+                bail!(
+                    "--conns {} and {} persistent hostile connections need about {need} \
+                     descriptors, but RLIMIT_NOFILE here is {soft}",
+                    self.conns,
+                    self.spec.persistent()
+                );
+            }
+        }
+        if self.scenarios.iter().any(|s| s == "c10k") {
+            super::check(&base_args(backend, self.c10k_conns, Duration::from_secs(2)))
+                .context("--c10k-conns")?;
+        }
+        Ok(())
+    }
+}
+
 /// Run the table; rows are written as they finish. Returns the rows.
 pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRow>> {
+    a.check()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let machine = super::Machine::detect();
     let mut rows = Vec::new();

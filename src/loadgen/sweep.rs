@@ -15,9 +15,10 @@ use clap::{Args, ValueEnum};
 
 use super::args::{parse_duration, CpuList, RunArgs};
 use super::{NoProgress, RunOutput};
+use crate::limits;
 use crate::mux::Backend;
 use crate::report;
-use crate::server::{parse_size, ReadPolicy};
+use crate::server::ReadPolicy;
 
 /// Ready-made matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,13 +54,13 @@ pub struct SweepArgs {
     /// Idle connection counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     pub idle: Vec<usize>,
-    /// Message sizes, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "64", value_parser = parse_size)]
+    /// Message sizes, comma-separated (16 B to 64 MiB).
+    #[arg(long, value_delimiter = ',', default_value = "64", value_parser = super::args::parse_msg_size)]
     pub msg_size: Vec<usize>,
-    /// Server read sizes, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "16384", value_parser = parse_size)]
+    /// Server read sizes, comma-separated (1 B to 64 MiB).
+    #[arg(long, value_delimiter = ',', default_value = "16384", value_parser = crate::server::parse_read_buf)]
     pub read_buf: Vec<usize>,
-    /// Runs per cell.
+    /// Runs per cell (the whole sweep's planned time at most one day).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
     /// Backend the report's ratios refer to.
@@ -80,8 +81,8 @@ pub struct SweepArgs {
     /// Server read policy for level-triggered backends.
     #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
     pub read_policy: ReadPolicy,
-    /// Server output cap per connection.
-    #[arg(long, default_value = "256KiB", value_parser = parse_size)]
+    /// Server output cap per connection (at most 1 GiB or half the available memory).
+    #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
     pub max_pending: usize,
     /// CPU for the server.
     #[arg(long, default_value_t = 0)]
@@ -264,9 +265,37 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     }
     let mut cells = matrix(a);
     let skipped = skip_unavailable(&mut cells);
-    let total: usize = cells.iter().map(|c| c.backends.len()).sum::<usize>() * a.repeat;
+    let Some(total) = cells
+        .iter()
+        .map(|c| c.backends.len())
+        .sum::<usize>()
+        .checked_mul(a.repeat)
+    else {
+        bail!("--repeat {} is too large", a.repeat);
+    };
     if total == 0 {
         bail!("the matrix is empty");
+    }
+    // Every run is checked before the first starts: a bad cell found after an
+    // hour of sweeping would be an hour lost.
+    let planned = (a.warmup + a.duration).as_secs_f64() * total as f64;
+    if planned > limits::MAX_DURATION.as_secs_f64() {
+        bail!(
+            "{total} runs of --warmup + --duration plan {planned:.0} s of measuring, longer than \
+             the bound of one day ({} s): split the sweep",
+            limits::MAX_DURATION.as_secs()
+        );
+    }
+    for cell in &cells {
+        for &backend in &cell.backends {
+            let s = cell.scenario;
+            super::check(&a.run_args(backend, s)).with_context(|| {
+                format!(
+                    "{backend} conns={} idle={} msg={} read-buf={}",
+                    s.conns, s.idle, s.msg_size, s.read_buf
+                )
+            })?;
+        }
     }
     std::fs::create_dir_all(a.out.join("hgrm"))
         .with_context(|| format!("creating {}", a.out.display()))?;

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{Config, Protocol, ReadPolicy, Snapshot};
 use crate::mux::Backend;
-use crate::sys;
+use crate::{limits, sys};
 
 /// Parse a byte size: `16384`, `64k`, `64KiB`, `1m`, `1MiB` (powers of 1024).
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -35,6 +35,55 @@ fn parse_positive_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--read-buf`: at least 1, at most [`limits::MAX_BUF`].
+pub fn parse_read_buf(s: &str) -> Result<usize, String> {
+    let n = parse_positive_size(s)?;
+    limits::check_buf(
+        n,
+        "the buffer is allocated at start, and one read never returns more than the \
+         socket's receive queue (a few MiB)",
+    )?;
+    Ok(n)
+}
+
+/// `--max-line`: at least 1, at most [`limits::MAX_BUF`].
+fn parse_max_line(s: &str) -> Result<usize, String> {
+    let n = parse_positive_size(s)?;
+    limits::check_buf(
+        n,
+        "a chat line is held whole in memory, once per client it is queued for",
+    )?;
+    Ok(n)
+}
+
+/// `--max-pending`: at least 1, at most [`limits::max_pending_bound`].
+pub fn parse_max_pending(s: &str) -> Result<usize, String> {
+    let n = parse_positive_size(s)?;
+    limits::check_max_pending(n)?;
+    Ok(n)
+}
+
+fn parse_events(s: &str) -> Result<usize, String> {
+    let n = parse_positive_size(s)?;
+    limits::check_events(n)?;
+    Ok(n)
+}
+
+fn parse_nofile(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of descriptors"))?;
+    if n < limits::MIN_NOFILE {
+        return Err(format!(
+            "at least {} descriptors are needed (stdio, the listener, the multiplexer, the \
+             signal pipe and a few connections)",
+            limits::MIN_NOFILE
+        ));
+    }
+    Ok(n)
+}
+
 /// Settings of the echo server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -46,17 +95,19 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value_t = Protocol::Echo)]
     pub protocol: Protocol,
 
-    /// Chat: longest line accepted (bytes, without the newline); a longer one gets
-    /// `ERR line too long` and the connection is closed.
-    #[arg(long, default_value = "4096", value_parser = parse_positive_size)]
+    /// Chat: longest line accepted (bytes, without the newline, at most 64 MiB); a longer one
+    /// gets `ERR line too long` and the connection is closed.
+    #[arg(long, default_value = "4096", value_parser = parse_max_line)]
     pub max_line: usize,
 
-    /// Address to listen on (loopback unless told otherwise; port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    /// Address to listen on, HOST:PORT (loopback unless told otherwise; port 0 picks a free
+    /// port; a host name is resolved once, and the first of its addresses that binds is used).
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = crate::addr::parse_listen_addr)]
     pub addr: SocketAddr,
 
-    /// Bytes per read(2) (one buffer shared by all connections). The textbook's experiment uses 4.
-    #[arg(long, default_value = "16384", value_parser = parse_positive_size)]
+    /// Bytes per read(2) (one buffer shared by all connections, at most 64 MiB). The textbook's
+    /// experiment uses 4.
+    #[arg(long, default_value = "16384", value_parser = parse_read_buf)]
     pub read_buf: usize,
 
     /// Level-triggered backends: `once` = one read per readiness event (textbook), `drain` =
@@ -66,8 +117,8 @@ pub struct ServerArgs {
 
     /// Cap on output pending per connection. Echo: the server stops reading a client that does
     /// not read its echoes once this much is queued for it. Chat: a client whose queue would
-    /// exceed it is disconnected (slow consumer).
-    #[arg(long, default_value = "256KiB", value_parser = parse_positive_size)]
+    /// exceed it is disconnected (slow consumer). At most 1 GiB or half the available memory.
+    #[arg(long, default_value = "256KiB", value_parser = parse_max_pending)]
     pub max_pending: usize,
 
     /// Bytes read from one connection per wake-up before others get a turn (drain mode).
@@ -78,13 +129,14 @@ pub struct ServerArgs {
     #[arg(long)]
     pub max_conns: Option<usize>,
 
-    /// Events returned per wait at most (epoll's maxevents).
-    #[arg(long, default_value = "1024", value_parser = parse_positive_size)]
+    /// Events returned per wait at most (epoll's maxevents; at most 65536).
+    #[arg(long, default_value = "1024", value_parser = parse_events)]
     pub events: usize,
 
     /// Set the descriptor soft limit (RLIMIT_NOFILE) to N instead of raising it to the hard
-    /// limit; used to test behaviour when descriptors run out.
-    #[arg(long, value_name = "N")]
+    /// limit; used to test behaviour when descriptors run out. At least 16, at most the hard
+    /// limit.
+    #[arg(long, value_name = "N", value_parser = parse_nofile)]
     pub nofile_limit: Option<u64>,
 
     /// Pin the server to this CPU.
@@ -120,6 +172,21 @@ impl ServerArgs {
                 self.max_pending,
                 self.max_line
             );
+        }
+        let (_, hard) = sys::nofile_limit().context("reading RLIMIT_NOFILE")?;
+        if let Some(n) = self.nofile_limit.filter(|&n| n > hard) {
+            anyhow::bail!(
+                "--nofile-limit {n} is above the hard limit of {hard} descriptors (ulimit -Hn), \
+                 which only root can raise"
+            );
+        }
+        if let Some(cpu) = self.cpu {
+            let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
+            if !allowed.contains(&cpu) {
+                anyhow::bail!(
+                    "--cpu {cpu} is not among the CPUs this process may use ({allowed:?})"
+                );
+            }
         }
         match self.nofile_limit {
             Some(n) => sys::set_nofile_soft_limit(n),
