@@ -173,6 +173,16 @@ struct Client {
 /// verify that exactly the payload comes back followed by EOF. All clients run
 /// concurrently on one epoll loop. `Err` says which client failed and how.
 pub fn check_echo(addr: SocketAddr, plans: Vec<Plan>) -> Result<(), String> {
+    check_echo_after(addr, plans, || {})
+}
+
+/// [`check_echo`], calling `connected` once every client has connected and
+/// before any byte is sent (e.g. to wait until the server holds them all).
+pub fn check_echo_after(
+    addr: SocketAddr,
+    plans: Vec<Plan>,
+    connected: impl FnOnce(),
+) -> Result<(), String> {
     let mut mux = Epoll::new(Trigger::Level).map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(plans.len());
     for (i, plan) in plans.into_iter().enumerate() {
@@ -189,6 +199,7 @@ pub fn check_echo(addr: SocketAddr, plans: Vec<Plan>) -> Result<(), String> {
             done: false,
         });
     }
+    connected();
     let mut left = clients.len();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
