@@ -1,0 +1,210 @@
+//! The yardstick for `muxserver --backend uring`: the smallest io_uring echo
+//! server written the way liburing's `io_uring-echo-server.c` and
+//! tokio-rs/io-uring's `tcp_echo.rs` do it — multishot accept, multishot
+//! receive into a provided-buffer ring, a send straight from the received
+//! buffer, the buffer recycled when its send completes, one
+//! `io_uring_enter` per loop turn. No back-pressure, no chat, no limits, no
+//! counters beyond bytes and CPU time: what the full backend pays for those
+//! is the difference between the two.
+//!
+//! ```text
+//! cargo run --release --example uring_echo_min -- --addr 127.0.0.1:7300 --cpu 0
+//! ```
+//! Prints `listening on ADDR`; on SIGTERM/SIGINT prints
+//! `bytes_out=N cpu_us=N enters=N sqes=N cqes=N` and exits.
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use muxbench::sys;
+use muxbench::sys::uring::{BufRing, Completion, Ring};
+use slab::Slab;
+
+/// Minimal multishot io_uring echo server.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    addr: SocketAddr,
+    /// Pin to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Bytes per provided buffer.
+    #[arg(long, default_value_t = 16384)]
+    buf_size: usize,
+    /// Provided buffers (a power of two).
+    #[arg(long, default_value_t = 512)]
+    buffers: u16,
+}
+
+const ACCEPT: u64 = 1 << 56;
+const RECV: u64 = 2 << 56;
+const SEND: u64 = 3 << 56;
+const CONTROL: u64 = 4 << 56;
+const KEY: u64 = (1 << 56) - 1;
+
+struct Conn {
+    stream: TcpStream,
+    /// Received buffers not yet sent: (buffer id, length).
+    queue: VecDeque<(u16, usize)>,
+    /// The in-flight send's vector (one buffer, from its offset).
+    iov: [libc::iovec; 1],
+    offset: usize,
+    sending: bool,
+    receiving: bool,
+    eof: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(cpu) = args.cpu {
+        sys::pin_to_cpu(cpu).with_context(|| format!("pinning to CPU {cpu}"))?;
+    }
+    sys::ignore_sigpipe()?;
+    let listener =
+        TcpListener::bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
+    let (control, _signals) =
+        sys::SignalForwarding::install(&[libc::SIGINT, libc::SIGTERM]).context("signals")?;
+    let mut ring = Ring::new(4096)?;
+    let mut bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut bytes_out = 0u64;
+    ring.accept_multi(listener.as_raw_fd(), ACCEPT)?;
+    ring.poll_add(control.as_raw_fd(), libc::POLLIN as u32, false, CONTROL)?;
+    println!("listening on {}", listener.local_addr()?);
+    let mut batch: Vec<Completion> = Vec::new();
+    let mut starved: Vec<usize> = Vec::new();
+    'serve: loop {
+        ring.submit_and_wait(1, None)?;
+        batch.clear();
+        ring.reap(&mut batch, usize::MAX);
+        for c in &batch {
+            let key = (c.user_data & KEY) as usize;
+            match c.user_data & !KEY {
+                CONTROL => break 'serve,
+                ACCEPT => {
+                    if c.result >= 0 {
+                        // SAFETY: a successful accept completion's result is a
+                        // new descriptor handed out once.
+                        let stream = unsafe { sys::uring::accepted_stream(c.result) };
+                        let _ = stream.set_nodelay(true);
+                        let fd = stream.as_raw_fd();
+                        let k = conns.insert(Conn {
+                            stream,
+                            queue: VecDeque::new(),
+                            iov: [libc::iovec {
+                                iov_base: std::ptr::null_mut(),
+                                iov_len: 0,
+                            }],
+                            offset: 0,
+                            sending: false,
+                            receiving: true,
+                            eof: false,
+                        });
+                        ring.recv_provided(fd, bufs.group(), 0, true, RECV | k as u64)?;
+                    }
+                    if !c.more() {
+                        ring.accept_multi(listener.as_raw_fd(), ACCEPT)?;
+                    }
+                }
+                RECV => {
+                    let conn = &mut conns[key];
+                    if let Some(bid) = c.buffer_id() {
+                        bufs.taken();
+                        if c.result > 0 {
+                            conn.queue.push_back((bid, c.result as usize));
+                        } else {
+                            bufs.recycle(bid);
+                        }
+                    }
+                    if !c.more() {
+                        conn.receiving = false;
+                        if c.result == -libc::ENOBUFS {
+                            starved.push(key);
+                        } else if c.result <= 0 {
+                            conn.eof = true;
+                        } else {
+                            let fd = conn.stream.as_raw_fd();
+                            conn.receiving = true;
+                            ring.recv_provided(fd, bufs.group(), 0, true, RECV | key as u64)?;
+                        }
+                    }
+                    send_next(&mut ring, &bufs, &mut conns, key)?;
+                }
+                SEND => {
+                    let conn = &mut conns[key];
+                    conn.sending = false;
+                    if c.result < 0 {
+                        conn.eof = true;
+                        conn.queue.drain(..).for_each(|(bid, _)| bufs.recycle(bid));
+                        conn.offset = 0;
+                    } else {
+                        bytes_out += c.result as u64;
+                        conn.offset += c.result as usize;
+                        let (bid, len) = conn.queue[0];
+                        if conn.offset == len {
+                            conn.queue.pop_front();
+                            conn.offset = 0;
+                            bufs.recycle(bid);
+                        }
+                    }
+                    send_next(&mut ring, &bufs, &mut conns, key)?;
+                }
+                _ => {}
+            }
+            // Closed when the client is done and everything owed is sent.
+            if matches!(c.user_data & !KEY, RECV | SEND) {
+                let conn = &conns[key];
+                if conn.eof && !conn.sending && !conn.receiving && conn.queue.is_empty() {
+                    conns.remove(key);
+                }
+            }
+        }
+        while bufs.free() > 0 {
+            let Some(key) = starved.pop() else { break };
+            if let Some(conn) = conns.get_mut(key) {
+                conn.receiving = true;
+                let fd = conn.stream.as_raw_fd();
+                ring.recv_provided(fd, bufs.group(), 0, true, RECV | key as u64)?;
+            }
+        }
+    }
+    let ru = sys::rusage_self()?;
+    println!(
+        "bytes_out={bytes_out} cpu_us={} enters={} sqes={} cqes={}",
+        ru.user_us + ru.sys_us,
+        ring.enters,
+        ring.sqes,
+        ring.cqes
+    );
+    // The process exits now; the kernel may still hold requests naming the
+    // buffers, so they are not freed first.
+    std::mem::forget(bufs);
+    std::mem::forget(conns);
+    Ok(())
+}
+
+/// Send the front received buffer if no send is in flight.
+fn send_next(ring: &mut Ring, bufs: &BufRing, conns: &mut Slab<Conn>, key: usize) -> Result<()> {
+    let conn = &mut conns[key];
+    if conn.sending || (conn.eof && conn.queue.is_empty()) {
+        return Ok(());
+    }
+    let Some(&(bid, len)) = conn.queue.front() else {
+        return Ok(());
+    };
+    let data = &bufs.data(bid, len)[conn.offset..];
+    conn.iov[0] = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    conn.sending = true;
+    let fd = conn.stream.as_raw_fd();
+    // SAFETY: the iovec lives in the connection (not removed while `sending`)
+    // and points into buffer `bid`, recycled only after this send completes.
+    unsafe { ring.writev(fd, &conn.iov, SEND | key as u64)? };
+    Ok(())
+}
