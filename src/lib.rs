@@ -15,6 +15,7 @@ pub mod backend;
 pub mod limits;
 pub mod loadgen;
 pub mod mux;
+pub mod record;
 pub mod report;
 pub mod server;
 pub mod sys;

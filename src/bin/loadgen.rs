@@ -176,7 +176,10 @@ fn run_chaos(args: &ChaosArgs) -> anyhow::Result<i32> {
         .collect::<Vec<_>>()
         .join(" ");
     let rows = loadgen::reliability::run(args, &exe, &command)?;
-    let failed = rows.iter().filter(|r| r.verdict == "FAIL").count();
+    let failed = rows
+        .iter()
+        .filter(|r| r.verdict == muxbench::record::Verdict::Fail)
+        .count();
     eprintln!(
         "chaos: {} rows, {failed} failed; table: {}",
         rows.len(),

@@ -8,7 +8,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::mux::Backend;
-use crate::server::{parse_size, ReadPolicy};
+use crate::server::{parse_size, Protocol, ReadPolicy};
 use crate::{limits, sys};
 
 use super::message::HEADER_LEN;
@@ -103,26 +103,6 @@ pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
-/// What the load generator drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Workload {
-    /// RFC 862 echo: each connection's messages come back to it.
-    Echo,
-    /// Broadcast chat: senders' lines go to every client.
-    Chat,
-}
-
-impl Workload {
-    /// The server's `--protocol` for this workload.
-    pub fn protocol_name(self) -> &'static str {
-        match self {
-            Workload::Echo => "echo",
-            Workload::Chat => "chat",
-        }
-    }
-}
-
 /// Settings of one run.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct RunArgs {
@@ -147,8 +127,8 @@ pub struct RunArgs {
     pub label: Option<String>,
 
     /// echo (RFC 862) or chat (every sender's lines to every client; --senders of --conns send).
-    #[arg(long, value_enum, default_value_t = Workload::Echo)]
-    pub workload: Workload,
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    pub workload: Protocol,
 
     /// Chat: how many of the --conns clients send lines (default: 10, or all if fewer).
     #[arg(long)]

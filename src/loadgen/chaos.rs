@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::record::ChaosStats;
 use crate::sys;
 
 /// Sizes of the hostile populations (each at most [`MAX_POPULATION`]).
@@ -58,35 +59,6 @@ pub struct ChaosSpec {
     /// Chat: connections sending half a line and leaving, each every 100 ms.
     #[arg(long, default_value_t = 5)]
     pub unterminated: usize,
-}
-
-/// What the hostile clients did and saw.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ChaosStats {
-    /// Connections reset mid-message.
-    pub resets: u64,
-    /// Half-close exchanges completed.
-    pub half_closes: u64,
-    /// Half-close exchanges whose echo was not exactly what was sent (a server bug).
-    pub half_close_failures: u64,
-    /// Bytes pushed by never-readers.
-    pub never_reader_bytes: u64,
-    /// Bytes read by slow readers.
-    pub slow_read_bytes: u64,
-    /// Bytes sent by slowloris clients.
-    pub slowloris_bytes: u64,
-    /// Connect-and-drop attempts.
-    pub connect_drops: u64,
-    /// Hostile connects that failed (refused, timed out).
-    pub connect_failures: u64,
-    /// Chat: over-long lines answered with the error and a close.
-    pub long_lines: u64,
-    /// Chat: over-long lines not answered that way (a server bug).
-    pub long_line_failures: u64,
-    /// Chat: garbage lines sent.
-    pub garbage_lines: u64,
-    /// Chat: half lines left behind.
-    pub unterminated: u64,
 }
 
 const TICK: Duration = Duration::from_millis(100);

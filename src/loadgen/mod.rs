@@ -29,11 +29,14 @@ mod result;
 pub mod sweep;
 pub mod worker;
 
-pub use args::{parse_duration, RunArgs, Workload};
+pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
+pub use args::{parse_duration, RunArgs};
 pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
-pub use result::{now_rfc3339, RunOutput, RunResult};
+pub use result::now_rfc3339;
 
+use crate::record::ChaosStats;
+use crate::server::Protocol;
 use crate::{limits, sys};
 use worker::{Shared, Timeline, WorkerPlan, WorkerResult};
 
@@ -157,7 +160,7 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     if args.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
-    if args.workload == Workload::Chat {
+    if args.workload == Protocol::Chat {
         if args.msg_size < chat_worker::MIN_LINE {
             bail!(
                 "--msg-size {} is too small for chat: a line carries a {}-byte header \
@@ -206,14 +209,11 @@ fn server_command(
     sys::kill_child_with_parent(&mut cmd);
     cmd.arg("serve")
         .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
-        .args(["--protocol", args.workload.protocol_name()])
+        .args(["--protocol", args.workload.name()])
         .args(["--max-line", &args.msg_size.to_string()])
         .args(["--read-buf", &args.read_buf.to_string()])
         .args(["--max-pending", &args.max_pending.to_string()])
-        .args([
-            "--read-policy",
-            &format!("{:?}", args.read_policy).to_lowercase(),
-        ]);
+        .args(["--read-policy", args.read_policy.name()]);
     if let Some(cpu) = cpu {
         cmd.args(["--cpu", &cpu.to_string()]);
     }
@@ -281,7 +281,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
 
     // ---- plans: connection ids and idle connections dealt round-robin ----
     let threads = placement.threads;
-    let chat = args.workload == Workload::Chat;
+    let chat = args.workload == Protocol::Chat;
     let senders = args.senders_or_default();
     // Open loop: the rate is spread over the connections that send.
     let rate_per_conn = args
@@ -337,13 +337,13 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     // Hostile clients, during the measured window only.
     let hostile = args.chaos.clone().map(|spec| {
         let shared = shared.clone();
-        std::thread::spawn(move || -> chaos::ChaosStats {
+        std::thread::spawn(move || -> ChaosStats {
             let timeline = loop {
                 if let Some(t) = shared.timeline.get() {
                     break *t;
                 }
                 if shared.abort.load(Ordering::Relaxed) {
-                    return chaos::ChaosStats::default();
+                    return ChaosStats::default();
                 }
                 std::thread::sleep(Duration::from_millis(1));
             };
@@ -405,15 +405,6 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     );
     out.chaos = chaos_outcome;
     Ok(out)
-}
-
-/// What a run with hostile clients adds to its output.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ChaosOutcome {
-    /// What the hostile clients did.
-    pub stats: chaos::ChaosStats,
-    /// The server echoed a fresh connection after the window.
-    pub answers_fresh_connection: bool,
 }
 
 fn join_workers(

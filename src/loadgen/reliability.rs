@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use serde::{Deserialize, Serialize};
 
 use super::args::{parse_duration, RunArgs};
 use super::chaos::ChaosSpec;
 use super::{NoProgress, ServerChild};
 use crate::mux::Backend;
-use crate::server::parse_size;
+use crate::record::{ChaosOutcome, ReliabilityRow, Scenario, Verdict};
+use crate::server::{parse_size, Protocol};
 
 /// Settings of `loadgen chaos`.
 #[derive(Debug, Clone, Args)]
@@ -39,13 +39,14 @@ pub struct ChaosArgs {
     #[arg(long, value_delimiter = ',', value_enum, ignore_case = true,
           default_values_t = Backend::ALL)]
     pub backends: Vec<Backend>,
-    /// Scenarios, comma-separated: chaos, chat-chaos, fd-pressure, c10k.
+    /// Scenarios, comma-separated.
     #[arg(
         long,
         value_delimiter = ',',
+        value_enum,
         default_value = "chaos,chat-chaos,fd-pressure,c10k"
     )]
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Scenario>,
     /// Well-behaved clients in the chaos scenario (they and the hostile ones must fit the
     /// descriptor limit).
     #[arg(long, default_value_t = 50)]
@@ -67,57 +68,6 @@ pub struct ChaosArgs {
     pub spec: ChaosSpec,
 }
 
-/// One row of the reliability table.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ReliabilityRow {
-    /// Backend.
-    pub backend: String,
-    /// chaos, fd-pressure or c10k.
-    pub scenario: String,
-    /// pass, FAIL, or degrades (select beyond FD_SETSIZE, as documented).
-    pub verdict: String,
-    /// The server was alive at the end and answered a fresh connection.
-    pub alive: bool,
-    /// Server peak RSS, KiB.
-    pub peak_rss_kib: Option<u64>,
-    /// The bound it had to stay under, KiB.
-    pub rss_bound_kib: Option<u64>,
-    /// Errors of the well-behaved (verified) clients: must be 0.
-    pub errors: Option<u64>,
-    /// Corrupt or missing echoes among them: must be 0.
-    pub lost_or_corrupt: Option<u64>,
-    /// p99 latency of the well-behaved clients without hostile ones, µs.
-    pub p99_baseline_us: Option<u64>,
-    /// The same with hostile clients, µs.
-    pub p99_us: Option<u64>,
-    /// p99 ratio (hostile / baseline).
-    pub p99_ratio: Option<f64>,
-    /// Requests (or echoes) per second of the well-behaved clients.
-    pub req_per_s: Option<f64>,
-    /// Server: refused connections.
-    pub refused: Option<u64>,
-    /// Server: connections reset by peers.
-    pub resets: Option<u64>,
-    /// Server: read pauses at the output cap (back-pressure on slow and never-readers).
-    pub read_pauses: Option<u64>,
-    /// What else was measured, in words.
-    pub detail: String,
-}
-
-impl ReliabilityRow {
-    /// The figures every scenario takes from a run's result.
-    fn fill_from(&mut self, r: &super::RunResult) {
-        self.peak_rss_kib = r.server_max_rss_kib;
-        self.errors = Some(r.errors);
-        self.lost_or_corrupt = Some(r.err_corrupt + r.err_missing);
-        self.p99_us = Some(r.lat_p99_us);
-        self.req_per_s = Some(r.req_per_s);
-        self.refused = r.server_refused;
-        self.resets = r.server_resets;
-        self.read_pauses = r.server_read_pauses;
-    }
-}
-
 fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
     let mut r = RunArgs::with_defaults(backend);
     r.conns = conns;
@@ -134,14 +84,18 @@ fn base_args(backend: Backend, conns: usize, duration: Duration) -> RunArgs {
 pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> ReliabilityRow {
     let mut row = ReliabilityRow {
         backend: backend.name().into(),
-        scenario: if chat { "chat-chaos" } else { "chaos" }.into(),
+        scenario: if chat {
+            Scenario::ChatChaos
+        } else {
+            Scenario::Chaos
+        },
         rss_bound_kib: Some(a.rss_bound as u64 / 1024),
         ..Default::default()
     };
     let args_for = |chaos: Option<ChaosSpec>| {
         let mut args = base_args(backend, a.conns, a.duration);
         if chat {
-            args.workload = super::Workload::Chat;
+            args.workload = Protocol::Chat;
         }
         args.chaos = chaos;
         args
@@ -152,13 +106,13 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
     let out = match hostile {
         Ok(out) => out,
         Err(e) => {
-            row.verdict = "FAIL".into();
+            row.verdict = Verdict::Fail;
             row.detail = format!("run failed: {e:#}");
             return row;
         }
     };
     let r = &out.result;
-    let outcome = out.chaos.clone().unwrap_or_else(|| super::ChaosOutcome {
+    let outcome = out.chaos.clone().unwrap_or_else(|| ChaosOutcome {
         stats: Default::default(),
         answers_fresh_connection: false,
     });
@@ -170,6 +124,12 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
             (b.result.lat_p99_us > 0).then(|| r.lat_p99_us as f64 / b.result.lat_p99_us as f64);
     }
     let st = &outcome.stats;
+    row.half_close_failures = Some(st.half_close_failures);
+    if chat {
+        row.long_lines_rejected = Some(st.long_lines);
+        row.long_line_failures = Some(st.long_line_failures);
+        row.foreign_lines = r.foreign_lines;
+    }
     row.detail = format!(
         "hostile: {} resets, {} half-closes ({} wrong), {} KiB pushed by never-readers, \
          {} B read by slow readers, {} slowloris bytes, {} connect-drops, {} failed connects",
@@ -199,7 +159,7 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
         && r.errors == 0
         && st.half_close_failures == 0
         && st.long_line_failures == 0;
-    row.verdict = if pass { "pass" } else { "FAIL" }.into();
+    row.verdict = Verdict::from_pass(pass);
     row
 }
 
@@ -207,19 +167,12 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
 pub fn fd_pressure_row(backend: Backend, exe: &Path) -> ReliabilityRow {
     let mut row = ReliabilityRow {
         backend: backend.name().into(),
-        scenario: "fd-pressure".into(),
+        scenario: Scenario::FdPressure,
         ..Default::default()
     };
-    match fd_pressure(backend, exe) {
-        Ok((pass, alive, detail)) => {
-            row.verdict = if pass { "pass" } else { "FAIL" }.into();
-            row.alive = alive;
-            row.detail = detail;
-        }
-        Err(e) => {
-            row.verdict = "FAIL".into();
-            row.detail = format!("{e:#}");
-        }
+    if let Err(e) = fd_pressure(backend, exe, &mut row) {
+        row.verdict = Verdict::Fail;
+        row.detail = format!("{e:#}");
     }
     row
 }
@@ -232,8 +185,8 @@ fn round_trip(s: &mut TcpStream, msg: &[u8]) -> bool {
         && back == msg
 }
 
-/// (pass, alive, detail).
-fn fd_pressure(backend: Backend, exe: &Path) -> Result<(bool, bool, String)> {
+/// Fills `row` (verdict, figures, detail).
+fn fd_pressure(backend: Backend, exe: &Path, row: &mut ReliabilityRow) -> Result<()> {
     const LIMIT: u64 = 512;
     const CLIENTS: usize = 1000;
     let mut cmd = Command::new(exe);
@@ -286,21 +239,28 @@ fn fd_pressure(backend: Backend, exe: &Path) -> Result<(bool, bool, String)> {
     let (final_snap, _) = server.stop(t)?;
     let no_spin = waits < 100 && cpu_ms < 100.0;
     let pass = alive && no_spin && served_existing && served_after == rest.len();
-    let detail = format!(
+    row.verdict = Verdict::from_pass(pass);
+    row.alive = alive;
+    row.waits_out_of_fds = Some(waits);
+    row.cpu_ms_out_of_fds = Some(cpu_ms);
+    row.served_while_out_of_fds = Some(served_existing);
+    row.waiting_clients = Some(rest.len() as u64);
+    row.waiting_served = Some(served_after as u64);
+    row.detail = format!(
         "limit {LIMIT}, {CLIENTS} clients: held {held}; out of descriptors for 1 s: {waits} wait calls, \
          {cpu_ms:.1} ms CPU; accepted connection served: {served_existing}; after closing 600: \
          {served_after}/{} waiting clients served; accept pauses {}",
         rest.len(),
         final_snap.counters.accept_pauses
     );
-    Ok((pass, alive, detail))
+    Ok(())
 }
 
 /// The C10K scenario.
 pub fn c10k_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
     let mut row = ReliabilityRow {
         backend: backend.name().into(),
-        scenario: "c10k".into(),
+        scenario: Scenario::C10k,
         ..Default::default()
     };
     let args = base_args(backend, a.c10k_conns, Duration::from_secs(2));
@@ -318,13 +278,12 @@ pub fn c10k_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
                 && r.err_closed_by_server == refused
                 && r.err_missing <= refused;
             row.verdict = if r.errors == 0 && refused == 0 {
-                "pass"
+                Verdict::Pass
             } else if backend == Backend::Select && only_refusals {
-                "degrades"
+                Verdict::Degrades
             } else {
-                "FAIL"
-            }
-            .into();
+                Verdict::Fail
+            };
             row.detail = format!(
                 "{} connections, {} served, {} refused",
                 a.c10k_conns,
@@ -333,57 +292,12 @@ pub fn c10k_row(a: &ChaosArgs, backend: Backend, exe: &Path) -> ReliabilityRow {
             );
         }
         Err(e) => {
-            row.verdict = "FAIL".into();
+            row.verdict = Verdict::Fail;
             row.detail = format!("run failed: {e:#}");
         }
     }
     row
 }
-
-fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or("–".into(), |v| v.to_string())
-}
-
-/// The Markdown table.
-pub fn render(rows: &[ReliabilityRow], command: &str, machine: &super::Machine) -> String {
-    let mut s = format!(
-        "# Reliability\n\nMachine: {}, {} cores, Linux {}. Command: `{command}`\n\n\
-         | backend | scenario | verdict | alive | peak RSS KiB (bound) | errors | lost/corrupt | p99 µs baseline → chaos (×) | req/s | refused | resets | read pauses |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        machine.cpu_model, machine.cores, machine.kernel
-    );
-    for r in rows {
-        let p99 = match (r.p99_baseline_us, r.p99_us, r.p99_ratio) {
-            (Some(b), Some(c), Some(x)) => format!("{b} → {c} ({x:.2}×)"),
-            (None, Some(c), _) => c.to_string(),
-            _ => "–".into(),
-        };
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.backend,
-            r.scenario,
-            r.verdict,
-            if r.alive { "yes" } else { "no" },
-            opt(&r.peak_rss_kib),
-            r.rss_bound_kib.map_or(String::new(), |b| format!(" ({b})")),
-            opt(&r.errors),
-            opt(&r.lost_or_corrupt),
-            p99,
-            r.req_per_s.map_or("–".into(), |v| format!("{v:.0}")),
-            opt(&r.refused),
-            opt(&r.resets),
-            opt(&r.read_pauses),
-        ));
-    }
-    s.push_str("\nDetails:\n\n");
-    for r in rows {
-        s.push_str(&format!("- {} / {}: {}\n", r.backend, r.scenario, r.detail));
-    }
-    s
-}
-
-/// Scenarios `--scenarios` names.
-const SCENARIOS: [&str; 4] = ["chaos", "chat-chaos", "fd-pressure", "c10k"];
 
 impl ChaosArgs {
     /// Check every setting before the first row starts.
@@ -391,19 +305,16 @@ impl ChaosArgs {
         if self.backends.is_empty() || self.scenarios.is_empty() {
             bail!("give at least one backend and one scenario");
         }
-        if let Some(bad) = self
-            .scenarios
-            .iter()
-            .find(|s| !SCENARIOS.contains(&s.as_str()))
-        {
-            bail!("unknown scenario {bad:?} ({})", SCENARIOS.join(", "));
-        }
         if self.rss_bound == 0 {
             bail!("--rss-bound must be at least 1 byte");
         }
         self.spec.check()?;
         let backend = self.backends[0];
-        if self.scenarios.iter().any(|s| s.ends_with("chaos")) {
+        if self
+            .scenarios
+            .iter()
+            .any(|s| matches!(s, Scenario::Chaos | Scenario::ChatChaos))
+        {
             super::check(&base_args(backend, self.conns, self.duration))?;
             // The hostile clients need descriptors beside the well-behaved ones.
             let (soft, _) = crate::sys::nofile_limit()?;
@@ -417,7 +328,7 @@ impl ChaosArgs {
                 );
             }
         }
-        if self.scenarios.iter().any(|s| s == "c10k") {
+        if self.scenarios.contains(&Scenario::C10k) {
             super::check(&base_args(backend, self.c10k_conns, Duration::from_secs(2)))
                 .context("--c10k-conns")?;
         }
@@ -437,14 +348,11 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
                 return Ok(rows);
             }
             eprintln!("[{scenario}] {backend}…");
-            let row = match scenario.as_str() {
-                "chaos" => chaos_row(a, backend, exe, false),
-                "chat-chaos" => chaos_row(a, backend, exe, true),
-                "fd-pressure" => fd_pressure_row(backend, exe),
-                "c10k" => c10k_row(a, backend, exe),
-                other => anyhow::bail!(
-                    "unknown scenario {other:?} (chaos, chat-chaos, fd-pressure, c10k)"
-                ),
+            let row = match scenario {
+                Scenario::Chaos => chaos_row(a, backend, exe, false),
+                Scenario::ChatChaos => chaos_row(a, backend, exe, true),
+                Scenario::FdPressure => fd_pressure_row(backend, exe),
+                Scenario::C10k => c10k_row(a, backend, exe),
             };
             eprintln!("  {}: {}", row.verdict, row.detail);
             rows.push(row);
@@ -455,7 +363,13 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
             w.flush()?;
             std::fs::write(
                 a.out.join("RELIABILITY.md"),
-                render(&rows, command, &machine),
+                crate::report::reliability::render(
+                    &rows,
+                    command,
+                    &machine.cpu_model,
+                    machine.cores,
+                    &machine.kernel,
+                ),
             )?;
         }
     }

@@ -2,197 +2,11 @@
 //! from the workers' merged measurements and the server's counter deltas over
 //! the measured window.
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
-
 use super::machine::Machine;
 use super::worker::WorkerResult;
 use super::RunArgs;
-use crate::server::Snapshot;
-
-/// One run. Field order is the CSV column order; `None` is an empty cell
-/// (server figures when driving an external server, uncorrected latency in
-/// closed loop). Latencies in µs; per-request figures divide by `requests`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-// Columns added later read as their defaults, so older runs.csv files still load.
-#[serde(default)]
-pub struct RunResult {
-    /// When the run ended, RFC 3339 UTC.
-    pub timestamp: String,
-    /// `echo` or `chat` (the protocol driven). For chat, a "request" is a
-    /// delivery — one line reaching one client — in every per-request column.
-    pub workload: String,
-    /// Backend name, or the external server's label.
-    pub backend: String,
-    /// Active connections asked for.
-    pub conns: usize,
-    /// Idle connections asked for.
-    pub idle: usize,
-    /// Message size, bytes.
-    pub msg_size: usize,
-    /// `closed` or `open`.
-    pub load_model: String,
-    /// Closed loop: messages in flight per connection.
-    pub pipeline: usize,
-    /// Open loop: target messages/s.
-    pub target_rate: Option<f64>,
-    /// Server read size, bytes.
-    pub read_buf: usize,
-    /// Server read policy (level-triggered backends).
-    pub read_policy: String,
-    /// Server output cap per connection, bytes.
-    pub max_pending: usize,
-    /// External server address (empty: our own server on loopback).
-    pub addr: String,
-    /// Warm-up, s.
-    pub warmup_s: f64,
-    /// Requested measured duration, s.
-    pub duration_s: f64,
-    /// Reply timeout, s.
-    pub timeout_s: f64,
-    /// Connections opened per second.
-    pub connect_rate: f64,
-    /// Connect timeout, s.
-    pub connect_timeout_s: f64,
-    /// Measured window, s (the measured instants, not the requested duration).
-    pub measured_s: f64,
-    /// Worker threads.
-    pub threads: usize,
-    /// CPU the server was pinned to (empty: not pinned).
-    pub server_cpu: Option<usize>,
-    /// CPUs the workers were pinned to, `;`-separated (empty: not pinned).
-    pub client_cpus: String,
-    /// Active connections established.
-    pub connected: usize,
-    /// Idle connections established.
-    pub connected_idle: usize,
-    /// Chat: clients that send.
-    pub senders: Option<usize>,
-    /// Chat: lines sent in the measured window.
-    pub lines_sent: Option<u64>,
-    /// Chat: lines from other programs (hostile clients) seen and ignored.
-    pub foreign_lines: Option<u64>,
-    /// Echoes (chat: deliveries) completed in the measured window.
-    pub requests: u64,
-    /// Requests per second.
-    pub req_per_s: f64,
-    /// Echoed payload, MB/s (10^6 bytes, one direction).
-    pub mb_per_s: f64,
-    /// Open loop: messages due in the window that were never sent (each
-    /// connection's in-flight cap stayed full: the server fell behind).
-    pub unsent: Option<u64>,
-    /// Open loop: achieved rate below 95% of the target (the server could not keep up).
-    pub rate_not_met: Option<bool>,
-    /// Latency minimum.
-    pub lat_min_us: u64,
-    /// Latency mean.
-    pub lat_mean_us: f64,
-    /// Median.
-    pub lat_p50_us: u64,
-    /// 90th percentile.
-    pub lat_p90_us: u64,
-    /// 99th percentile.
-    pub lat_p99_us: u64,
-    /// 99.9th percentile.
-    pub lat_p999_us: u64,
-    /// 99.99th percentile.
-    pub lat_p9999_us: u64,
-    /// Maximum.
-    pub lat_max_us: u64,
-    /// Open loop, uncorrected (from the actual send): median.
-    pub uncorrected_p50_us: Option<u64>,
-    /// Open loop, uncorrected: 99th percentile.
-    pub uncorrected_p99_us: Option<u64>,
-    /// All errors.
-    pub errors: u64,
-    /// Echoed bytes that differed.
-    pub err_corrupt: u64,
-    /// Replies later than the timeout.
-    pub err_late: u64,
-    /// Replies that never came.
-    pub err_missing: u64,
-    /// Connections closed or reset by the server.
-    pub err_closed_by_server: u64,
-    /// Connections that could not be made.
-    pub err_connect: u64,
-    /// Chat: lines a client received twice.
-    pub err_duplicated: u64,
-    /// Chat: lines that arrived after a later one of the same sender.
-    pub err_reordered: u64,
-    /// Connect failures by cause, e.g. `ECONNREFUSED:3;ETIMEDOUT:1`.
-    pub connect_failure_causes: String,
-    /// Server: bytes it echoed during the window (cross-check of `requests × msg_size`).
-    pub server_bytes_out: Option<u64>,
-    /// Server: connections it refused (max-conns, select's FD_SETSIZE), whole run.
-    pub server_refused: Option<u64>,
-    /// Server: connections closed because the peer reset them, whole run.
-    pub server_resets: Option<u64>,
-    /// Server: times reading a connection paused at the output cap, whole run.
-    pub server_read_pauses: Option<u64>,
-    /// Server CPU time (user + sys) per request, µs.
-    pub server_cpu_us_per_req: Option<f64>,
-    /// Server CPU utilisation over the window, percent of one CPU.
-    pub server_cpu_pct: Option<f64>,
-    /// Server syscalls per request: wait calls + reads + writes (readiness
-    /// backends; uring-poll adds any extra `io_uring_enter`); for the
-    /// completion backend (`uring`) its `io_uring_enter` calls, since its
-    /// receives and sends are requests in the ring, not system calls.
-    pub server_syscalls_per_req: Option<f64>,
-    /// Server wait calls (select/poll/epoll_wait) per request.
-    pub server_waits_per_req: Option<f64>,
-    /// Server reads per request.
-    pub server_reads_per_req: Option<f64>,
-    /// Server writes per request.
-    pub server_writes_per_req: Option<f64>,
-    /// Server epoll_ctl calls per request.
-    pub server_ctl_per_req: Option<f64>,
-    /// io_uring backends: `io_uring_enter` calls per request (empty for the others).
-    pub server_enters_per_req: Option<f64>,
-    /// io_uring backends: submission queue entries per request (empty for the others).
-    pub server_sqes_per_req: Option<f64>,
-    /// Events returned per wait call.
-    pub server_events_per_wait: Option<f64>,
-    /// Events returned per request: the server's wake-ups per message (level
-    /// trigger reports a socket again while data remains; edge trigger once).
-    pub server_events_per_req: Option<f64>,
-    /// Descriptor slots the backend examined per wait call (select: maxfd+1, poll: n, epoll: ready).
-    pub server_slots_per_wait: Option<f64>,
-    /// Server context switches (voluntary + involuntary) per request.
-    pub server_ctx_switches_per_req: Option<f64>,
-    /// Server peak RSS, KiB.
-    pub server_max_rss_kib: Option<u64>,
-    /// Load generator CPU utilisation, percent of its CPUs.
-    pub client_cpu_pct: f64,
-    /// Load generator CPU time per request, µs.
-    pub client_cpu_us_per_req: Option<f64>,
-    /// Host CPU steal during the window, percent.
-    pub steal_pct: f64,
-    /// Warnings that make the run suspect, `;`-separated (empty: none).
-    pub warnings: String,
-    /// CPU model.
-    pub cpu_model: String,
-    /// Online CPUs.
-    pub cores: usize,
-    /// Kernel release.
-    pub kernel: String,
-    /// muxbench version.
-    pub version: String,
-}
-
-/// Everything measured in one run, for the writers: the flat result and the
-/// histograms behind its latency columns.
-pub struct RunOutput {
-    /// The flat result.
-    pub result: RunResult,
-    /// Latency histogram, µs (corrected in open loop).
-    pub latency: Histogram<u64>,
-    /// Open loop: uncorrected latency, µs.
-    pub latency_uncorrected: Option<Histogram<u64>>,
-    /// With hostile clients (`loadgen chaos`): what they did and how the server fared.
-    pub chaos: Option<super::ChaosOutcome>,
-    /// Latency per second of the window.
-    pub intervals: Vec<Histogram<u64>>,
-}
+use crate::record::{LoadModel, RunOutput, RunResult, Warnings};
+use crate::server::{Protocol, Snapshot};
 
 /// Inputs besides the workers' result.
 pub struct Measured<'a> {
@@ -331,24 +145,23 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         .join(";");
     let result = RunResult {
         timestamp: now_rfc3339(),
-        workload: args.workload.protocol_name().into(),
-        senders: (args.workload == super::Workload::Chat).then(|| args.senders_or_default()),
-        lines_sent: (args.workload == super::Workload::Chat).then_some(w.sent),
-        foreign_lines: (args.workload == super::Workload::Chat).then_some(w.foreign_lines),
+        workload: args.workload,
+        senders: (args.workload == Protocol::Chat).then(|| args.senders_or_default()),
+        lines_sent: (args.workload == Protocol::Chat).then_some(w.sent),
+        foreign_lines: (args.workload == Protocol::Chat).then_some(w.foreign_lines),
         backend: args.target_name(),
         conns: args.conns,
         idle: args.idle,
         msg_size: args.msg_size,
         load_model: if args.rate.is_some() {
-            "open"
+            LoadModel::Open
         } else {
-            "closed"
-        }
-        .into(),
+            LoadModel::Closed
+        },
         pipeline: args.pipeline,
         target_rate: args.rate,
         read_buf: args.read_buf,
-        read_policy: format!("{:?}", args.read_policy).to_lowercase(),
+        read_policy: args.read_policy,
         max_pending: args.max_pending,
         addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),
         warmup_s: args.warmup.as_secs_f64(),
@@ -420,7 +233,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         client_cpu_pct,
         client_cpu_us_per_req: per(m.client_cpu_us, reqs),
         steal_pct: m.steal_pct,
-        warnings: warnings.join("; "),
+        warnings: Warnings(warnings),
         cpu_model: machine.cpu_model.clone(),
         cores: machine.cores,
         kernel: machine.kernel.clone(),

@@ -18,7 +18,7 @@ use super::{NoProgress, RunOutput};
 use crate::limits;
 use crate::mux::Backend;
 use crate::report;
-use crate::server::ReadPolicy;
+use crate::server::{Protocol, ReadPolicy};
 
 /// Ready-made matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,8 +36,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// echo or chat.
-    #[arg(long, value_enum, default_value_t = super::Workload::Echo)]
-    pub workload: super::Workload,
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    pub workload: Protocol,
     /// Chat: how many of the clients send (default: 10, or all if fewer).
     #[arg(long)]
     pub senders: Option<usize>,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::loadgen::RunResult;
+use crate::record::RunResult;
 
 /// The header line, from the struct's field names (serde writes them
 /// before the first record).

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::loadgen::{RunOutput, RunResult};
+use crate::record::{RunOutput, RunResult};
 
 /// One point of a latency spectrum.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,15 +6,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::loadgen::RunResult;
+use crate::record::{LoadModel, RunResult};
+use crate::server::{Protocol, ReadPolicy};
 
 /// What makes two runs the same experiment, apart from the backend.
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 pub struct ScenarioKey {
     /// Protocol driven.
-    pub workload: String,
+    pub workload: Protocol,
     /// `closed` or `open`.
-    pub load_model: String,
+    pub load_model: LoadModel,
     /// Active connections.
     pub conns: usize,
     /// Idle connections.
@@ -24,7 +25,7 @@ pub struct ScenarioKey {
     /// Server read size.
     pub read_buf: usize,
     /// Server read policy.
-    pub read_policy: String,
+    pub read_policy: ReadPolicy,
     /// Messages in flight per connection.
     pub pipeline: usize,
     /// Open-loop target rate.
@@ -34,13 +35,13 @@ pub struct ScenarioKey {
 impl ScenarioKey {
     fn of(r: &RunResult) -> ScenarioKey {
         ScenarioKey {
-            workload: r.workload.clone(),
-            load_model: r.load_model.clone(),
+            workload: r.workload,
+            load_model: r.load_model,
             conns: r.conns,
             idle: r.idle,
             msg_size: r.msg_size,
             read_buf: r.read_buf,
-            read_policy: r.read_policy.clone(),
+            read_policy: r.read_policy,
             pipeline: r.pipeline,
             target_rate: r.target_rate,
         }
@@ -517,14 +518,14 @@ mod tests {
 
     fn row(backend: &str, idle: usize, rps: f64, cpu: f64) -> RunResult {
         RunResult {
-            workload: "echo".into(),
-            load_model: "closed".into(),
+            workload: Protocol::Echo,
+            load_model: LoadModel::Closed,
             backend: backend.into(),
             conns: 10,
             idle,
             msg_size: 64,
             read_buf: 16384,
-            read_policy: "once".into(),
+            read_policy: ReadPolicy::Once,
             pipeline: 1,
             req_per_s: rps,
             server_cpu_us_per_req: Some(cpu),

@@ -1,12 +1,14 @@
 //! Writers for run results, one file per format: CSV rows, JSON, the
 //! HdrHistogram percentile distribution (`.hgrm`) and interval log, and the
-//! human-readable table printed after a run.
+//! human-readable table printed after a run, and the reliability table. They
+//! read [`crate::record`]; nothing here imports the load generator.
 
 pub mod bench;
 pub mod csv;
 pub mod hgrm;
 pub mod json;
 pub mod markdown;
+pub mod reliability;
 pub mod table;
 
 use std::path::Path;

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::loadgen::RunResult;
+use crate::record::RunResult;
+use crate::server::Protocol;
 
 fn opt(v: Option<f64>, prec: usize) -> String {
     match v {
@@ -18,7 +19,7 @@ pub fn render(r: &RunResult) -> String {
         Some(rate) => format!("open loop at {rate:.0} msg/s"),
         None => format!("closed loop, {} in flight per connection", r.pipeline),
     };
-    let chat = r.workload == "chat";
+    let chat = r.workload == Protocol::Chat;
     let _ = writeln!(
         s,
         "{} · {} · {} active + {} idle connections{} · {} B {} · {model}",
@@ -119,7 +120,7 @@ pub fn render(r: &RunResult) -> String {
             format!(": {}", r.connect_failure_causes)
         }
     );
-    for w in r.warnings.split("; ").filter(|w| !w.is_empty()) {
+    for w in r.warnings.iter() {
         let _ = writeln!(s, "  warning: {w}");
     }
     s

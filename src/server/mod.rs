@@ -25,11 +25,22 @@ use crate::sys;
 
 /// What the server speaks.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// RFC 862: every byte received is sent back on the same connection.
+    #[default]
     Echo,
     /// Newline-terminated lines, each delivered to every connected client.
     Chat,
@@ -37,14 +48,57 @@ pub enum Protocol {
 
 /// How a level-triggered backend reads a readable connection.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ReadPolicy {
     /// One `read` per readiness event (the textbook's form); the kernel reports again while data remains.
+    #[default]
     Once,
     /// Read until the receive queue is empty, as edge trigger must.
     Drain,
+}
+
+impl Protocol {
+    /// The name `--protocol` and the reports use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Echo => "echo",
+            Protocol::Chat => "chat",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ReadPolicy {
+    /// The name `--read-policy` and the reports use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReadPolicy::Once => "once",
+            ReadPolicy::Drain => "drain",
+        }
+    }
+}
+
+impl std::fmt::Display for ReadPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Event-loop settings.
