@@ -534,6 +534,11 @@ fn sweep_cases(t: &mut Table) {
     t.add(c, "--timeout", &[("1", Pass)]);
     t.add(
         c,
+        "--connect-timeout",
+        &[("0", Error), ("1e30", Error), ("5x", Error), ("2s", Pass)],
+    );
+    t.add(
+        c,
         "--pipeline",
         &[("0", Error), ("2", Pass), ("100000000000", Error)],
     );

@@ -103,6 +103,60 @@ pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
+/// The settings a single run and a sweep share, declared once (`loadgen`
+/// flattens them into both). What a sweep varies (connections, idle
+/// connections, message and read sizes) and what it defaults differently
+/// (warm-up and duration: shorter runs, many of them) stays with each.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct LoadSettings {
+    /// echo (RFC 862) or chat (every sender's lines to every client; --senders of --conns send).
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    pub workload: Protocol,
+
+    /// Chat: how many of the --conns clients send lines (default: 10, or all if fewer).
+    #[arg(long)]
+    pub senders: Option<usize>,
+
+    /// Connections opened per second.
+    #[arg(long, default_value_t = 5000.0)]
+    pub connect_rate: f64,
+
+    /// Give up on a connect after this long.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+
+    /// Worker threads (default: one per client CPU; at most 4 per client CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Closed loop: messages each connection keeps in flight (--conns × --pipeline × --msg-size
+    /// at most 1 GiB or an eighth of the available memory).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// A reply later than this counts as late; a server silent this long ends the run.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+
+    /// CPU to pin the server to.
+    #[arg(long, default_value_t = 0)]
+    pub server_cpu: usize,
+
+    /// CPUs for the load generator's workers, e.g. `1` or `1-3,5` (default: all but the server's).
+    #[arg(long, value_parser = parse_cpus)]
+    pub client_cpus: Option<CpuList>,
+
+    /// Server: read policy of level-triggered backends (once | drain).
+    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
+    pub read_policy: ReadPolicy,
+
+    /// Server: output cap per connection (at most 1 GiB or half the available memory).
+    #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
+    pub max_pending: usize,
+}
+
 /// Settings of one run.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct RunArgs {
@@ -126,13 +180,10 @@ pub struct RunArgs {
     #[arg(long, requires = "addr")]
     pub label: Option<String>,
 
-    /// echo (RFC 862) or chat (every sender's lines to every client; --senders of --conns send).
-    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
-    pub workload: Protocol,
-
-    /// Chat: how many of the --conns clients send lines (default: 10, or all if fewer).
-    #[arg(long)]
-    pub senders: Option<usize>,
+    /// Settings a sweep shares with a single run.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadSettings,
 
     /// Active connections (echo: they send and verify echoes; chat: they all read everything).
     #[arg(long, default_value_t = 100)]
@@ -142,24 +193,6 @@ pub struct RunArgs {
     /// (the workload that exposes select/poll's O(n) cost).
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
-
-    /// Connections opened per second.
-    #[arg(long, default_value_t = 5000.0)]
-    pub connect_rate: f64,
-
-    /// Give up on a connect after this long.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
-    pub connect_timeout: Duration,
-
-    /// Worker threads (default: one per client CPU; at most 4 per client CPU).
-    #[arg(long)]
-    pub threads: Option<usize>,
-
-    /// Closed loop: messages each connection keeps in flight (--conns × --pipeline × --msg-size
-    /// at most 1 GiB or an eighth of the available memory).
-    #[arg(long, default_value_t = 1)]
-    pub pipeline: usize,
 
     /// Open loop: messages per second in total (0.001 to 100 million), spread evenly over the
     /// connections; latency is measured from each message's intended send time (coordinated-omission corrected).
@@ -180,34 +213,13 @@ pub struct RunArgs {
     #[arg(long, default_value = "64", value_parser = parse_msg_size)]
     pub msg_size: usize,
 
-    /// A reply later than this counts as late; a server silent this long ends the run.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
-    pub timeout: Duration,
-
     /// Exit 0 even when errors were counted.
     #[arg(long)]
     pub allow_errors: bool,
 
-    /// CPU to pin the server to.
-    #[arg(long, default_value_t = 0)]
-    pub server_cpu: usize,
-
-    /// CPUs for the load generator's workers, e.g. `1` or `1-3,5` (default: all but the server's).
-    #[arg(long, value_parser = parse_cpus)]
-    pub client_cpus: Option<CpuList>,
-
     /// Server: bytes per read(2) (1 to 64 MiB).
     #[arg(long, default_value = "16384", value_parser = crate::server::parse_read_buf)]
     pub read_buf: usize,
-
-    /// Server: read policy of level-triggered backends (once | drain).
-    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
-    pub read_policy: ReadPolicy,
-
-    /// Server: output cap per connection (at most 1 GiB or half the available memory).
-    #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
-    pub max_pending: usize,
 
     /// Append one row to this CSV file (created with a header if missing).
     #[arg(long, default_value = "results/runs.csv")]
@@ -259,7 +271,7 @@ impl RunArgs {
 
     /// Chat senders: `--senders`, or 10 (all clients if fewer).
     pub fn senders_or_default(&self) -> usize {
-        self.senders.unwrap_or(self.conns.min(10))
+        self.load.senders.unwrap_or(self.conns.min(10))
     }
 
     /// The name of what is measured: the backend, or the external server's label.

@@ -55,20 +55,20 @@ fn place(args: &RunArgs) -> Result<Placement> {
     let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
     let mut warnings = Vec::new();
     let (server_cpu, client_cpus) = if args.addr.is_some() {
-        (None, args.client_cpus.clone().map(|c| c.0))
+        (None, args.load.client_cpus.clone().map(|c| c.0))
     } else if allowed.len() < 2 {
         let w = "only one CPU available: server and load generator share it, no pinning";
         eprintln!("loadgen: warning: {w}");
         warnings.push(w.to_string());
         (None, None)
     } else {
-        if !allowed.contains(&args.server_cpu) {
+        if !allowed.contains(&args.load.server_cpu) {
             bail!(
                 "--server-cpu {} is not among the CPUs this process may use ({allowed:?})",
-                args.server_cpu
+                args.load.server_cpu
             );
         }
-        let clients = match &args.client_cpus {
+        let clients = match &args.load.client_cpus {
             Some(args::CpuList(c)) => {
                 if let Some(bad) = c.iter().find(|c| !allowed.contains(c)) {
                     bail!("--client-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})");
@@ -78,13 +78,13 @@ fn place(args: &RunArgs) -> Result<Placement> {
             None => allowed
                 .iter()
                 .copied()
-                .filter(|&c| c != args.server_cpu)
+                .filter(|&c| c != args.load.server_cpu)
                 .collect(),
         };
-        (Some(args.server_cpu), Some(clients))
+        (Some(args.load.server_cpu), Some(clients))
     };
     let cpus = client_cpus.as_ref().map_or(allowed.len(), Vec::len).max(1);
-    let threads = match args.threads {
+    let threads = match args.load.threads {
         None => cpus,
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) if t > limits::max_threads(cpus) => bail!(
@@ -112,7 +112,7 @@ fn check_settings(args: &RunArgs) -> Result<()> {
     if args.label.is_some() && args.addr.is_none() {
         bail!("--label names an external server: it goes with --addr");
     }
-    if args.pipeline == 0 {
+    if args.load.pipeline == 0 {
         bail!("--pipeline must be at least 1");
     }
     if args.conns > u32::MAX as usize {
@@ -139,28 +139,28 @@ fn check_settings(args: &RunArgs) -> Result<()> {
             );
         }
     }
-    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
+    if !(args.load.connect_rate.is_finite() && args.load.connect_rate > 0.0) {
         bail!("--connect-rate must be positive");
     }
-    let connect_s = total as f64 / args.connect_rate;
+    let connect_s = total as f64 / args.load.connect_rate;
     if connect_s > limits::MAX_DURATION.as_secs_f64() {
         bail!(
             "--connect-rate {} would take {connect_s:.0} s to open {total} connections, longer \
              than the bound of one day ({} s)",
-            args.connect_rate,
+            args.load.connect_rate,
             limits::MAX_DURATION.as_secs()
         );
     }
-    if args.connect_timeout.is_zero() {
+    if args.load.connect_timeout.is_zero() {
         bail!("--connect-timeout must be more than 0");
     }
     if args.duration.is_zero() {
         bail!("--duration must be more than 0");
     }
-    if args.timeout.is_zero() {
+    if args.load.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
-    if args.workload == Protocol::Chat {
+    if args.load.workload == Protocol::Chat {
         if args.msg_size < chat_worker::MIN_LINE {
             bail!(
                 "--msg-size {} is too small for chat: a line carries a {}-byte header \
@@ -174,7 +174,7 @@ fn check_settings(args: &RunArgs) -> Result<()> {
         if senders == 0 || senders > args.conns {
             bail!("--senders must be between 1 and --conns ({})", args.conns);
         }
-    } else if args.senders.is_some() {
+    } else if args.load.senders.is_some() {
         bail!("--senders applies to --workload chat");
     }
     // Both sides need a descriptor per connection (the server is a child with
@@ -191,7 +191,8 @@ fn check_settings(args: &RunArgs) -> Result<()> {
             soft.saturating_sub(SPARE_FDS)
         );
     }
-    limits::check_in_flight(args.conns, args.pipeline, args.msg_size).map_err(|e| anyhow!(e))?;
+    limits::check_in_flight(args.conns, args.load.pipeline, args.msg_size)
+        .map_err(|e| anyhow!(e))?;
     Ok(())
 }
 
@@ -209,11 +210,11 @@ fn server_command(
     sys::kill_child_with_parent(&mut cmd);
     cmd.arg("serve")
         .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
-        .args(["--protocol", args.workload.name()])
+        .args(["--protocol", args.load.workload.name()])
         .args(["--max-line", &args.msg_size.to_string()])
         .args(["--read-buf", &args.read_buf.to_string()])
-        .args(["--max-pending", &args.max_pending.to_string()])
-        .args(["--read-policy", args.read_policy.name()]);
+        .args(["--max-pending", &args.load.max_pending.to_string()])
+        .args(["--read-policy", args.load.read_policy.name()]);
     if let Some(cpu) = cpu {
         cmd.args(["--cpu", &cpu.to_string()]);
     }
@@ -281,7 +282,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
 
     // ---- plans: connection ids and idle connections dealt round-robin ----
     let threads = placement.threads;
-    let chat = args.workload == Protocol::Chat;
+    let chat = args.load.workload == Protocol::Chat;
     let senders = args.senders_or_default();
     // Open loop: the rate is spread over the connections that send.
     let rate_per_conn = args
@@ -293,12 +294,12 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             conn_ids: (t..args.conns).step_by(threads).map(|i| i as u32).collect(),
             idle: args.idle / threads + usize::from(t < args.idle % threads),
             total_conns: if chat { senders } else { args.conns },
-            connect_interval: Duration::from_secs_f64(threads as f64 / args.connect_rate),
-            connect_timeout: args.connect_timeout,
+            connect_interval: Duration::from_secs_f64(threads as f64 / args.load.connect_rate),
+            connect_timeout: args.load.connect_timeout,
             msg_size: args.msg_size,
-            pipeline: args.pipeline,
+            pipeline: args.load.pipeline,
             rate_per_conn,
-            timeout: args.timeout,
+            timeout: args.load.timeout,
             senders: if chat { senders } else { 0 },
         })
         .collect();
@@ -472,8 +473,8 @@ fn coordinate(
     let mut warnings = Vec::new();
     let total_conns = (args.conns + args.idle) as f64;
     let connect_deadline = Instant::now()
-        + Duration::from_secs_f64(total_conns / args.connect_rate * 2.0)
-        + args.connect_timeout
+        + Duration::from_secs_f64(total_conns / args.load.connect_rate * 2.0)
+        + args.load.connect_timeout
         + Duration::from_secs(10);
     let t0 = Instant::now();
     while shared.connected.load(Ordering::SeqCst) < threads_expected {
@@ -512,7 +513,7 @@ fn coordinate(
     let timeline = Timeline {
         measure_start,
         measure_end,
-        drain_end: measure_end + args.timeout,
+        drain_end: measure_end + args.load.timeout,
     };
     let total = args.warmup + args.duration;
     shared
@@ -522,7 +523,7 @@ fn coordinate(
 
     // No echo for this long while connections are open means the server stopped
     // answering; at low open-loop rates, allow for the gaps between messages.
-    let silence_limit = args.timeout
+    let silence_limit = args.load.timeout
         + args.rate.map_or(Duration::ZERO, |r| {
             Duration::from_secs_f64((2.0 / r).min(3600.0))
         });

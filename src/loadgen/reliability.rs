@@ -95,7 +95,7 @@ pub fn chaos_row(a: &ChaosArgs, backend: Backend, exe: &Path, chat: bool) -> Rel
     let args_for = |chaos: Option<ChaosSpec>| {
         let mut args = base_args(backend, a.conns, a.duration);
         if chat {
-            args.workload = Protocol::Chat;
+            args.load.workload = Protocol::Chat;
         }
         args.chaos = chaos;
         args

@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use super::args::{parse_duration, CpuList, RunArgs};
+use super::args::{parse_duration, LoadSettings, RunArgs};
 use super::{NoProgress, RunOutput};
 use crate::limits;
 use crate::mux::Backend;
 use crate::report;
-use crate::server::{Protocol, ReadPolicy};
 
 /// Ready-made matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,12 +34,6 @@ pub struct SweepArgs {
     /// Output folder (runs.csv, hgrm/, REPORT.md); rows are appended if it exists.
     #[arg(long)]
     pub out: PathBuf,
-    /// echo or chat.
-    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
-    pub workload: Protocol,
-    /// Chat: how many of the clients send (default: 10, or all if fewer).
-    #[arg(long)]
-    pub senders: Option<usize>,
     /// A ready-made matrix instead of the lists below.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -72,30 +65,9 @@ pub struct SweepArgs {
     /// Measured duration per run.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Reply timeout.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Messages in flight per connection.
-    #[arg(long, default_value_t = 1)]
-    pub pipeline: usize,
-    /// Server read policy for level-triggered backends.
-    #[arg(long, value_enum, default_value_t = ReadPolicy::Once)]
-    pub read_policy: ReadPolicy,
-    /// Server output cap per connection (at most 1 GiB or half the available memory).
-    #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
-    pub max_pending: usize,
-    /// CPU for the server.
-    #[arg(long, default_value_t = 0)]
-    pub server_cpu: usize,
-    /// CPUs for the workers (default: the rest).
-    #[arg(long, value_parser = super::args::parse_cpus)]
-    pub client_cpus: Option<CpuList>,
-    /// Worker threads (default: one per client CPU).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Connections opened per second.
-    #[arg(long, default_value_t = 5000.0)]
-    pub connect_rate: f64,
+    /// Settings shared with a single run (`loadgen --help` explains each).
+    #[command(flatten)]
+    pub load: LoadSettings,
 }
 
 /// One point of the matrix (without the backend).
@@ -167,23 +139,14 @@ pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
 impl SweepArgs {
     fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
         let mut r = RunArgs::with_defaults(backend);
-        r.workload = self.workload;
-        r.senders = self.senders;
+        r.load = self.load.clone();
         r.conns = s.conns;
         r.idle = s.idle;
         r.msg_size = s.msg_size;
         r.read_buf = s.read_buf;
-        r.connect_rate = self.connect_rate;
-        r.threads = self.threads;
-        r.pipeline = self.pipeline;
         r.warmup = self.warmup;
         r.duration = self.duration;
-        r.timeout = self.timeout;
         r.allow_errors = true;
-        r.server_cpu = self.server_cpu;
-        r.client_cpus = self.client_cpus.clone();
-        r.read_policy = self.read_policy;
-        r.max_pending = self.max_pending;
         r.csv = self.out.join("runs.csv");
         r.quiet = true;
         r
