@@ -84,3 +84,25 @@ fn stalled_client_cannot_grow_server_memory(backend: Backend) {
     assert!(grown < 4 * 1024, "server RSS grew by {grown} KiB");
 }
 per_backend!(stalled_client_cannot_grow_server_memory);
+
+/// Clients that stop reading must not starve the others of receive buffers:
+/// with a large read size (io_uring: few, large provided buffers, each
+/// possibly pinned by a send to a stalled client), twenty stalled clients
+/// leave the server serving everyone else in full.
+fn many_stalled_clients_do_not_starve_others(backend: Backend) {
+    let server = Server::start(backend, &["--read-buf", "1MiB", "--max-pending", "64KiB"]);
+    let offered = payload(5, 8 << 20);
+    let stalled: Vec<_> = (0..20)
+        .map(|_| {
+            let mut c = common::connect(server.addr, Some(16 * 1024)).unwrap();
+            common::push_unread(&mut c, &offered, Duration::from_millis(100));
+            c
+        })
+        .collect();
+    let plans = (0..5).map(|i| Plan::new(payload(i, 300_000))).collect();
+    check_echo(server.addr, plans).unwrap();
+    drop(stalled);
+    let c = server.stop().counters;
+    assert!(c.peak_pending_bytes <= CAP, "{c:?}");
+}
+per_backend!(many_stalled_clients_do_not_starve_others);

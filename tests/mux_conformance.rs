@@ -229,6 +229,32 @@ fn peer_shutdown_is_reported(backend: Backend) {
 }
 per_backend!(peer_shutdown_is_reported);
 
+/// A half-closed peer is not news to a registration that asked only for
+/// writable: with the send buffer full, nothing is reported (io_uring's poll
+/// adds POLLRDHUP to every request; reporting it would make a level-triggered
+/// loop spin), and once the peer reads, writable is.
+fn half_closed_peer_does_not_wake_a_writer(backend: Backend) {
+    let Some(mut mux) = make(backend) else {
+        return;
+    };
+    let (mut a, mut b) = pair();
+    let chunk = [7u8; 4096];
+    while a.write(&chunk).is_ok() {}
+    mux.register(a.as_raw_fd(), Token(3), Interest::WRITABLE)
+        .unwrap();
+    b.shutdown(Shutdown::Write).unwrap();
+    for _ in 0..3 {
+        let evs = wait(&mut *mux, 50);
+        assert!(evs.is_empty(), "nothing to report: {evs:?}");
+    }
+    let mut sink = vec![0u8; 1 << 16];
+    while b.read(&mut sink).is_ok_and(|n| n > 0) {}
+    let evs = wait(&mut *mux, 1000);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0].writable && evs[0].token == Token(3), "{evs:?}");
+}
+per_backend!(half_closed_peer_does_not_wake_a_writer);
+
 /// select refuses descriptors >= FD_SETSIZE with an error instead of writing
 /// past the fd_set; the others watch them like any descriptor.
 fn high_fd_registration(backend: Backend) {

@@ -21,6 +21,15 @@
 //! `user_data` carries the descriptor and a generation number, so completions
 //! of a removed or replaced request (including the `-ECANCELED` that a
 //! removal produces) are recognised and dropped.
+//!
+//! One wrinkle: the kernel adds `POLLERR | POLLHUP | POLLRDHUP` to every
+//! poll request (`IO_POLL_UNMASK`), and `POLLRDHUP` stays true once the peer
+//! has sent FIN. A one-shot poll for *writable* on a half-closed socket with
+//! a full send buffer would therefore complete at once on every wait — a busy
+//! loop. Completions are masked to what was asked (plus errors and hang-ups);
+//! one that leaves nothing is not reported, and that registration waits with
+//! a multishot poll instead, which completes only on the socket's next
+//! wake-up. The first reportable completion puts it back on one-shot polls.
 
 use std::collections::HashMap;
 use std::io;
@@ -42,6 +51,8 @@ struct Registration {
     generation: u32,
     /// A poll request with this generation is in the kernel (or queued).
     armed: bool,
+    /// That request is multishot (after a completion with nothing to report).
+    multishot: bool,
 }
 
 /// The io_uring poll backend.
@@ -50,6 +61,8 @@ pub struct UringPoll {
     regs: HashMap<RawFd, Registration>,
     /// Descriptors reported by the last wait, to re-arm before the next.
     rearm: Vec<RawFd>,
+    /// Descriptors whose poll completed with nothing to report, to arm multishot.
+    quiet: Vec<RawFd>,
     next_generation: u32,
     completions: Vec<Completion>,
     stats: MuxStats,
@@ -57,6 +70,12 @@ pub struct UringPoll {
 
 fn user_data(fd: RawFd, generation: u32) -> u64 {
     ((fd as u32 as u64) << 32) | generation as u64
+}
+
+/// What a completion may report: the interest plus errors and hang-ups
+/// (POLLRDHUP only with readable interest, as the epoll backend asks for it).
+fn report_mask(interest: Interest) -> i16 {
+    poll_mask(interest) as i16 | libc::POLLERR | libc::POLLHUP
 }
 
 fn poll_mask(interest: Interest) -> u32 {
@@ -79,21 +98,24 @@ impl UringPoll {
             ring: Ring::new(RING_ENTRIES)?,
             regs: HashMap::new(),
             rearm: Vec::new(),
+            quiet: Vec::new(),
             next_generation: 0,
             completions: Vec::new(),
             stats: MuxStats::default(),
         })
     }
 
-    fn arm(&mut self, fd: RawFd) -> io::Result<()> {
+    fn arm(&mut self, fd: RawFd, multishot: bool) -> io::Result<()> {
         self.next_generation = self.next_generation.wrapping_add(1);
         let generation = self.next_generation;
         let reg = self.regs.get_mut(&fd).expect("arming a registered fd");
-        reg.generation = generation;
-        reg.armed = true;
         let mask = poll_mask(reg.interest);
         self.ring
-            .poll_add(fd, mask, false, user_data(fd, generation))
+            .poll_add(fd, mask, multishot, user_data(fd, generation))?;
+        reg.generation = generation;
+        reg.armed = true;
+        reg.multishot = multishot;
+        Ok(())
     }
 
     fn disarm(&mut self, fd: RawFd) -> io::Result<()> {
@@ -133,9 +155,12 @@ impl Multiplexer for UringPoll {
                 interest,
                 generation: 0,
                 armed: false,
+                multishot: false,
             },
         );
-        self.arm(fd)
+        self.arm(fd, false).inspect_err(|_| {
+            self.regs.remove(&fd);
+        })
     }
 
     fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
@@ -149,26 +174,36 @@ impl Multiplexer for UringPoll {
             return Ok(()); // the token is looked up when the completion arrives
         }
         self.disarm(fd)?;
-        self.arm(fd)
+        // If arming fails the registration stays, disarmed, and is re-armed
+        // by the next wait.
+        self.arm(fd, false).inspect_err(|_| self.rearm.push(fd))
     }
 
     fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
         if !self.regs.contains_key(&fd) {
             return Err(not_registered(fd));
         }
-        self.disarm(fd)?;
+        // Forgotten even if the removal cannot be queued: the stale request's
+        // completions are then dropped by their generation.
+        let res = self.disarm(fd);
         self.regs.remove(&fd);
-        Ok(())
+        res
     }
 
     fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         events.clear();
         // Level trigger: whatever was reported last time is asked about again.
-        for fd in std::mem::take(&mut self.rearm) {
+        let mut rearm = std::mem::take(&mut self.rearm);
+        while let Some(fd) = rearm.pop() {
             if self.regs.get(&fd).is_some_and(|r| !r.armed) {
-                self.arm(fd)?;
+                if let Err(e) = self.arm(fd, false) {
+                    rearm.push(fd); // kept for the next wait
+                    self.rearm.append(&mut rearm);
+                    return Err(e);
+                }
             }
         }
+        self.rearm = rearm;
         self.stats.wait_calls += 1;
         // (Completions left over from a wait that hit the events capacity make
         // this return at once.)
@@ -187,13 +222,31 @@ impl Multiplexer for UringPoll {
             if reg.generation != generation || !reg.armed {
                 continue; // a replaced request (often its -ECANCELED)
             }
+            let m = if c.result < 0 {
+                0
+            } else {
+                c.result as i16 & report_mask(reg.interest)
+            };
+            if c.result >= 0 && m == 0 {
+                // Only what was not asked for (POLLRDHUP): wait for the next
+                // wake-up instead of spinning on a one-shot.
+                if !reg.multishot || !c.more() {
+                    reg.armed = false;
+                    self.quiet.push(fd);
+                }
+                continue;
+            }
+            if reg.multishot && c.more() {
+                // Back to one-shot (level) polls: retire the multishot one.
+                let target = user_data(fd, generation);
+                self.ring.poll_remove(target, REMOVAL)?;
+            }
             reg.armed = false;
             self.rearm.push(fd);
             let mut ev = Event::new(reg.token);
             if c.result < 0 {
                 ev.error = true;
             } else {
-                let m = c.result as i16;
                 ev.readable = m & libc::POLLIN != 0;
                 ev.writable = m & libc::POLLOUT != 0;
                 ev.read_closed = m & (libc::POLLRDHUP | libc::POLLHUP) != 0;
@@ -201,6 +254,14 @@ impl Multiplexer for UringPoll {
                 ev.error = m & libc::POLLERR != 0;
             }
             events.push(ev);
+        }
+        for fd in std::mem::take(&mut self.quiet) {
+            if self.regs.get(&fd).is_some_and(|r| !r.armed) {
+                if let Err(e) = self.arm(fd, true) {
+                    self.rearm.push(fd);
+                    return Err(e);
+                }
+            }
         }
         self.stats.events += events.len() as u64;
         self.stats.slots_scanned += self.completions.len() as u64;

@@ -70,6 +70,11 @@ const BUFFERS_MAX: usize = 4096;
 /// Memory the provided buffers may take in all. The ring hands buffers out in
 /// turn, so under load every one of them is touched and resident.
 const BUFFER_BYTES_MAX: usize = 8 << 20;
+/// Fewest provided buffers, whatever their size.
+const BUFFERS_MIN: usize = 16;
+/// Largest provided buffer: with a larger `--read-buf`, one receive
+/// completion still carries at most this much.
+const BUFFER_SIZE_MAX: usize = 1 << 20;
 const BUFFER_GROUP: u16 = 1;
 /// Chunks handed to one `writev`.
 const IOV_MAX: usize = 64;
@@ -118,6 +123,8 @@ struct UConn {
     discarded: usize,
     /// Waiting for a provided buffer (`ENOBUFS`).
     starved: bool,
+    /// Not receiving because its output reached the cap (counted once per pause).
+    paused: bool,
     /// Chat: has new output to send after this batch.
     dirty: bool,
 }
@@ -142,6 +149,7 @@ impl UConn {
             write_shut: false,
             discarded: 0,
             starved: false,
+            paused: false,
             dirty: false,
         }
     }
@@ -202,13 +210,15 @@ struct UringServer {
     control_armed: bool,
     accept_paused_until: Option<Instant>,
     stop: bool,
+    /// Draining after a stop: nothing is re-armed.
+    stopping: bool,
 }
 
 impl UringServer {
     fn new(listener: TcpListener, control: File, cfg: Config) -> io::Result<UringServer> {
         let ring = Ring::new(RING_ENTRIES)?;
-        let size = cfg.read_buf.max(1);
-        let count = (BUFFER_BYTES_MAX / size).clamp(1, BUFFERS_MAX);
+        let size = cfg.read_buf.clamp(1, BUFFER_SIZE_MAX);
+        let count = (BUFFER_BYTES_MAX / size).clamp(BUFFERS_MIN, BUFFERS_MAX);
         // Round down to a power of two (the ring's index mask).
         let count = 1u16 << (usize::BITS - 1 - count.leading_zeros());
         let bufs = BufRing::register(&ring, BUFFER_GROUP, count, size)?;
@@ -233,6 +243,7 @@ impl UringServer {
             control_armed: false,
             accept_paused_until: None,
             stop: false,
+            stopping: false,
         };
         server.arm_accept()?;
         server.arm_control()?;
@@ -331,6 +342,12 @@ impl UringServer {
                         eprintln!("muxserver: accept: {e} (counted as errors)");
                     }
                     self.counters.errors += 1;
+                    if !c.more() {
+                        // Re-arming at once could fail the same way forever
+                        // (a broken listener): wait as after EMFILE.
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
                 }
             }
         }
@@ -375,6 +392,9 @@ impl UringServer {
     }
 
     fn resume_accepting(&mut self) {
+        if self.stopping {
+            return;
+        }
         if self.accept_paused_until.take().is_some() && !self.accept_armed {
             self.rearm_accept();
         }
@@ -452,7 +472,12 @@ impl UringServer {
         }
         let room = self.read_room(conn);
         if room == 0 {
-            self.counters.read_pauses += 1;
+            // Counted once per pause, and not for a rejected chat client
+            // (it is being closed, not throttled), as in the readiness loop.
+            if !conn.paused && !conn.rejected {
+                self.counters.read_pauses += 1;
+                self.conns[key].paused = true;
+            }
             return;
         }
         if self.bufs.free() == 0 {
@@ -473,6 +498,7 @@ impl UringServer {
                 let conn = &mut self.conns[key];
                 conn.recv_armed = true;
                 conn.recv_multishot = multishot;
+                conn.paused = false;
             }
             Err(e) => {
                 self.counters.errors += 1;
@@ -520,7 +546,12 @@ impl UringServer {
             self.maybe_release(key);
             return;
         }
-        self.counters.reads += 1;
+        // `reads` counts receives that returned something (data, EOF, an
+        // error), like read(2) calls; a receive that found no buffer or was
+        // cancelled returned nothing.
+        if !matches!(-c.result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
+            self.counters.reads += 1;
+        }
         match c.result {
             n if n > 0 => {
                 let n = n as usize;
@@ -575,10 +606,14 @@ impl UringServer {
     }
 
     /// Echo `n` bytes received into provided buffer `bid`: sent from the buffer
-    /// itself when nothing is queued, else copied behind what is.
+    /// itself when nothing is queued, else copied behind what is. A send to a
+    /// client that stopped reading may wait in the kernel indefinitely and
+    /// hold its buffer meanwhile, so the zero-copy path is taken only while
+    /// more than half of the ring is free: stalled clients can pin at most
+    /// half of it, and everyone else keeps receiving.
     fn echo(&mut self, key: usize, bid: u16, n: usize) {
         let conn = &mut self.conns[key];
-        if conn.pending == 0 {
+        if conn.pending == 0 && self.bufs.free() > self.bufs.count() / 2 {
             conn.pending = n;
             conn.out.push_back(Chunk::Provided { bid, len: n });
         } else {
@@ -765,6 +800,10 @@ impl UringServer {
         let offered: usize = conn.iov.iter().map(|v| v.iov_len).sum();
         conn.sending_chunks = 0;
         if conn.closed {
+            // Bytes a send delivered before its connection was closed reached the client.
+            if c.result > 0 {
+                self.counters.bytes_out += c.result as u64;
+            }
             self.maybe_release(key);
             return;
         }
@@ -809,6 +848,14 @@ impl UringServer {
             } else {
                 conn.front_off += n;
                 n = 0;
+                if let Chunk::Provided { bid, len } = conn.out[0] {
+                    // The socket is full: the rest may wait long. Move it out
+                    // of the ring so the buffer is not pinned meanwhile.
+                    let rest = self.bufs.data(bid, len)[conn.front_off..].to_vec();
+                    conn.out[0] = Chunk::Owned(rest);
+                    conn.front_off = 0;
+                    self.bufs.recycle(bid);
+                }
             }
         }
         if conn.out.is_empty() {
@@ -890,6 +937,8 @@ impl UringServer {
     /// return the buffers it may still write into or read from. If it does not,
     /// leak them rather than free memory the kernel might touch.
     fn drain_on_stop(mut self) {
+        self.stopping = true;
+        self.accept_paused_until = None;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.close(key, false);
@@ -916,6 +965,10 @@ impl UringServer {
                 match c.user_data >> OP_SHIFT {
                     OP_RECV => self.received(key, c),
                     OP_SEND => self.sent(key, c),
+                    OP_ACCEPT if c.result >= 0 => {
+                        // SAFETY: as in `accepted`; dropped at once (closed).
+                        drop(unsafe { sys::uring::accepted_stream(c.result) });
+                    }
                     _ => {}
                 }
             }

@@ -88,13 +88,19 @@ impl Ring {
     /// slots. Single issuer with deferred task work where the kernel has it
     /// (6.1+): completions are produced only inside our own `io_uring_enter`,
     /// not by interrupting the loop, which is both cheaper and easier to reason
-    /// about. A clear error names the cause when io_uring is unavailable.
+    /// about. Single issuer also means the ring must be used only from the
+    /// thread that created it (elsewhere every enter fails with `EEXIST`).
+    /// A clear error names the cause when io_uring is unavailable.
     pub fn new(entries: u32) -> io::Result<Ring> {
         let cq = entries.saturating_mul(4);
         let ring = IoUring::builder()
             .setup_cqsize(cq)
             .setup_single_issuer()
             .setup_defer_taskrun()
+            // With deferred task work, a plain submit (a zero-timeout wait)
+            // would not run pending completions; the flag tells the crate
+            // when to ask for them (GETEVENTS).
+            .setup_taskrun_flag()
             .build(entries)
             .or_else(|e| {
                 if e.raw_os_error() == Some(libc::EINVAL) {
@@ -279,7 +285,11 @@ impl Ring {
 pub struct BufRing {
     entries: *mut BufRingEntry,
     entries_layout: Layout,
-    bufs: Box<[u8]>,
+    /// The buffers, `count * size` bytes, from `Box::into_raw`: addressed
+    /// through this pointer only, never through a reference spanning buffers
+    /// the kernel may be writing.
+    bufs: *mut u8,
+    bufs_len: usize,
     size: usize,
     mask: u16,
     tail: u16,
@@ -315,10 +325,12 @@ impl BufRing {
             // SAFETY: i < total: an in-bounds, aligned u8 of our own slice.
             unsafe { std::ptr::write_volatile(&mut bufs[i], 0) };
         }
+        let bufs = Box::into_raw(bufs) as *mut u8;
         let mut this = BufRing {
             entries,
             entries_layout,
             bufs,
+            bufs_len: total,
             size,
             mask: count - 1,
             tail: 0,
@@ -355,15 +367,24 @@ impl BufRing {
         self.size
     }
 
+    /// Buffers in the ring.
+    pub fn count(&self) -> usize {
+        self.mask as usize + 1
+    }
+
     /// Buffers the kernel can pick from now.
     pub fn free(&self) -> usize {
         self.free
     }
 
-    /// The first `len` bytes of buffer `bid` (filled by a completed receive).
+    /// The first `len` bytes of buffer `bid` (filled by a completed receive,
+    /// and not yet recycled: the kernel does not write it now).
     pub fn data(&self, bid: u16, len: usize) -> &[u8] {
+        assert!(bid <= self.mask, "buffer id {bid} out of range");
         let start = bid as usize * self.size;
-        &self.bufs[start..start + len.min(self.size)]
+        // SAFETY: start + len.min(size) <= count * size = bufs_len; the buffer
+        // is ours until recycled (the kernel picks only published buffers).
+        unsafe { std::slice::from_raw_parts(self.bufs.add(start), len.min(self.size)) }
     }
 
     /// The kernel took a buffer (a receive completed into it).
@@ -381,7 +402,8 @@ impl BufRing {
     fn put(&mut self, bid: u16) {
         debug_assert!(bid <= self.mask);
         let idx = (self.tail & self.mask) as usize;
-        let addr = self.bufs[bid as usize * self.size..].as_ptr() as u64;
+        // SAFETY: bid ≤ mask, so the offset is within the allocation.
+        let addr = unsafe { self.bufs.add(bid as usize * self.size) } as u64;
         // SAFETY: idx ≤ mask < count, within the allocation; the kernel reads
         // entries only up to the published tail, and this one is beyond it.
         let e = unsafe { &mut *self.entries.add(idx) };
@@ -406,9 +428,16 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `register` with this layout; the ring that used
-        // it is gone (documented drop order).
-        unsafe { alloc::dealloc(self.entries as *mut u8, self.entries_layout) }
+        // SAFETY: allocated in `register` with this layout and by
+        // `Box::into_raw` with this length; the ring that used them is gone
+        // (documented drop order).
+        unsafe {
+            alloc::dealloc(self.entries as *mut u8, self.entries_layout);
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.bufs,
+                self.bufs_len,
+            )));
+        }
     }
 }
 
@@ -454,11 +483,14 @@ mod tests {
     fn buffer_ring_hands_out_and_takes_back() {
         let ring = Ring::new(8).unwrap();
         let mut bufs = BufRing::register(&ring, 7, 4, 64).unwrap();
+        assert_eq!(bufs.count(), 4);
         assert_eq!((bufs.group(), bufs.buf_size(), bufs.free()), (7, 64, 4));
         bufs.taken();
         assert_eq!(bufs.free(), 3);
         bufs.recycle(2);
         assert_eq!(bufs.free(), 4);
         assert_eq!(bufs.data(3, 1000).len(), 64, "clamped to the buffer");
+        drop(ring); // the documented order: the ring first
+        drop(bufs);
     }
 }
