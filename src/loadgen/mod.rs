@@ -20,14 +20,13 @@ use anyhow::{anyhow, bail, Context, Result};
 
 mod args;
 pub mod chaos;
-pub mod chat_worker;
 mod child;
+pub mod client;
 mod machine;
 pub mod message;
 pub mod reliability;
 mod result;
 pub mod sweep;
-pub mod worker;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
 pub use args::{parse_duration, RunArgs};
@@ -38,7 +37,7 @@ pub use result::now_rfc3339;
 use crate::record::ChaosStats;
 use crate::server::Protocol;
 use crate::{limits, sys};
-use worker::{Shared, Timeline, WorkerPlan, WorkerResult};
+use client::{Shared, Timeline, WorkerPlan, WorkerResult};
 
 /// Descriptors a side needs beyond one per connection (stdio, listener, epoll, pipes, …).
 pub(crate) const SPARE_FDS: u64 = 64;
@@ -161,13 +160,13 @@ fn check_settings(args: &RunArgs) -> Result<()> {
         bail!("--timeout must be more than 0");
     }
     if args.load.workload == Protocol::Chat {
-        if args.msg_size < chat_worker::MIN_LINE {
+        if args.msg_size < client::chat::MIN_LINE {
             bail!(
                 "--msg-size {} is too small for chat: a line carries a {}-byte header \
                  (sender, sequence number, timestamp) and a newline; use at least {}",
                 args.msg_size,
-                chat_worker::HEADER_LEN,
-                chat_worker::MIN_LINE
+                client::chat::HEADER_LEN,
+                client::chat::MIN_LINE
             );
         }
         let senders = args.senders_or_default();
@@ -318,17 +317,17 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         })
         .build()
         .context("building the worker pool")?;
+    // Rayon earns its place by the merge: `broadcast` runs one long event
+    // loop per pinned pool thread (a blocking job per thread is what
+    // `broadcast` is for), and the results are combined by a parallel reduce.
+    let protocol = args.load.workload;
     let workers = {
         let shared = shared.clone();
         std::thread::spawn(move || -> WorkerResult {
             use rayon::prelude::*;
             let results = pool.broadcast(|ctx| {
                 let plan = &plans[ctx.index()];
-                if plan.senders > 0 {
-                    chat_worker::run(plan, &shared)
-                } else {
-                    worker::run(plan, &shared)
-                }
+                client::run(protocol, plan, &shared)
             });
             results
                 .into_par_iter()

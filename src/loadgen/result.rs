@@ -2,8 +2,8 @@
 //! from the workers' merged measurements and the server's counter deltas over
 //! the measured window.
 
+use super::client::WorkerResult;
 use super::machine::Machine;
-use super::worker::WorkerResult;
 use super::RunArgs;
 use crate::record::{LoadModel, RunOutput, RunResult, Warnings};
 use crate::server::{Protocol, Snapshot};

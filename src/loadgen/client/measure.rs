@@ -1,0 +1,136 @@
+//! What a worker measures: latency histograms (whole window, per second, and
+//! uncorrected in open loop), counts, and errors by kind; merged across workers.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Largest latency recorded, µs (one hour); larger values are clamped.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// A latency histogram in µs.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Errors counted by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    /// Echoed bytes that differ from what was sent.
+    pub corrupt: u64,
+    /// Replies that arrived later than `--timeout`.
+    pub late: u64,
+    /// Replies that never arrived (connection closed, or still missing at the end).
+    pub missing: u64,
+    /// Connections the server closed or reset during the run.
+    pub closed_by_server: u64,
+    /// Connections that could not be established.
+    pub connect_failed: u64,
+    /// Chat: a line received twice by one client.
+    pub duplicated: u64,
+    /// Chat: a line received after a later one from the same sender.
+    pub reordered: u64,
+}
+
+impl ErrorCounts {
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        self.corrupt
+            + self.late
+            + self.missing
+            + self.closed_by_server
+            + self.connect_failed
+            + self.duplicated
+            + self.reordered
+    }
+    fn add(&mut self, o: &ErrorCounts) {
+        self.corrupt += o.corrupt;
+        self.late += o.late;
+        self.missing += o.missing;
+        self.closed_by_server += o.closed_by_server;
+        self.connect_failed += o.connect_failed;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
+    }
+}
+
+/// What a worker measured; merged across workers with [`WorkerResult::merge`].
+#[derive(Debug, Clone)]
+pub struct WorkerResult {
+    /// Latency, µs; in open loop from the intended send time (corrected).
+    pub latency: Histogram<u64>,
+    /// Open loop: latency from the actual send time (uncorrected).
+    pub latency_uncorrected: Histogram<u64>,
+    /// Latency per second of the measured window.
+    pub intervals: Vec<Histogram<u64>>,
+    /// Echoes completed inside the measured window.
+    pub requests: u64,
+    /// Messages sent inside the measured window (by intended send time).
+    pub sent: u64,
+    /// Open loop: messages due inside the window that were never sent (the
+    /// connection's in-flight cap was reached and stayed reached).
+    pub unsent: u64,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+    /// Connect failures by cause.
+    pub connect_failures: BTreeMap<String, u64>,
+    /// Active connections established.
+    pub connected_active: usize,
+    /// Idle connections established.
+    pub connected_idle: usize,
+    /// Chat: lines from other programs (hostile clients) seen and ignored.
+    pub foreign_lines: u64,
+}
+
+impl Default for WorkerResult {
+    fn default() -> Self {
+        WorkerResult {
+            latency: new_histogram(),
+            latency_uncorrected: new_histogram(),
+            intervals: Vec::new(),
+            requests: 0,
+            sent: 0,
+            unsent: 0,
+            errors: ErrorCounts::default(),
+            connect_failures: BTreeMap::new(),
+            connected_active: 0,
+            connected_idle: 0,
+            foreign_lines: 0,
+        }
+    }
+}
+
+impl WorkerResult {
+    /// Combine two workers' results (histograms merged with `add`).
+    pub fn merge(mut self, other: WorkerResult) -> WorkerResult {
+        self.latency.add(&other.latency).expect("same bounds");
+        self.latency_uncorrected
+            .add(&other.latency_uncorrected)
+            .expect("same bounds");
+        if self.intervals.len() < other.intervals.len() {
+            self.intervals
+                .resize_with(other.intervals.len(), new_histogram);
+        }
+        for (a, b) in self.intervals.iter_mut().zip(&other.intervals) {
+            a.add(b).expect("same bounds");
+        }
+        self.requests += other.requests;
+        self.sent += other.sent;
+        self.unsent += other.unsent;
+        self.errors.add(&other.errors);
+        for (k, v) in other.connect_failures {
+            *self.connect_failures.entry(k).or_default() += v;
+        }
+        self.connected_active += other.connected_active;
+        self.connected_idle += other.connected_idle;
+        self.foreign_lines += other.foreign_lines;
+        self
+    }
+}
+
+/// Latency in µs between two instants, clamped to the histogram's range.
+pub fn us_between(from: Instant, to: Instant) -> u64 {
+    (to.saturating_duration_since(from).as_micros() as u64).clamp(1, MAX_LATENCY_US)
+}
