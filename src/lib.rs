@@ -7,6 +7,7 @@
 //! - [`limits`]: the bounds of every command-line value, and why.
 //! - [`addr`]: `HOST:PORT` flags, host names resolved once at start.
 //! - [`sys`]: the only module that calls libc.
+//! - [`units`]: durations and byte sizes as written on the command line.
 
 #![warn(missing_docs)]
 
@@ -19,3 +20,4 @@ pub mod record;
 pub mod report;
 pub mod server;
 pub mod sys;
+pub mod units;

@@ -29,7 +29,7 @@ mod result;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
-pub use args::{parse_duration, RunArgs};
+pub use args::RunArgs;
 pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
 pub use result::now_rfc3339;

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use super::args::{parse_duration, LoadSettings, RunArgs};
+use super::args::{LoadSettings, RunArgs};
 use super::{NoProgress, RunOutput};
 use crate::limits;
 use crate::mux::Backend;
 use crate::report;
+use crate::units::parse_duration;
 
 /// Ready-made matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,7 +15,7 @@ mod event_loop;
 pub mod uring;
 
 pub use chat::LINE_TOO_LONG;
-pub use cli::{parse_max_pending, parse_read_buf, parse_size, ServerArgs};
+pub use cli::{parse_max_pending, parse_read_buf, ServerArgs};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
 
