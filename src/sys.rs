@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
@@ -232,30 +232,22 @@ pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
 
 /// A TCP listener on `addr` with `SO_REUSEADDR`, a large backlog (the kernel caps
 /// it at `net.core.somaxconn`) so bursts of connects are not dropped, non-blocking.
+/// Set up through `socket2`: creating a listener is not what is measured.
 pub fn tcp_listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
-    // std listens with its own backlog; listen(2) again on a listening socket
-    // only updates the backlog (Linux), which is what we want.
-    syscall!(listen(listener.as_raw_fd(), backlog))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+    use socket2::{Domain, Protocol, Socket, Type};
+    // socket2 opens it close-on-exec.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
-/// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN.
-pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // &linger is valid for size_of::<linger>() bytes.
-    syscall!(setsockopt(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_LINGER,
-        &linger as *const libc::linger as *const libc::c_void,
-        std::mem::size_of::<libc::linger>() as libc::socklen_t
-    ))
-    .map(drop)
+/// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN
+/// (through `socket2`).
+pub fn set_linger_zero(socket: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO))
 }
 
 /// Duplicate `fd` onto the lowest free descriptor number `>= min` (`F_DUPFD_CLOEXEC`).
@@ -274,57 +266,44 @@ pub fn pipe() -> io::Result<(File, File)> {
     unsafe { Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
 }
 
-/// The `RLIMIT_NOFILE` limits: `(soft, hard)`.
+/// The `RLIMIT_NOFILE` limits: `(soft, hard)` (through the `rlimit` crate).
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // &mut lim is a valid rlimit to fill.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    Ok((lim.rlim_cur, lim.rlim_max))
+    rlimit::Resource::NOFILE.get()
 }
 
-/// Set the `RLIMIT_NOFILE` soft limit (capped at the hard limit); returns the new soft limit.
+/// Set the `RLIMIT_NOFILE` soft limit (capped at the hard limit, and lowering
+/// it if asked: `--nofile-limit` tests running out of descriptors); returns the
+/// new soft limit.
 pub fn set_nofile_soft_limit(soft: u64) -> io::Result<u64> {
     let (_, hard) = nofile_limit()?;
     let soft = soft.min(hard);
-    let lim = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // &lim is a valid rlimit.
-    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+    rlimit::Resource::NOFILE.set(soft, hard)?;
     Ok(soft)
 }
 
 /// Raise the `RLIMIT_NOFILE` soft limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
+    // Not rlimit::increase_nofile_limit: it would never lower, and this wrapper
+    // must mean exactly "soft = hard" for the reports that print it.
     set_nofile_soft_limit(u64::MAX)
 }
 
-/// CPUs an affinity mask (`cpu_set_t`) can name: CPU numbers are below this.
-pub const CPU_SETSIZE: usize = 8 * std::mem::size_of::<libc::cpu_set_t>();
+/// CPUs an affinity mask can name: CPU numbers are below this.
+pub const CPU_SETSIZE: usize = rustix::thread::CpuSet::MAX_CPU;
 
-/// Pin the calling thread to one CPU.
+/// Pin the calling thread to one CPU (through `rustix`).
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+    if cpu >= CPU_SETSIZE {
+        // Checked here: CpuSet::set would panic (or ignore it) instead.
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("cpu {cpu} is out of range"),
+            format!("cpu {cpu} is out of range (an affinity mask names CPUs 0..{CPU_SETSIZE})"),
         ));
     }
-    // SAFETY: cpu was checked to be within the set's bit range.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // &set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
-    syscall!(sched_setaffinity(
-        0,
-        std::mem::size_of::<libc::cpu_set_t>(),
-        &set
-    ))
-    .map(drop)
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    // None = the calling thread.
+    rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
 /// The calling process's resource usage, in the units reports use.
@@ -477,19 +456,9 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     syscall!(kill(pid as libc::pid_t, signal)).map(drop)
 }
 
-/// CPUs this process may run on (its affinity mask), in ascending order.
+/// CPUs this process may run on (its affinity mask), in ascending order
+/// (through `rustix`).
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // &mut set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
-    syscall!(sched_getaffinity(
-        0,
-        std::mem::size_of::<libc::cpu_set_t>(),
-        &mut set
-    ))?;
-    let bits = 8 * std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: every index is below the set's bit count.
-    Ok((0..bits)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect())
+    let set = rustix::thread::sched_getaffinity(None)?;
+    Ok((0..CPU_SETSIZE).filter(|&c| set.is_set(c)).collect())
 }
