@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 pub mod uring;
@@ -361,93 +360,6 @@ pub fn ignore_sigpipe() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Write end of the signal self-pipe; `-1` while none is installed.
-static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn forward_signal(signo: libc::c_int) {
-    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let byte = signo as u8;
-        let saved = io::Error::last_os_error().raw_os_error();
-        // SAFETY: write(2) is async-signal-safe; &byte is valid for 1 byte. A full
-        // pipe drops the byte, which is fine: one pending byte already wakes the loop.
-        unsafe { libc::write(fd, &byte as *const u8 as *const libc::c_void, 1) };
-        if let Some(e) = saved {
-            // SAFETY: restore errno so the interrupted code sees its own value.
-            unsafe { *libc::__errno_location() = e };
-        }
-    }
-}
-
-/// Signals routed into a self-pipe; dropping it restores the default
-/// dispositions *before* closing the pipe, so the handler never writes to a
-/// closed (or reused) descriptor. One per process: the handler has one pipe.
-pub struct SignalForwarding {
-    pipe_write: Option<File>,
-    signals: Vec<libc::c_int>,
-}
-
-impl SignalForwarding {
-    /// Route `signals` to a new pipe and return its read end: the handler writes
-    /// the signal number as one byte, so an event loop can watch the pipe like
-    /// any socket (the self-pipe trick). Installed without `SA_RESTART`: a
-    /// blocked wait returns `EINTR`, which the multiplexers report as zero events.
-    pub fn install(signals: &[libc::c_int]) -> io::Result<(File, SignalForwarding)> {
-        let (read, write) = pipe()?;
-        SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
-        let mut guard = SignalForwarding {
-            pipe_write: Some(write),
-            signals: Vec::new(),
-        };
-        for &sig in signals {
-            // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
-            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-            sa.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
-            // &sa is a valid sigaction; the old action is not needed.
-            syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
-            guard.signals.push(sig); // restored on drop, also if a later one fails
-        }
-        Ok((read, guard))
-    }
-}
-
-impl Drop for SignalForwarding {
-    fn drop(&mut self) {
-        for &sig in &self.signals {
-            // SAFETY: SIG_DFL is a valid disposition for any catchable signal.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
-        SIGNAL_PIPE.store(-1, Ordering::Relaxed);
-        drop(self.pipe_write.take());
-    }
-}
-
-/// Set by [`install_interrupt_flag`]'s handler on SIGINT / SIGTERM.
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn set_interrupted(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Turn SIGINT and SIGTERM into a flag ([`interrupted`]) instead of death, so a
-/// long-running command (the load generator) can stop its children and keep
-/// what it has measured.
-pub fn install_interrupt_flag() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = set_interrupted as *const () as libc::sighandler_t;
-        // &sa is a valid sigaction; the old action is not needed.
-        syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
-    }
-    Ok(())
-}
-
-/// Whether SIGINT or SIGTERM arrived since [`install_interrupt_flag`].
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Send `signal` to process `pid` (tests and the load generator use it on

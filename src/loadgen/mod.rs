@@ -443,7 +443,7 @@ struct Window {
 const TICK: Duration = Duration::from_millis(100);
 
 fn check_server(shared: &Shared, server: &mut Option<&mut ServerChild>) -> Result<()> {
-    if sys::interrupted() {
+    if crate::signals::interrupted() {
         bail!("interrupted");
     }
     if shared.abort.load(Ordering::SeqCst) {

@@ -345,7 +345,7 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
     let mut rows = Vec::new();
     for scenario in &a.scenarios {
         for &backend in &a.backends {
-            if crate::sys::interrupted() {
+            if crate::signals::interrupted() {
                 return Ok(rows);
             }
             eprintln!("[{scenario}] {backend}…");

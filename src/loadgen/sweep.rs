@@ -283,7 +283,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
             for j in 0..n {
                 // Rotate the backend order each repeat.
                 let backend = cell.backends[(j + rep - 1) % n];
-                if crate::sys::interrupted() {
+                if crate::signals::interrupted() {
                     summary.interrupted = true;
                     break 'sweep;
                 }
@@ -309,7 +309,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                         summary.completed += 1;
                         write_report(&a.out, &a.baseline)?;
                     }
-                    Err(e) if crate::sys::interrupted() => {
+                    Err(e) if crate::signals::interrupted() => {
                         eprintln!("  interrupted: {e:#}");
                         summary.interrupted = true;
                         break 'sweep;
