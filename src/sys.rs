@@ -4,6 +4,20 @@
 //! (`-1` and `errno`) into an [`io::Result`]. Each `unsafe` block says why it is
 //! sound. Everything above this module works with safe types: [`OwnedFd`],
 //! [`TcpStream`], [`FdSet`], slices of `pollfd` / `epoll_event`.
+//!
+//! What stays raw, and why:
+//! - select, poll, epoll and accept4 (and io_uring in [`uring`]): they are what
+//!   is measured, so the benchmark calls exactly them, once per operation, with
+//!   no layer that could add a syscall or an allocation.
+//! - getrusage: the CPU-time measurement itself, and no maintained crate we use
+//!   exposes it (rustix 1.x does not).
+//! - `signal(SIGPIPE, SIG_IGN)`: signal-hook registers handlers but cannot set
+//!   a disposition to "ignore"; rustix only offers sigaction to runtimes.
+//!
+//! Everything else goes through crates, behind the same small functions:
+//! `rlimit` (RLIMIT_NOFILE), `rustix` (affinity, pipe, dup, kill, prctl, page
+//! size), `socket2` (listen backlog, SO_LINGER); signals are in
+//! [`crate::signals`] (`signal-hook`).
 
 use std::fs::File;
 use std::io;
@@ -208,10 +222,14 @@ pub fn epoll_wait_precise(
 /// so a server child is never left behind by a load generator that was killed.
 pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // prctl(2), which is async-signal-safe.
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // the prctl(2) system call (rustix calls it directly: async-signal-safe, no
+    // allocation, no lock).
     unsafe {
-        cmd.pre_exec(|| syscall!(prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)).map(drop));
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(io::Error::from)
+        });
     }
 }
 
@@ -249,20 +267,17 @@ pub fn set_linger_zero(socket: &impl AsFd) -> io::Result<()> {
     socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO))
 }
 
-/// Duplicate `fd` onto the lowest free descriptor number `>= min` (`F_DUPFD_CLOEXEC`).
-pub fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
-    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, min))?;
-    // SAFETY: fcntl returned a fresh descriptor that nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+/// Duplicate `fd` onto the lowest free descriptor number `>= min`
+/// (`F_DUPFD_CLOEXEC`, through `rustix`).
+pub fn dup_at_least(fd: &impl AsFd, min: RawFd) -> io::Result<OwnedFd> {
+    Ok(rustix::io::fcntl_dupfd_cloexec(fd, min)?)
 }
 
-/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+/// A non-blocking, close-on-exec pipe: `(read end, write end)` (through `rustix`).
 pub fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // fds has room for the two descriptors pipe2 writes.
-    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
-    // SAFETY: pipe2 returned two fresh descriptors that nobody else owns.
-    unsafe { Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
+    use rustix::pipe::PipeFlags;
+    let (read, write) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+    Ok((File::from(read), File::from(write)))
 }
 
 /// The `RLIMIT_NOFILE` limits: `(soft, hard)` (through the `rlimit` crate).
@@ -345,14 +360,15 @@ pub fn current_rss_kib() -> io::Result<u64> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let page = rustix::param::page_size() as u64;
     Ok(pages * page / 1024)
 }
 
 /// Ignore SIGPIPE for the whole process: a write to a reset peer must return
 /// `EPIPE`, not kill the server. (Sockets are also written with `MSG_NOSIGNAL`
-/// by std; this covers every other descriptor.)
+/// by std; this covers every other descriptor.) A Rust `main` already starts
+/// with SIGPIPE ignored; this stays explicit because the server's correctness
+/// depends on it whoever runs the library (see the module note on why raw).
 pub fn ignore_sigpipe() -> io::Result<()> {
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
     let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -363,9 +379,17 @@ pub fn ignore_sigpipe() -> io::Result<()> {
 }
 
 /// Send `signal` to process `pid` (tests and the load generator use it on
-/// children they started).
+/// children they started; through `rustix`).
 pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    syscall!(kill(pid as libc::pid_t, signal)).map(drop)
+    use rustix::process::{kill_process, Pid, Signal};
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| invalid(format!("{pid} is not a process id")))?;
+    let sig = Signal::from_named_raw(signal)
+        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
+    Ok(kill_process(target, sig)?)
 }
 
 /// CPUs this process may run on (its affinity mask), in ascending order
