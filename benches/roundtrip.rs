@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -99,7 +98,7 @@ impl Drop for InProcessServer {
 /// applies to the server, not to this test client).
 fn high_fd_connection(addr: std::net::SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
-    let high = sys::dup_at_least(s.as_raw_fd(), 2048).unwrap();
+    let high = sys::dup_at_least(&s, 2048).unwrap();
     drop(s);
     TcpStream::from(high)
 }

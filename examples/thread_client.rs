@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Parser;
 use muxbench::loadgen::message::{encode, Verdict, Verifier};
-use muxbench::loadgen::parse_duration;
 use muxbench::sys;
+use muxbench::units::parse_duration;
 
 /// Thread-per-connection echo client.
 #[derive(Parser)]

@@ -66,8 +66,11 @@ fn main() -> Result<()> {
     sys::ignore_sigpipe()?;
     let listener =
         TcpListener::bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
-    let (control, _signals) =
-        sys::SignalForwarding::install(&[libc::SIGINT, libc::SIGTERM]).context("signals")?;
+    // Any byte on the control pipe stops: signal-hook writes one per signal.
+    let (control, wake) = sys::pipe()?;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        signal_hook::low_level::pipe::register(sig, wake.try_clone()?).context("signals")?;
+    }
     let mut ring = Ring::new(4096)?;
     let mut bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
     let mut conns: Slab<Conn> = Slab::new();

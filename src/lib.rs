@@ -6,7 +6,9 @@
 //!   counters (wait calls, reads, writes, …) that explain its costs.
 //! - [`limits`]: the bounds of every command-line value, and why.
 //! - [`addr`]: `HOST:PORT` flags, host names resolved once at start.
+//! - [`signals`]: SIGUSR1 / SIGINT / SIGTERM, through `signal-hook`.
 //! - [`sys`]: the only module that calls libc.
+//! - [`units`]: durations and byte sizes as written on the command line.
 
 #![warn(missing_docs)]
 
@@ -18,4 +20,6 @@ pub mod mux;
 pub mod record;
 pub mod report;
 pub mod server;
+pub mod signals;
 pub mod sys;
+pub mod units;

@@ -4,12 +4,25 @@
 //! (`-1` and `errno`) into an [`io::Result`]. Each `unsafe` block says why it is
 //! sound. Everything above this module works with safe types: [`OwnedFd`],
 //! [`TcpStream`], [`FdSet`], slices of `pollfd` / `epoll_event`.
+//!
+//! What stays raw, and why:
+//! - select, poll, epoll and accept4 (and io_uring in [`uring`]): they are what
+//!   is measured, so the benchmark calls exactly them, once per operation, with
+//!   no layer that could add a syscall or an allocation.
+//! - getrusage: the CPU-time measurement itself, and no maintained crate we use
+//!   exposes it (rustix 1.x does not).
+//! - `signal(SIGPIPE, SIG_IGN)`: signal-hook registers handlers but cannot set
+//!   a disposition to "ignore"; rustix only offers sigaction to runtimes.
+//!
+//! Everything else goes through crates, behind the same small functions:
+//! `rlimit` (RLIMIT_NOFILE), `rustix` (affinity, pipe, dup, kill, prctl, page
+//! size), `socket2` (listen backlog, SO_LINGER); signals are in
+//! [`crate::signals`] (`signal-hook`).
 
 use std::fs::File;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 pub mod uring;
@@ -209,10 +222,14 @@ pub fn epoll_wait_precise(
 /// so a server child is never left behind by a load generator that was killed.
 pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // prctl(2), which is async-signal-safe.
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // the prctl(2) system call (rustix calls it directly: async-signal-safe, no
+    // allocation, no lock).
     unsafe {
-        cmd.pre_exec(|| syscall!(prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)).map(drop));
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(io::Error::from)
+        });
     }
 }
 
@@ -232,99 +249,75 @@ pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
 
 /// A TCP listener on `addr` with `SO_REUSEADDR`, a large backlog (the kernel caps
 /// it at `net.core.somaxconn`) so bursts of connects are not dropped, non-blocking.
+/// Set up through `socket2`: creating a listener is not what is measured.
 pub fn tcp_listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
-    // std listens with its own backlog; listen(2) again on a listening socket
-    // only updates the backlog (Linux), which is what we want.
-    syscall!(listen(listener.as_raw_fd(), backlog))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+    use socket2::{Domain, Protocol, Socket, Type};
+    // socket2 opens it close-on-exec.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
-/// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN.
-pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // &linger is valid for size_of::<linger>() bytes.
-    syscall!(setsockopt(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_LINGER,
-        &linger as *const libc::linger as *const libc::c_void,
-        std::mem::size_of::<libc::linger>() as libc::socklen_t
-    ))
-    .map(drop)
+/// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN
+/// (through `socket2`).
+pub fn set_linger_zero(socket: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO))
 }
 
-/// Duplicate `fd` onto the lowest free descriptor number `>= min` (`F_DUPFD_CLOEXEC`).
-pub fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
-    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, min))?;
-    // SAFETY: fcntl returned a fresh descriptor that nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+/// Duplicate `fd` onto the lowest free descriptor number `>= min`
+/// (`F_DUPFD_CLOEXEC`, through `rustix`).
+pub fn dup_at_least(fd: &impl AsFd, min: RawFd) -> io::Result<OwnedFd> {
+    Ok(rustix::io::fcntl_dupfd_cloexec(fd, min)?)
 }
 
-/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+/// A non-blocking, close-on-exec pipe: `(read end, write end)` (through `rustix`).
 pub fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // fds has room for the two descriptors pipe2 writes.
-    syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
-    // SAFETY: pipe2 returned two fresh descriptors that nobody else owns.
-    unsafe { Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
+    use rustix::pipe::PipeFlags;
+    let (read, write) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+    Ok((File::from(read), File::from(write)))
 }
 
-/// The `RLIMIT_NOFILE` limits: `(soft, hard)`.
+/// The `RLIMIT_NOFILE` limits: `(soft, hard)` (through the `rlimit` crate).
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // &mut lim is a valid rlimit to fill.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    Ok((lim.rlim_cur, lim.rlim_max))
+    rlimit::Resource::NOFILE.get()
 }
 
-/// Set the `RLIMIT_NOFILE` soft limit (capped at the hard limit); returns the new soft limit.
+/// Set the `RLIMIT_NOFILE` soft limit (capped at the hard limit, and lowering
+/// it if asked: `--nofile-limit` tests running out of descriptors); returns the
+/// new soft limit.
 pub fn set_nofile_soft_limit(soft: u64) -> io::Result<u64> {
     let (_, hard) = nofile_limit()?;
     let soft = soft.min(hard);
-    let lim = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // &lim is a valid rlimit.
-    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+    rlimit::Resource::NOFILE.set(soft, hard)?;
     Ok(soft)
 }
 
 /// Raise the `RLIMIT_NOFILE` soft limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
+    // Not rlimit::increase_nofile_limit: it would never lower, and this wrapper
+    // must mean exactly "soft = hard" for the reports that print it.
     set_nofile_soft_limit(u64::MAX)
 }
 
-/// CPUs an affinity mask (`cpu_set_t`) can name: CPU numbers are below this.
-pub const CPU_SETSIZE: usize = 8 * std::mem::size_of::<libc::cpu_set_t>();
+/// CPUs an affinity mask can name: CPU numbers are below this.
+pub const CPU_SETSIZE: usize = rustix::thread::CpuSet::MAX_CPU;
 
-/// Pin the calling thread to one CPU.
+/// Pin the calling thread to one CPU (through `rustix`).
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+    if cpu >= CPU_SETSIZE {
+        // Checked here: CpuSet::set would panic (or ignore it) instead.
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("cpu {cpu} is out of range"),
+            format!("cpu {cpu} is out of range (an affinity mask names CPUs 0..{CPU_SETSIZE})"),
         ));
     }
-    // SAFETY: cpu was checked to be within the set's bit range.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // &set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
-    syscall!(sched_setaffinity(
-        0,
-        std::mem::size_of::<libc::cpu_set_t>(),
-        &set
-    ))
-    .map(drop)
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    // None = the calling thread.
+    rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
 /// The calling process's resource usage, in the units reports use.
@@ -367,14 +360,15 @@ pub fn current_rss_kib() -> io::Result<u64> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let page = rustix::param::page_size() as u64;
     Ok(pages * page / 1024)
 }
 
 /// Ignore SIGPIPE for the whole process: a write to a reset peer must return
 /// `EPIPE`, not kill the server. (Sockets are also written with `MSG_NOSIGNAL`
-/// by std; this covers every other descriptor.)
+/// by std; this covers every other descriptor.) A Rust `main` already starts
+/// with SIGPIPE ignored; this stays explicit because the server's correctness
+/// depends on it whoever runs the library (see the module note on why raw).
 pub fn ignore_sigpipe() -> io::Result<()> {
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
     let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -384,112 +378,23 @@ pub fn ignore_sigpipe() -> io::Result<()> {
     Ok(())
 }
 
-/// Write end of the signal self-pipe; `-1` while none is installed.
-static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn forward_signal(signo: libc::c_int) {
-    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let byte = signo as u8;
-        let saved = io::Error::last_os_error().raw_os_error();
-        // SAFETY: write(2) is async-signal-safe; &byte is valid for 1 byte. A full
-        // pipe drops the byte, which is fine: one pending byte already wakes the loop.
-        unsafe { libc::write(fd, &byte as *const u8 as *const libc::c_void, 1) };
-        if let Some(e) = saved {
-            // SAFETY: restore errno so the interrupted code sees its own value.
-            unsafe { *libc::__errno_location() = e };
-        }
-    }
-}
-
-/// Signals routed into a self-pipe; dropping it restores the default
-/// dispositions *before* closing the pipe, so the handler never writes to a
-/// closed (or reused) descriptor. One per process: the handler has one pipe.
-pub struct SignalForwarding {
-    pipe_write: Option<File>,
-    signals: Vec<libc::c_int>,
-}
-
-impl SignalForwarding {
-    /// Route `signals` to a new pipe and return its read end: the handler writes
-    /// the signal number as one byte, so an event loop can watch the pipe like
-    /// any socket (the self-pipe trick). Installed without `SA_RESTART`: a
-    /// blocked wait returns `EINTR`, which the multiplexers report as zero events.
-    pub fn install(signals: &[libc::c_int]) -> io::Result<(File, SignalForwarding)> {
-        let (read, write) = pipe()?;
-        SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
-        let mut guard = SignalForwarding {
-            pipe_write: Some(write),
-            signals: Vec::new(),
-        };
-        for &sig in signals {
-            // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
-            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-            sa.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
-            // &sa is a valid sigaction; the old action is not needed.
-            syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
-            guard.signals.push(sig); // restored on drop, also if a later one fails
-        }
-        Ok((read, guard))
-    }
-}
-
-impl Drop for SignalForwarding {
-    fn drop(&mut self) {
-        for &sig in &self.signals {
-            // SAFETY: SIG_DFL is a valid disposition for any catchable signal.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
-        SIGNAL_PIPE.store(-1, Ordering::Relaxed);
-        drop(self.pipe_write.take());
-    }
-}
-
-/// Set by [`install_interrupt_flag`]'s handler on SIGINT / SIGTERM.
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn set_interrupted(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Turn SIGINT and SIGTERM into a flag ([`interrupted`]) instead of death, so a
-/// long-running command (the load generator) can stop its children and keep
-/// what it has measured.
-pub fn install_interrupt_flag() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: sigaction is plain data; zeroed = empty mask, no flags.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = set_interrupted as *const () as libc::sighandler_t;
-        // &sa is a valid sigaction; the old action is not needed.
-        syscall!(sigaction(sig, &sa, std::ptr::null_mut()))?;
-    }
-    Ok(())
-}
-
-/// Whether SIGINT or SIGTERM arrived since [`install_interrupt_flag`].
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
 /// Send `signal` to process `pid` (tests and the load generator use it on
-/// children they started).
+/// children they started; through `rustix`).
 pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    syscall!(kill(pid as libc::pid_t, signal)).map(drop)
+    use rustix::process::{kill_process, Pid, Signal};
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| invalid(format!("{pid} is not a process id")))?;
+    let sig = Signal::from_named_raw(signal)
+        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
+    Ok(kill_process(target, sig)?)
 }
 
-/// CPUs this process may run on (its affinity mask), in ascending order.
+/// CPUs this process may run on (its affinity mask), in ascending order
+/// (through `rustix`).
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // &mut set is valid for size_of::<cpu_set_t>() bytes; pid 0 = this thread.
-    syscall!(sched_getaffinity(
-        0,
-        std::mem::size_of::<libc::cpu_set_t>(),
-        &mut set
-    ))?;
-    let bits = 8 * std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: every index is below the set's bit count.
-    Ok((0..bits)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect())
+    let set = rustix::thread::sched_getaffinity(None)?;
+    Ok((0..CPU_SETSIZE).filter(|&c| set.is_set(c)).collect())
 }

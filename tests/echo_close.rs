@@ -2,7 +2,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use muxbench::mux::Backend;
@@ -54,7 +53,7 @@ fn reset_mid_transfer_closes_only_that_connection(backend: Backend) {
         );
         let mut some = [0u8; 1000];
         let _ = victim.read(&mut some);
-        sys::set_linger_zero(victim.as_raw_fd()).unwrap();
+        sys::set_linger_zero(&victim).unwrap();
         drop(victim); // RST
     }
     let snap = server.wait_until("the reset connections to close", |s| {
@@ -82,7 +81,7 @@ fn write_to_reset_peer_does_not_kill_server(backend: Backend) {
     for _ in 0..20 {
         let mut s = common::connect(server.addr, Some(4096)).unwrap();
         common::push_unread(&mut s, &payload(1, 512 * 1024), Duration::from_millis(100));
-        sys::set_linger_zero(s.as_raw_fd()).unwrap();
+        sys::set_linger_zero(&s).unwrap();
     }
     server.wait_until("all to close", |s| s.counters.conns == 0);
     assert!(server.is_alive());

@@ -268,7 +268,7 @@ fn high_fd_registration(backend: Backend) {
         return;
     };
     let (a, mut b) = pair();
-    let high = sys::dup_at_least(a.as_raw_fd(), 1100).unwrap();
+    let high = sys::dup_at_least(&a, 1100).unwrap();
     let res = mux.register(high.as_raw_fd(), Token(1), Interest::READABLE);
     if backend == Backend::Select {
         let e = res.unwrap_err();

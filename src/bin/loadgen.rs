@@ -185,7 +185,7 @@ fn run_chaos(args: &ChaosArgs) -> anyhow::Result<i32> {
         rows.len(),
         args.out.join("RELIABILITY.md").display()
     );
-    Ok(if muxbench::sys::interrupted() {
+    Ok(if muxbench::signals::interrupted() {
         130
     } else if failed > 0 {
         1
@@ -241,7 +241,7 @@ fn main() {
     if !matches!(cli.command, Some(Cmd::Serve(_))) {
         // Ctrl-C / SIGTERM end the run through its deadline checks, so the
         // server child is stopped and reaped rather than orphaned.
-        if let Err(e) = muxbench::sys::install_interrupt_flag() {
+        if let Err(e) = muxbench::signals::install_interrupt_flag() {
             eprintln!("loadgen: warning: cannot install signal handlers: {e}");
         }
     }

@@ -8,44 +8,11 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::mux::Backend;
-use crate::server::{parse_size, Protocol, ReadPolicy};
+use crate::server::{Protocol, ReadPolicy};
+use crate::units::{parse_duration, parse_size};
 use crate::{limits, sys};
 
 use super::message::HEADER_LEN;
-
-/// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`5s`, `500ms`, `2m`, `100us`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 5, 0.5, 5s, 500ms)"))?;
-    let secs = match unit {
-        "" | "s" => v,
-        "ms" => v / 1e3,
-        "us" | "µs" => v / 1e6,
-        "m" | "min" => v * 60.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {s:?} (use s, ms, us or m)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a valid duration"));
-    }
-    if secs > limits::MAX_DURATION.as_secs_f64() {
-        return Err(format!(
-            "{s:?} is longer than the bound of one day ({} s): a run that long is more likely \
-             a slip of the unit; split long measurements into a sweep with --repeat",
-            limits::MAX_DURATION.as_secs()
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
 
 pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
     let n = parse_size(s)?;
@@ -315,18 +282,6 @@ mod backend_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_plain_and_suffixed() {
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn msg_size_below_header_is_refused() {

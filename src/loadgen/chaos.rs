@@ -20,7 +20,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -172,7 +171,7 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant, chat: bool) -> Ch
             k += 1;
             if let Some(mut s) = connect(addr, &mut st) {
                 let _ = s.write_all(&garbage(k));
-                let _ = sys::set_linger_zero(s.as_raw_fd());
+                let _ = sys::set_linger_zero(&s);
                 st.resets += 1;
             }
         }
@@ -268,7 +267,7 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant, chat: bool) -> Ch
         .chain(&loris)
         .chain(&garbage_conns)
     {
-        let _ = sys::set_linger_zero(s.as_raw_fd());
+        let _ = sys::set_linger_zero(&s);
     }
     st
 }

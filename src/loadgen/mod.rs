@@ -29,7 +29,7 @@ mod result;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
-pub use args::{parse_duration, RunArgs};
+pub use args::RunArgs;
 pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
 pub use result::now_rfc3339;
@@ -443,7 +443,7 @@ struct Window {
 const TICK: Duration = Duration::from_millis(100);
 
 fn check_server(shared: &Shared, server: &mut Option<&mut ServerChild>) -> Result<()> {
-    if sys::interrupted() {
+    if crate::signals::interrupted() {
         bail!("interrupted");
     }
     if shared.abort.load(Ordering::SeqCst) {

@@ -25,12 +25,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::args::{parse_duration, RunArgs};
+use super::args::RunArgs;
 use super::chaos::ChaosSpec;
 use super::{NoProgress, ServerChild};
 use crate::mux::Backend;
 use crate::record::{ChaosOutcome, ReliabilityRow, Scenario, Verdict};
-use crate::server::{parse_size, Protocol};
+use crate::server::Protocol;
+use crate::units::{parse_duration, parse_size};
 
 /// Settings of `loadgen chaos`.
 #[derive(Debug, Clone, Args)]
@@ -344,7 +345,7 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
     let mut rows = Vec::new();
     for scenario in &a.scenarios {
         for &backend in &a.backends {
-            if crate::sys::interrupted() {
+            if crate::signals::interrupted() {
                 return Ok(rows);
             }
             eprintln!("[{scenario}] {backend}…");

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use super::args::{parse_duration, LoadSettings, RunArgs};
+use super::args::{LoadSettings, RunArgs};
 use super::{NoProgress, RunOutput};
 use crate::limits;
 use crate::mux::Backend;
 use crate::report;
+use crate::units::parse_duration;
 
 /// Ready-made matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,7 +283,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
             for j in 0..n {
                 // Rotate the backend order each repeat.
                 let backend = cell.backends[(j + rep - 1) % n];
-                if crate::sys::interrupted() {
+                if crate::signals::interrupted() {
                     summary.interrupted = true;
                     break 'sweep;
                 }
@@ -308,7 +309,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                         summary.completed += 1;
                         write_report(&a.out, &a.baseline)?;
                     }
-                    Err(e) if crate::sys::interrupted() => {
+                    Err(e) if crate::signals::interrupted() => {
                         eprintln!("  interrupted: {e:#}");
                         summary.interrupted = true;
                         break 'sweep;

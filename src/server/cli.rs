@@ -8,25 +8,8 @@ use clap::Args;
 
 use super::{Config, Protocol, ReadPolicy, Snapshot};
 use crate::mux::Backend;
+use crate::units::parse_size;
 use crate::{limits, sys};
-
-/// Parse a byte size: `16384`, `64k`, `64KiB`, `1m`, `1MiB` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 64k, 256KiB, 1m)"))?;
-    let mult = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        _ => return Err(format!("unknown size unit {unit:?} in {s:?} (use k or m)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
 
 fn parse_positive_size(s: &str) -> Result<usize, String> {
     match parse_size(s)? {
@@ -206,21 +189,5 @@ impl ServerArgs {
         )?;
         println!("{}", snapshot.to_json_line());
         Ok(snapshot)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_accept_units_and_refuse_garbage() {
-        assert_eq!(parse_size("4"), Ok(4));
-        assert_eq!(parse_size("64k"), Ok(65536));
-        assert_eq!(parse_size("256KiB"), Ok(262144));
-        assert_eq!(parse_size("1m"), Ok(1 << 20));
-        assert!(parse_size("12q").is_err());
-        assert!(parse_size("").is_err());
-        assert!(parse_size("k").is_err());
     }
 }

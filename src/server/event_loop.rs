@@ -51,7 +51,7 @@ use slab::Slab;
 
 use super::conn::Conn;
 use super::counters::{Counters, Snapshot};
-use super::{Config, Protocol, ReadPolicy};
+use super::{control, Config, Protocol, ReadPolicy};
 use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
 use crate::sys;
 
@@ -66,13 +66,6 @@ const ACCEPT_BATCH: usize = 256;
 const LINGER_DISCARD_MAX: usize = 1 << 20;
 /// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-
-/// A control byte: print a snapshot and continue.
-pub const CONTROL_SNAPSHOT: u8 = libc::SIGUSR1 as u8;
-/// A control byte: stop the loop (the final snapshot is returned).
-pub const CONTROL_STOP: u8 = libc::SIGTERM as u8;
-/// SIGINT's byte, which also stops the loop.
-const CONTROL_INTERRUPT: u8 = libc::SIGINT as u8;
 
 /// How an I/O step ended for a connection.
 pub(super) enum Step {
@@ -192,27 +185,11 @@ impl<M: Multiplexer> EventLoop<M> {
     }
 
     fn control_ready(&mut self, on_snapshot: &mut impl FnMut(&Snapshot)) {
-        let mut cmds = [0u8; 64];
-        loop {
-            match self.control.read(&mut cmds) {
-                Ok(0) => {
-                    // Every write end is gone: nobody can stop us any more, so stop now.
-                    self.stop = true;
-                    return;
-                }
-                Ok(n) => {
-                    for &c in &cmds[..n] {
-                        match c {
-                            CONTROL_SNAPSHOT => on_snapshot(&self.snapshot("snapshot")),
-                            CONTROL_STOP | CONTROL_INTERRUPT => self.stop = true,
-                            _ => {}
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return, // WouldBlock: drained
-            }
+        let cmds = control::drain(&mut self.control);
+        for _ in 0..cmds.snapshots {
+            on_snapshot(&self.snapshot("snapshot"));
         }
+        self.stop |= cmds.stop;
     }
 
     // ---- accepting -------------------------------------------------------

@@ -1,6 +1,6 @@
 //! The server (RFC 862 echo, or broadcast chat), generic over the multiplexer.
 //!
-//! [`serve`] binds, installs the signal forwarding, dispatches on the backend
+//! [`serve`] binds, routes the signals to the control pipe, dispatches on the backend
 //! once and runs [`EventLoop`] monomorphised for it.
 
 use std::fs::File;
@@ -10,14 +10,16 @@ use std::net::SocketAddr;
 mod chat;
 mod cli;
 mod conn;
+mod control;
 mod counters;
 mod event_loop;
 pub mod uring;
 
 pub use chat::LINE_TOO_LONG;
-pub use cli::{parse_max_pending, parse_read_buf, parse_size, ServerArgs};
+pub use cli::{parse_max_pending, parse_read_buf, ServerArgs};
+pub use control::{CONTROL_SNAPSHOT, CONTROL_STOP};
 pub use counters::{Counters, Snapshot};
-pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
+pub use event_loop::EventLoop;
 
 use crate::backend::Model;
 use crate::mux::{Backend, Multiplexer};
@@ -155,9 +157,11 @@ pub fn serve(
     let listener = sys::tcp_listen(addr, LISTEN_BACKLOG)
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
-    let (control, _forwarding) =
-        sys::SignalForwarding::install(&signals).context("installing signal handlers")?;
+    let (control, wake) = sys::pipe().context("creating the control pipe")?;
+    // Held until serving ends; signal-hook keeps its own duplicates of `wake`.
+    let _signals =
+        crate::signals::ControlSignals::install(&wake).context("installing signal handlers")?;
+    drop(wake);
     let snapshot = serve_on(
         backend,
         listener,
@@ -172,10 +176,10 @@ pub fn serve(
 
 /// The serving-model seam: run `backend` on a bound, non-blocking `listener`
 /// until a stop command arrives on `control` (bytes [`CONTROL_SNAPSHOT`] /
-/// [`CONTROL_STOP`]; the signal forwarding writes them, tests and benches may
-/// too). Dispatches once on the backend's [`Model`]: a readiness multiplexer
-/// runs inside [`EventLoop`], monomorphised for it; a completion backend runs
-/// its own loop. Every model gets the same listener, control pipe and
+/// [`CONTROL_STOP`], written by tests and benches; signals arrive as wake-up
+/// bytes, see [`crate::signals`]). Dispatches once on the backend's [`Model`]:
+/// a readiness multiplexer runs inside [`EventLoop`], monomorphised for it; a
+/// completion backend runs its own loop. Every model gets the same listener, control pipe and
 /// [`Config`], and reports the same [`Snapshot`].
 pub fn serve_on(
     backend: Backend,

@@ -37,7 +37,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::counters::{Counters, Snapshot};
-use super::{Config, Protocol, CONTROL_SNAPSHOT, CONTROL_STOP, LINE_TOO_LONG};
+use super::{control, Config, Protocol, LINE_TOO_LONG};
 use crate::mux::MuxStats;
 use crate::sys;
 use crate::sys::uring::{BufRing, Completion, Ring};
@@ -84,8 +84,6 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const LINGER_DISCARD_MAX: usize = 1 << 20;
 /// How long stopping waits for the kernel to give back buffers still in use.
 const STOP_DRAIN: Duration = Duration::from_secs(1);
-/// SIGINT's control byte, which also stops the loop.
-const CONTROL_INTERRUPT: u8 = libc::SIGINT as u8;
 
 /// A piece of pending output.
 enum Chunk {
@@ -404,27 +402,11 @@ impl UringServer {
         if !c.more() {
             self.control_armed = false;
         }
-        let mut cmds = [0u8; 64];
-        loop {
-            match self.control.read(&mut cmds) {
-                Ok(0) => {
-                    // Every write end is gone: nobody can stop us any more, so stop now.
-                    self.stop = true;
-                    return;
-                }
-                Ok(n) => {
-                    for &cmd in &cmds[..n] {
-                        match cmd {
-                            CONTROL_SNAPSHOT => on_snapshot(&self.snapshot("snapshot")),
-                            CONTROL_STOP | CONTROL_INTERRUPT => self.stop = true,
-                            _ => {}
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break, // WouldBlock: drained
-            }
+        let cmds = control::drain(&mut self.control);
+        for _ in 0..cmds.snapshots {
+            on_snapshot(&self.snapshot("snapshot"));
         }
+        self.stop |= cmds.stop;
         if !self.control_armed && !self.stop {
             if let Err(e) = self.arm_control() {
                 self.counters.errors += 1;

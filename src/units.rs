@@ -1,0 +1,91 @@
+//! Parsing of the units command-line values are written in: durations
+//! (`5s`, `500ms`) and byte sizes (`64k`, `1MiB`).
+//!
+//! Hand-written rather than taken from a crate (`humantime`, `bytesize`, …):
+//! the accepted forms are the project's own (a bare number is seconds, `k` is
+//! 1024, a duration is bounded by [`limits::MAX_DURATION`]) and the error
+//! messages name the flag's examples; a crate would need the same wrapping.
+
+use std::time::Duration;
+
+use crate::limits;
+
+/// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`5s`, `500ms`, `2m`, `100us`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 5, 0.5, 5s, 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use s, ms, us or m)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    if secs > limits::MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "{s:?} is longer than the bound of one day ({} s): a run that long is more likely \
+             a slip of the unit; split long measurements into a sweep with --repeat",
+            limits::MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parse a byte size: `16384`, `64k`, `64KiB`, `1m`, `1MiB` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 64k, 256KiB, 1m)"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("unknown size unit {unit:?} in {s:?} (use k or m)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_plain_and_suffixed() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes_accept_units_and_refuse_garbage() {
+        assert_eq!(parse_size("4"), Ok(4));
+        assert_eq!(parse_size("64k"), Ok(65536));
+        assert_eq!(parse_size("256KiB"), Ok(262144));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert!(parse_size("12q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("k").is_err());
+    }
+}
