@@ -12,12 +12,14 @@ mod cli;
 mod conn;
 mod counters;
 mod event_loop;
+mod trace;
 pub mod uring;
 
 pub use chat::LINE_TOO_LONG;
 pub use cli::{parse_max_pending, parse_read_buf, parse_size, ServerArgs};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::{EventLoop, CONTROL_SNAPSHOT, CONTROL_STOP};
+pub use trace::TraceLevel;
 
 use crate::backend::Model;
 use crate::mux::{Backend, Multiplexer};
@@ -66,6 +68,8 @@ pub struct Config {
     pub max_conns: usize,
     /// Events returned per wait at most (epoll's `maxevents`).
     pub events: usize,
+    /// `--trace`: what the loop reports on stderr as it happens.
+    pub trace: TraceLevel,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             read_budget: 64 * 1024,
             max_conns: usize::MAX,
             events: 1024,
+            trace: TraceLevel::Off,
         }
     }
 }
