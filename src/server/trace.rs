@@ -24,10 +24,11 @@
 //! # Bounded when on
 //!
 //! Lines are formatted into a buffer that is handed, at the end of each loop
-//! turn (or when it passes [`CHUNK`]), to a writer thread over a channel of
-//! [`QUEUE`] chunks; the hand-over never waits. If the writer is behind — a
+//! turn (or when it passes [`CHUNK`]), to a writer thread over a channel; the
+//! hand-over never waits. The bound is on bytes, not chunks (a turn's chunk
+//! may be one line): if the writer is more than [`BACKLOG`] bytes behind — a
 //! slow terminal, a stalled pipe — the chunk is dropped and its lines counted,
-//! so the loop neither blocks nor grows (at most `QUEUE + 1` chunks, ~1 MiB).
+//! so the loop neither blocks nor grows (at most `BACKLOG + CHUNK` bytes).
 //! The writer owns a duplicate of descriptor 2, so `eprintln!` elsewhere never
 //! waits on its lock, and stderr's file flags are left alone: setting
 //! `O_NONBLOCK` on it would change the terminal for every process sharing it.
@@ -37,15 +38,17 @@
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Write as _};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::sys;
 
 /// Bytes buffered before a chunk is handed to the writer mid-turn.
 const CHUNK: usize = 16 * 1024;
-/// Chunks the writer may be behind before lines are dropped.
-const QUEUE: usize = 64;
+/// Bytes the writer may be behind before lines are dropped.
+const BACKLOG: usize = 1 << 20;
 /// How long exit waits for the writer to drain.
 const FINISH_WAIT: Duration = Duration::from_secs(1);
 
@@ -82,7 +85,9 @@ pub struct Tracer {
 
 struct Output {
     buf: String,
-    tx: Option<SyncSender<String>>,
+    tx: Option<Sender<String>>,
+    /// Bytes handed over and not yet written (the writer subtracts).
+    backlog: Arc<AtomicUsize>,
     done: Receiver<()>,
     dropped: u64,
 }
@@ -94,8 +99,10 @@ impl Tracer {
             return Ok(Tracer { level, out: None });
         }
         let mut stderr = File::from(sys::dup_at_least(libc::STDERR_FILENO, 0)?);
-        let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
+        let (tx, rx) = mpsc::channel::<String>();
         let (done_tx, done) = mpsc::channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let written = backlog.clone();
         std::thread::Builder::new()
             .name("trace-writer".into())
             .spawn(move || {
@@ -103,6 +110,7 @@ impl Tracer {
                     if stderr.write_all(chunk.as_bytes()).is_err() {
                         break; // stderr is gone: nothing more can be shown
                     }
+                    written.fetch_sub(chunk.len(), Ordering::Release);
                 }
                 let _ = done_tx.send(());
             })?;
@@ -111,6 +119,7 @@ impl Tracer {
             out: Some(Box::new(Output {
                 buf: String::with_capacity(CHUNK + 256),
                 tx: Some(tx),
+                backlog,
                 done,
                 dropped: 0,
             })),
@@ -214,15 +223,17 @@ impl Output {
             self.buf.clear();
             return;
         };
-        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 256));
-        match tx.try_send(chunk) {
-            Ok(()) => {}
-            Err(TrySendError::Full(mut chunk)) | Err(TrySendError::Disconnected(mut chunk)) => {
-                self.dropped += chunk.bytes().filter(|&b| b == b'\n').count() as u64;
-                chunk.clear();
-                self.buf = chunk; // reuse the allocation
+        let len = self.buf.len();
+        if self.backlog.load(Ordering::Acquire) + len <= BACKLOG {
+            let chunk = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 256));
+            self.backlog.fetch_add(len, Ordering::AcqRel);
+            match tx.send(chunk) {
+                Ok(()) => return,
+                Err(mpsc::SendError(chunk)) => self.buf = chunk, // the writer is gone
             }
         }
+        self.dropped += self.buf.bytes().filter(|&b| b == b'\n').count() as u64;
+        self.buf.clear(); // keeps the allocation
     }
 }
 
@@ -278,22 +289,28 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+    fn a_full_backlog_drops_and_counts_instead_of_waiting() {
         // A writer that never drains: a channel nobody reads.
-        let (tx, _rx) = mpsc::sync_channel::<String>(1);
+        let (tx, rx) = mpsc::channel::<String>();
         let (_done_tx, done) = mpsc::channel();
         let mut out = Output {
             buf: String::new(),
             tx: Some(tx),
+            backlog: Arc::new(AtomicUsize::new(0)),
             done,
             dropped: 0,
         };
-        out.buf.push_str("a\nb\n");
-        out.hand_over(); // fills the one slot
-        out.buf.push_str("c\nd\ne\n");
-        out.hand_over(); // full: dropped, counted, not blocked
+        let line = "x".repeat(99) + "\n";
+        for _ in 0..BACKLOG / 100 {
+            out.buf.push_str(&line);
+            out.hand_over(); // one line per turn: many small chunks fit
+        }
+        assert_eq!(out.dropped, 0);
+        out.buf.push_str(&line.repeat(3));
+        out.hand_over(); // beyond the backlog: dropped, counted, not blocked
         assert_eq!(out.dropped, 3);
         assert!(out.buf.is_empty());
+        assert_eq!(rx.try_iter().count(), BACKLOG / 100);
     }
 
     #[test]
