@@ -291,6 +291,13 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         &[("0", Pass), ("99999", Error), ("1024", Error)],
     );
     t.malformed(cmd, "--cpu");
+    // An optional value (bare is `all`); the table passes values as `--flag=value`.
+    t.switch(cmd, "--trace");
+    t.add(
+        cmd,
+        "--trace",
+        &[("off", Pass), ("waits", Pass), ("all", Pass), ("", Error)],
+    );
 }
 
 fn loadgen_cases(t: &mut Table) {

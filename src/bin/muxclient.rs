@@ -37,9 +37,12 @@ fn run(addr: &str) -> io::Result<()> {
     });
     let mut writer = &stream;
     for line in io::stdin().lock().lines() {
-        let line = line?;
+        // One write per line, newline included: written separately, the
+        // newline would wait for the server's ACK (Nagle) and arrive alone,
+        // splitting what `muxserver --trace` shows for one line in two.
+        let mut line = line?;
+        line.push('\n');
         writer.write_all(line.as_bytes())?;
-        writer.write_all(b"\n")?;
     }
     stream.shutdown(Shutdown::Write)?;
     printer

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Config, Protocol, ReadPolicy, Snapshot};
+use super::{Config, Protocol, ReadPolicy, Snapshot, TraceLevel};
 use crate::mux::Backend;
 use crate::units::parse_size;
 use crate::{limits, sys};
@@ -125,6 +125,21 @@ pub struct ServerArgs {
     /// Pin the server to this CPU.
     #[arg(long, value_name = "CPU")]
     pub cpu: Option<usize>,
+
+    /// Print one line per notable event on stderr: `--trace=waits` only what each wait returned
+    /// (the textbook's view), `--trace` or `--trace=all` also every read, write, accept, close
+    /// and interest change. Lines stderr cannot take at once are dropped and counted, never
+    /// waited for.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = TraceLevel::Off,
+        default_missing_value = "all"
+    )]
+    pub trace: TraceLevel,
 }
 
 impl ServerArgs {
@@ -139,6 +154,7 @@ impl ServerArgs {
             read_budget: self.read_budget,
             max_conns: self.max_conns.unwrap_or(usize::MAX),
             events: self.events,
+            trace: self.trace,
         }
     }
 

@@ -64,6 +64,9 @@ pub struct Counters {
     /// Chat: unterminated lines dropped when their sender closed.
     #[serde(default)]
     pub partial_lines_dropped: u64,
+    /// `--trace`: lines dropped because stderr could not take them at once.
+    #[serde(default)]
+    pub trace_lines_dropped: u64,
 }
 
 /// One JSON line: the loop's counters, the backend's, and the process's resource usage.

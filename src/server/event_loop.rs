@@ -51,6 +51,7 @@ use slab::Slab;
 
 use super::conn::Conn;
 use super::counters::{Counters, Snapshot};
+use super::trace::{self, Tracer};
 use super::{control, Config, Protocol, ReadPolicy};
 use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
 use crate::sys;
@@ -101,6 +102,10 @@ pub struct EventLoop<M: Multiplexer> {
     accept_paused_until: Option<Instant>,
     warned_refusal: bool,
     stop: bool,
+    /// `--trace` output; one predictable branch per event when off.
+    pub(super) trace: Tracer,
+    /// The backend's `slots_scanned` at the last traced wait.
+    traced_scanned: u64,
 }
 
 impl<M: Multiplexer> EventLoop<M> {
@@ -116,6 +121,7 @@ impl<M: Multiplexer> EventLoop<M> {
         };
         mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
         mux.register(control.as_raw_fd(), CONTROL, Interest::READABLE)?;
+        let trace = Tracer::new(cfg.trace)?;
         Ok(EventLoop {
             mux,
             listener,
@@ -130,6 +136,8 @@ impl<M: Multiplexer> EventLoop<M> {
             accept_paused_until: None,
             warned_refusal: false,
             stop: false,
+            trace,
+            traced_scanned: 0,
         })
     }
 
@@ -140,6 +148,7 @@ impl<M: Multiplexer> EventLoop<M> {
             backend: self.mux.name().to_string(),
             counters: Counters {
                 conns: self.conns.len() as u64,
+                trace_lines_dropped: self.trace.dropped(),
                 ..self.counters
             },
             mux: self.mux.stats(),
@@ -155,6 +164,9 @@ impl<M: Multiplexer> EventLoop<M> {
         while !self.stop {
             let timeout = self.wait_timeout();
             self.mux.wait(&mut events, timeout)?;
+            if self.trace.waits() {
+                self.trace_wait(&events);
+            }
             let mut listener_ready = false;
             for ev in events.iter() {
                 match ev.token {
@@ -172,8 +184,46 @@ impl<M: Multiplexer> EventLoop<M> {
             self.run_revisits();
             self.flush_dirty();
             self.maybe_resume_accepting();
+            self.trace.end_turn();
         }
+        self.trace.finish();
         Ok(self.snapshot("final"))
+    }
+
+    /// `wait #N -> K events [fd 7 R, fd 9 R|RDHUP]`, plus the slots scanned
+    /// for the backends that scan their whole set (select, poll).
+    #[cold]
+    #[inline(never)]
+    fn trace_wait(&mut self, events: &Events) {
+        use std::fmt::Write as _;
+        let stats = self.mux.stats();
+        let mut list = String::new();
+        for ev in events.iter() {
+            if !list.is_empty() {
+                list.push_str(", ");
+            }
+            let flags = trace::event_flags(ev);
+            let _ = match ev.token {
+                LISTENER => write!(list, "fd {} {flags} (listener)", self.listener.as_raw_fd()),
+                CONTROL => write!(list, "fd {} {flags} (control)", self.control.as_raw_fd()),
+                Token(key) => match self.conns.get(key) {
+                    Some(c) => write!(list, "fd {} {flags}", c.stream.as_raw_fd()),
+                    None => write!(list, "slot {key} {flags} (closed)"),
+                },
+            };
+        }
+        let scanned = stats.slots_scanned - self.traced_scanned;
+        self.traced_scanned = stats.slots_scanned;
+        let scan = match self.mux.name() {
+            "select" | "poll" => format!(" scanned {scanned}"),
+            _ => String::new(),
+        };
+        let n = events.len();
+        let plural = if n == 1 { "" } else { "s" };
+        self.trace.line(format_args!(
+            "wait #{} -> {n} event{plural} [{list}]{scan}",
+            stats.wait_calls
+        ));
     }
 
     fn wait_timeout(&self) -> Option<Duration> {
@@ -278,6 +328,11 @@ impl<M: Multiplexer> EventLoop<M> {
     fn add_conn(&mut self, stream: std::net::TcpStream) {
         if self.conns.len() >= self.cfg.max_conns {
             self.counters.refused += 1;
+            if self.trace.all() {
+                let fd = stream.as_raw_fd();
+                self.trace
+                    .line(format_args!("accept fd {fd}: refused (--max-conns)"));
+            }
             return; // dropping the stream closes it
         }
         // Echoes go out as soon as they are written. With Nagle's algorithm on,
@@ -295,6 +350,11 @@ impl<M: Multiplexer> EventLoop<M> {
             .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
         {
             self.counters.refused += 1;
+            if self.trace.all() {
+                let fd = stream.as_raw_fd();
+                self.trace
+                    .line(format_args!("accept fd {fd}: refused ({e})"));
+            }
             if !self.warned_refusal {
                 self.warned_refusal = true;
                 eprintln!(
@@ -304,6 +364,10 @@ impl<M: Multiplexer> EventLoop<M> {
                 );
             }
             return;
+        }
+        if self.trace.all() {
+            let fd = stream.as_raw_fd();
+            self.trace.line(format_args!("accept fd {fd}"));
         }
         entry.insert(Conn::new(stream));
         self.counters.peak_conns = self.counters.peak_conns.max(self.conns.len() as u64);
@@ -408,7 +472,12 @@ impl<M: Multiplexer> EventLoop<M> {
             let want = room.min(self.read_buf.len());
             self.counters.reads += 1;
             let conn = &mut self.conns[key];
-            match conn.stream.read(&mut self.read_buf[..want]) {
+            let res = conn.stream.read(&mut self.read_buf[..want]);
+            if self.trace.all() {
+                let fd = conn.stream.as_raw_fd();
+                self.trace.io("read", fd, res.as_ref().copied(), None);
+            }
+            match res {
                 Ok(0) => {
                     conn.read_eof = true;
                     if !conn.line.is_empty() {
@@ -470,7 +539,12 @@ impl<M: Multiplexer> EventLoop<M> {
             conn.out.push_copy(data);
         } else {
             self.counters.writes += 1;
-            match conn.stream.write(data) {
+            let res = conn.stream.write(data);
+            if self.trace.all() {
+                let fd = conn.stream.as_raw_fd();
+                self.trace.io("write", fd, res.as_ref().copied(), Some(n));
+            }
+            match res {
                 Ok(m) => {
                     self.counters.bytes_out += m as u64;
                     if m < n {
@@ -503,7 +577,12 @@ impl<M: Multiplexer> EventLoop<M> {
         let was_capped = conn.pending() >= self.cfg.max_pending;
         while conn.pending() > 0 {
             self.counters.writes += 1;
-            match conn.out.write_to(&mut conn.stream) {
+            let res = conn.out.write_to(&mut conn.stream);
+            if self.trace.all() {
+                let fd = conn.stream.as_raw_fd();
+                self.trace.io("writev", fd, res.as_ref().map(|r| r.0), None);
+            }
+            match res {
                 Ok((m, took_all)) => {
                     self.counters.bytes_out += m as u64;
                     if !took_all {
@@ -603,6 +682,12 @@ impl<M: Multiplexer> EventLoop<M> {
             }
             self.counters.interest_changes += 1;
             let fd = conn.stream.as_raw_fd();
+            if self.trace.all() {
+                self.trace.line(format_args!(
+                    "interest fd {fd}: {}",
+                    interest_diff(conn.interest, want)
+                ));
+            }
             match self.mux.reregister(fd, Token(key), want) {
                 Ok(()) => self.conns[key].interest = want,
                 Err(e) => {
@@ -616,6 +701,15 @@ impl<M: Multiplexer> EventLoop<M> {
 
     pub(super) fn close(&mut self, key: usize, reset: bool) {
         let conn = self.conns.remove(key);
+        if self.trace.all() {
+            let why = match (reset, conn.read_eof) {
+                (true, _) => "reset",
+                (false, true) => "EOF",
+                (false, false) => "by server",
+            };
+            let fd = conn.stream.as_raw_fd();
+            self.trace.line(format_args!("close fd {fd} ({why})"));
+        }
         // Deregister before the descriptor is closed (select and poll would
         // otherwise keep watching a closed or reused number).
         if self.mux.deregister(conn.stream.as_raw_fd()).is_err() {
@@ -629,4 +723,20 @@ impl<M: Multiplexer> EventLoop<M> {
         // A descriptor was freed: if accepting was paused for lack of them, resume.
         self.resume_accepting();
     }
+}
+
+/// `+W`, `-R +W`, ...: what an interest change adds and removes.
+fn interest_diff(old: Interest, new: Interest) -> String {
+    let mut parts = Vec::new();
+    for (had, has, name) in [
+        (old.is_readable(), new.is_readable(), "R"),
+        (old.is_writable(), new.is_writable(), "W"),
+    ] {
+        match (had, has) {
+            (false, true) => parts.push(format!("+{name}")),
+            (true, false) => parts.push(format!("-{name}")),
+            _ => {}
+        }
+    }
+    parts.join(" ")
 }

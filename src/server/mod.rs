@@ -13,6 +13,7 @@ mod conn;
 mod control;
 mod counters;
 mod event_loop;
+mod trace;
 pub mod uring;
 
 pub use chat::LINE_TOO_LONG;
@@ -20,6 +21,7 @@ pub use cli::{parse_max_pending, parse_read_buf, ServerArgs};
 pub use control::{CONTROL_SNAPSHOT, CONTROL_STOP};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::EventLoop;
+pub use trace::TraceLevel;
 
 use crate::backend::Model;
 use crate::mux::{Backend, Multiplexer};
@@ -122,6 +124,8 @@ pub struct Config {
     pub max_conns: usize,
     /// Events returned per wait at most (epoll's `maxevents`).
     pub events: usize,
+    /// `--trace`: what the loop reports on stderr as it happens.
+    pub trace: TraceLevel,
 }
 
 impl Default for Config {
@@ -135,6 +139,7 @@ impl Default for Config {
             read_budget: 64 * 1024,
             max_conns: usize::MAX,
             events: 1024,
+            trace: TraceLevel::Off,
         }
     }
 }

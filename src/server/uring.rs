@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::counters::{Counters, Snapshot};
+use super::trace::Tracer;
 use super::{control, Config, Protocol, LINE_TOO_LONG};
 use crate::mux::MuxStats;
 use crate::sys;
@@ -210,6 +211,8 @@ struct UringServer {
     stop: bool,
     /// Draining after a stop: nothing is re-armed.
     stopping: bool,
+    /// `--trace` output; one predictable branch per event when off.
+    trace: Tracer,
 }
 
 impl UringServer {
@@ -224,6 +227,7 @@ impl UringServer {
             max_pending: cfg.max_pending.max(1),
             ..cfg
         };
+        let trace = Tracer::new(cfg.trace)?;
         let mut server = UringServer {
             ring,
             bufs,
@@ -242,6 +246,7 @@ impl UringServer {
             accept_paused_until: None,
             stop: false,
             stopping: false,
+            trace,
         };
         server.arm_accept()?;
         server.arm_control()?;
@@ -256,6 +261,7 @@ impl UringServer {
             backend: crate::backend::Backend::Uring.name().to_string(),
             counters: Counters {
                 conns: self.live as u64,
+                trace_lines_dropped: self.trace.dropped(),
                 ..self.counters
             },
             mux: MuxStats {
@@ -280,6 +286,9 @@ impl UringServer {
             let mut batch = std::mem::take(&mut self.completions);
             batch.clear();
             self.ring.reap(&mut batch, usize::MAX);
+            if self.trace.waits() {
+                self.trace_enter(&batch);
+            }
             for c in &batch {
                 let key = (c.user_data & ((1 << OP_SHIFT) - 1)) as usize;
                 match c.user_data >> OP_SHIFT {
@@ -294,8 +303,55 @@ impl UringServer {
             self.flush_dirty();
             self.feed_starved();
             self.maybe_resume_accepting();
+            self.trace.end_turn();
         }
+        self.trace.finish();
         Ok(self.snapshot("final"))
+    }
+
+    /// `--trace=waits`: `enter #N -> K cqes [recv fd 7: 4 B, send fd 7: 4 B]`;
+    /// `--trace=all`: `enter #N -> K cqes`, then one `cqe ...` line each.
+    #[cold]
+    #[inline(never)]
+    fn trace_enter(&mut self, batch: &[Completion]) {
+        let items: Vec<String> = batch.iter().map(|c| self.describe_cqe(c)).collect();
+        let n = batch.len();
+        let plural = if n == 1 { "" } else { "s" };
+        let enter = self.ring.enters;
+        if self.trace.all() {
+            self.trace
+                .line(format_args!("enter #{enter} -> {n} cqe{plural}"));
+            for item in items {
+                self.trace.line(format_args!("cqe {item}"));
+            }
+        } else {
+            let list = items.join(", ");
+            self.trace
+                .line(format_args!("enter #{enter} -> {n} cqe{plural} [{list}]"));
+        }
+    }
+
+    /// `recv fd 7: 4 B`, `send fd 7: EAGAIN`, `accept fd 9`, `control`, `cancel`.
+    fn describe_cqe(&self, c: &Completion) -> String {
+        let key = (c.user_data & ((1 << OP_SHIFT) - 1)) as usize;
+        let fd = || {
+            self.conns.get(key).map_or(format!("slot {key}"), |conn| {
+                format!("fd {}", conn.stream.as_raw_fd())
+            })
+        };
+        let outcome = |eof: bool| match c.result {
+            0 if eof => "EOF".to_string(),
+            n if n >= 0 => format!("{n} B"),
+            e => errno_name(-e),
+        };
+        match c.user_data >> OP_SHIFT {
+            OP_ACCEPT if c.result >= 0 => format!("accept fd {}", c.result),
+            OP_ACCEPT => format!("accept {}", errno_name(-c.result)),
+            OP_CONTROL => "control".to_string(),
+            OP_RECV => format!("recv {}: {}", fd(), outcome(true)),
+            OP_SEND => format!("send {}: {}", fd(), outcome(false)),
+            _ => "cancel".to_string(),
+        }
     }
 
     // ---- accepting and control -------------------------------------------
@@ -880,6 +936,15 @@ impl UringServer {
             return;
         }
         conn.closed = true;
+        if self.trace.all() {
+            let why = match (reset, conn.read_eof) {
+                (true, _) => "reset",
+                (false, true) => "EOF",
+                (false, false) => "by server",
+            };
+            let fd = conn.stream.as_raw_fd();
+            self.trace.line(format_args!("close fd {fd} ({why})"));
+        }
         self.live -= 1;
         self.counters.closes += 1;
         if reset {
@@ -959,5 +1024,19 @@ impl UringServer {
             // The kernel still holds requests that name our memory.
             std::mem::forget(self);
         }
+    }
+}
+
+/// The name of an errno a completion may carry, for trace lines.
+fn errno_name(errno: i32) -> String {
+    match errno {
+        libc::EAGAIN => "EAGAIN".to_string(),
+        libc::ENOBUFS => "ENOBUFS".to_string(),
+        libc::ECANCELED => "ECANCELED".to_string(),
+        libc::ECONNRESET => "ECONNRESET".to_string(),
+        libc::EPIPE => "EPIPE".to_string(),
+        libc::EMFILE => "EMFILE".to_string(),
+        libc::EINTR => "EINTR".to_string(),
+        e => format!("errno {e}"),
     }
 }

@@ -226,7 +226,8 @@ pub fn flags_from_help(cmd: Cmd) -> BTreeSet<String> {
             .split(|c: char| c.is_whitespace() || c == ',')
             .find(|w| w.starts_with("--") || w.starts_with('<'))
             .unwrap_or("");
-        let word = word.split('=').next().unwrap_or("");
+        // `--trace[=<WHAT>]`: a flag whose value is optional.
+        let word = word.split(['=', '[']).next().unwrap_or("");
         match section {
             "Options:" if word.starts_with("--") && word != "--help" && word != "--version" => {
                 flags.insert(word.to_string());
