@@ -176,7 +176,14 @@ def title(rows, what):
     return f"{what}\n{machine_label(rows)}, {msg} B messages"
 
 
+def smallest_msg(rows):
+    """Rows of the smallest message size (so series never mix sizes)."""
+    sizes = sorted({int(r["msg_size"]) for r in rows})
+    return [r for r in rows if int(r["msg_size"]) == sizes[0]] if sizes else rows
+
+
 def no_idle_default_buf(rows):
+    rows = smallest_msg(rows)
     rb = most_common(rows, "read_buf")
     return [r for r in rows if r["idle"] == "0" and r["read_buf"] == rb]
 
@@ -209,6 +216,7 @@ def fig_p99(plt, rows, out):
 
 
 def fig_cpu_vs_idle(plt, rows, out):
+    rows = smallest_msg(rows)
     with_idle = [r for r in rows if r["idle"] != "0"]
     if not with_idle:
         return None
@@ -258,6 +266,36 @@ def fig_trigger(plt, rows, out):
     )
     fig.tight_layout()
     return save(fig, out, "trigger_vs_readbuf.png")
+
+
+def fig_costs_by_size(plt, rows, out):
+    """Per-request server costs and p99 vs active connections, one row of
+    panels per message size (drawn when a sweep has several sizes)."""
+    sizes = sorted({int(r["msg_size"]) for r in rows})
+    if len(sizes) < 2:
+        return None
+    sel = [r for r in rows if r["idle"] == "0"]
+    panels = (
+        ("server_cpu_us_per_req", "server CPU µs per request"),
+        ("server_syscalls_per_req", "server syscalls per request"),
+        ("lat_p99_us", "p99 latency (µs)"),
+    )
+    fig, axes = plt.subplots(len(sizes), len(panels), figsize=(15, 4 * len(sizes)), squeeze=False)
+    for i, size in enumerate(sizes):
+        rs = [r for r in sel if int(r["msg_size"]) == size]
+        for j, (key, label) in enumerate(panels):
+            ax = axes[i][j]
+            line_plot(ax, series(rs, "conns", key))
+            ax.set_yscale("log")
+            ax.set_xlabel(f"active connections ({size} B messages, no idle)")
+            ax.set_ylabel(label)
+    pipeline = most_common(rows, "pipeline")
+    fig.suptitle(
+        f"Per-request costs vs active connections, closed loop ×{pipeline} "
+        f"(median of repeats, band = min–max)\n{machine_label(rows)}"
+    )
+    fig.tight_layout()
+    return save(fig, out, "costs_vs_conns.png")
 
 
 def read_hgrm(path):
@@ -334,7 +372,7 @@ def main():
     os.makedirs(args.output, exist_ok=True)
     written = []
     if rows:
-        for fig in (fig_throughput, fig_p99, fig_cpu_vs_idle, fig_trigger):
+        for fig in (fig_throughput, fig_p99, fig_cpu_vs_idle, fig_trigger, fig_costs_by_size):
             p = fig(plt, rows, args.output)
             if p:
                 written.append(p)

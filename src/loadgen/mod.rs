@@ -11,7 +11,6 @@
 //! dies or stops answering ends it within seconds, with a message.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ mod machine;
 pub mod message;
 pub mod reliability;
 mod result;
+mod setup;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
@@ -36,200 +36,13 @@ pub use result::now_rfc3339;
 
 use crate::record::ChaosStats;
 use crate::server::Protocol;
-use crate::{limits, sys};
+use crate::sys;
 use client::{Shared, Timeline, WorkerPlan, WorkerResult};
+pub use setup::check;
+use setup::{check_settings, place, server_command};
 
 /// Descriptors a side needs beyond one per connection (stdio, listener, epoll, pipes, …).
 pub(crate) const SPARE_FDS: u64 = 64;
-
-/// Where the workers and the server run.
-struct Placement {
-    server_cpu: Option<usize>,
-    client_cpus: Option<Vec<usize>>,
-    threads: usize,
-    warnings: Vec<String>,
-}
-
-fn place(args: &RunArgs) -> Result<Placement> {
-    let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
-    let mut warnings = Vec::new();
-    let (server_cpu, client_cpus) = if args.addr.is_some() {
-        (None, args.load.client_cpus.clone().map(|c| c.0))
-    } else if allowed.len() < 2 {
-        let w = "only one CPU available: server and load generator share it, no pinning";
-        eprintln!("loadgen: warning: {w}");
-        warnings.push(w.to_string());
-        (None, None)
-    } else {
-        if !allowed.contains(&args.load.server_cpu) {
-            bail!(
-                "--server-cpu {} is not among the CPUs this process may use ({allowed:?})",
-                args.load.server_cpu
-            );
-        }
-        let clients = match &args.load.client_cpus {
-            Some(args::CpuList(c)) => {
-                if let Some(bad) = c.iter().find(|c| !allowed.contains(c)) {
-                    bail!("--client-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})");
-                }
-                c.clone()
-            }
-            None => allowed
-                .iter()
-                .copied()
-                .filter(|&c| c != args.load.server_cpu)
-                .collect(),
-        };
-        (Some(args.load.server_cpu), Some(clients))
-    };
-    let cpus = client_cpus.as_ref().map_or(allowed.len(), Vec::len).max(1);
-    let threads = match args.load.threads {
-        None => cpus,
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(t) if t > limits::max_threads(cpus) => bail!(
-            "--threads {t} is above the bound of {} ({} per client CPU, {cpus} client CPU{}): \
-             each worker is an event loop that keeps its CPU busy, so more workers than CPUs \
-             only take turns; use --client-cpus to give the client more CPUs",
-            limits::max_threads(cpus),
-            limits::THREADS_PER_CPU,
-            if cpus == 1 { "" } else { "s" }
-        ),
-        Some(t) => t,
-    };
-    Ok(Placement {
-        server_cpu,
-        client_cpus,
-        threads,
-        warnings,
-    })
-}
-
-fn check_settings(args: &RunArgs) -> Result<()> {
-    if args.conns == 0 {
-        bail!("--conns must be at least 1");
-    }
-    if args.label.is_some() && args.addr.is_none() {
-        bail!("--label names an external server: it goes with --addr");
-    }
-    if args.load.pipeline == 0 {
-        bail!("--pipeline must be at least 1");
-    }
-    if args.conns > u32::MAX as usize {
-        bail!("--conns is too large");
-    }
-    let Some(total) = args.conns.checked_add(args.idle) else {
-        bail!(
-            "--conns {} plus --idle {} is too large",
-            args.conns,
-            args.idle
-        );
-    };
-    if let Some(r) = args.rate {
-        if !(r.is_finite() && r > 0.0) {
-            bail!("--rate must be a positive number of messages per second");
-        }
-        if !(limits::MIN_RATE..=limits::MAX_RATE).contains(&r) {
-            bail!(
-                "--rate {r} is outside {} to {:.0} messages per second: beyond that the open-loop \
-                 schedule only piles up messages no echo server can answer; below it one \
-                 message takes longer than a window",
-                limits::MIN_RATE,
-                limits::MAX_RATE
-            );
-        }
-    }
-    if !(args.load.connect_rate.is_finite() && args.load.connect_rate > 0.0) {
-        bail!("--connect-rate must be positive");
-    }
-    let connect_s = total as f64 / args.load.connect_rate;
-    if connect_s > limits::MAX_DURATION.as_secs_f64() {
-        bail!(
-            "--connect-rate {} would take {connect_s:.0} s to open {total} connections, longer \
-             than the bound of one day ({} s)",
-            args.load.connect_rate,
-            limits::MAX_DURATION.as_secs()
-        );
-    }
-    if args.load.connect_timeout.is_zero() {
-        bail!("--connect-timeout must be more than 0");
-    }
-    if args.duration.is_zero() {
-        bail!("--duration must be more than 0");
-    }
-    if args.load.timeout.is_zero() {
-        bail!("--timeout must be more than 0");
-    }
-    if args.load.workload == Protocol::Chat {
-        if args.msg_size < client::chat::MIN_LINE {
-            bail!(
-                "--msg-size {} is too small for chat: a line carries a {}-byte header \
-                 (sender, sequence number, timestamp) and a newline; use at least {}",
-                args.msg_size,
-                client::chat::HEADER_LEN,
-                client::chat::MIN_LINE
-            );
-        }
-        let senders = args.senders_or_default();
-        if senders == 0 || senders > args.conns {
-            bail!("--senders must be between 1 and --conns ({})", args.conns);
-        }
-    } else if args.load.senders.is_some() {
-        bail!("--senders applies to --workload chat");
-    }
-    // Both sides need a descriptor per connection (the server is a child with
-    // the same limits, which it raises to the hard limit as we do).
-    let soft = sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
-    let (_, hard) = sys::nofile_limit()?;
-    let total = total as u64;
-    if total.saturating_add(SPARE_FDS) > soft {
-        bail!(
-            "{total} connections need about {} descriptors on each side, but RLIMIT_NOFILE \
-             here is {soft} (hard limit {hard}): at most {} connections fit. Raise the hard \
-             limit (ulimit -Hn) or ask for fewer connections.",
-            total.saturating_add(SPARE_FDS),
-            soft.saturating_sub(SPARE_FDS)
-        );
-    }
-    limits::check_in_flight(args.conns, args.load.pipeline, args.msg_size)
-        .map_err(|e| anyhow!(e))?;
-    Ok(())
-}
-
-fn server_command(
-    exe: &Path,
-    args: &RunArgs,
-    backend: crate::mux::Backend,
-    cpu: Option<usize>,
-) -> Command {
-    let mut cmd = Command::new(exe);
-    // Its own process group: a Ctrl-C at the terminal reaches loadgen only,
-    // which then stops the server itself (and keeps what was measured).
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    // And it dies with us, even if we are killed outright.
-    sys::kill_child_with_parent(&mut cmd);
-    cmd.arg("serve")
-        .args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
-        .args(["--protocol", args.load.workload.name()])
-        .args(["--max-line", &args.msg_size.to_string()])
-        .args(["--read-buf", &args.read_buf.to_string()])
-        .args(["--max-pending", &args.load.max_pending.to_string()])
-        .args(["--read-policy", args.load.read_policy.name()]);
-    if let Some(cpu) = cpu {
-        cmd.args(["--cpu", &cpu.to_string()]);
-    }
-    if let Some(n) = args.server_nofile {
-        cmd.args(["--nofile-limit", &n.to_string()]);
-    }
-    cmd
-}
-
-/// Check a run's settings against every bound (`src/limits.rs`, descriptors,
-/// CPUs) without starting anything: what `run` does first, for sweeps and the
-/// reliability table to check every run before the first starts.
-pub fn check(args: &RunArgs) -> Result<()> {
-    check_settings(args)?;
-    place(args).map(drop)
-}
 
 /// Live progress for the caller (a progress bar): called about ten times a second.
 pub trait Progress {

@@ -9,6 +9,7 @@ pub mod hgrm;
 pub mod json;
 pub mod markdown;
 pub mod reliability;
+pub mod summary;
 pub mod table;
 
 use std::path::Path;

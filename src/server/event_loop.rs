@@ -1,5 +1,11 @@
 //! The echo server's event loop, generic over the multiplexer.
 //!
+//! (Over 400 lines: accepting, the drain rule, back-pressure, interest
+//! changes and closing are one state machine per connection, and their
+//! rules are written down here, next to each other. The chat protocol's
+//! half lives in `chat.rs`; moving the echo/chat choice behind a protocol
+//! trait is listed as remaining work.)
+//!
 //! One thread, one multiplexer, one shared read buffer. Per connection the
 //! loop keeps a socket, an output buffer that exists only while output is
 //! pending, and a few flags (see [`Conn`]), so an idle connection costs no heap

@@ -1,5 +1,8 @@
 //! io_uring: the ring, the provided-buffer ring, and the `unsafe` they need.
 //!
+//! (Over 400 lines with its tests: every `unsafe` touch of io_uring in the
+//! crate is here on purpose, so it can be reviewed in one place.)
+//!
 //! The `io-uring` crate makes the system calls; this module is the only place
 //! that queues submissions (which is `unsafe`: the kernel may read or write the
 //! memory an SQE names until its completion arrives) and that shares memory
