@@ -1,6 +1,9 @@
 //! `runs.csv`: one row per run, columns in [`RunResult`]'s field order (each
-//! documented there). Rows are appended; a new file gets the header first. An
-//! existing file with another header is refused rather than mixed.
+//! documented there). Rows are appended; a new file gets the header first.
+//! A file written by an older version (fewer columns) is upgraded in place:
+//! its rows are read (missing columns take their defaults) and written back
+//! under the current header before the new row is appended, so nothing is
+//! lost or mixed. A file whose rows cannot be read that way is refused.
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -28,11 +31,23 @@ pub fn append(path: &Path, result: &RunResult) -> Result<()> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let first = text.lines().next().unwrap_or("");
         if first != expected {
-            bail!(
-                "{} has a different header (written by another version?); \
-                 use another --csv file",
-                path.display()
-            );
+            // Only an older runs.csv (its columns all ours) is upgraded; any
+            // other file would silently lose its unknown columns.
+            let known: Vec<&str> = expected.split(',').collect();
+            if let Some(col) = first.split(',').find(|c| !known.contains(c)) {
+                bail!(
+                    "{} has a column {col:?} that runs.csv does not (not a runs file, or \
+                     written by a newer version); use another --csv file",
+                    path.display()
+                );
+            }
+            upgrade(path).with_context(|| {
+                format!(
+                    "{} has a different header and its rows could not be read as this \
+                     version's; use another --csv file",
+                    path.display()
+                )
+            })?;
         }
     }
     let file = OpenOptions::new()
@@ -48,6 +63,25 @@ pub fn append(path: &Path, result: &RunResult) -> Result<()> {
     Ok(())
 }
 
+/// Rewrite an older runs CSV under the current header (via a temporary file
+/// renamed over it, so a failure leaves the original).
+fn upgrade(path: &Path) -> Result<()> {
+    let rows = read(path)?;
+    if rows.is_empty() {
+        bail!("no rows");
+    }
+    let tmp = path.with_extension("csv.upgrading");
+    {
+        let mut w = csv::Writer::from_path(&tmp)?;
+        for r in &rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
 /// Read every row of a runs CSV.
 pub fn read(path: &Path) -> Result<Vec<RunResult>> {
     let mut r =
@@ -55,4 +89,41 @@ pub fn read(path: &Path) -> Result<Vec<RunResult>> {
     r.deserialize()
         .map(|row| row.with_context(|| format!("parsing {}", path.display())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_file_is_upgraded_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        // An older version's file: a subset of today's columns.
+        std::fs::write(&path, "timestamp,backend,conns,req_per_s\nT0,poll,10,123.5\n").unwrap();
+        let new = RunResult {
+            backend: "uring".into(),
+            conns: 100,
+            ..RunResult::default()
+        };
+        append(&path, &new).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().next().unwrap(), header().unwrap());
+        let rows = read(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].backend.as_str(), rows[0].conns), ("poll", 10));
+        assert_eq!(rows[0].req_per_s, 123.5);
+        assert_eq!((rows[1].backend.as_str(), rows[1].conns), ("uring", 100));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let junk = "not,a,runs,file\nx,y,z,w\n";
+        std::fs::write(&path, junk).unwrap();
+        let err = append(&path, &RunResult::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("another --csv file"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), junk);
+    }
 }

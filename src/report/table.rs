@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::backend::{Backend, Model};
 use crate::record::RunResult;
 use crate::server::Protocol;
 
@@ -65,14 +66,30 @@ pub fn render(r: &RunResult) -> String {
             "  uncorrected  p50 {p50}  p99 {p99}  (from actual send time)"
         );
     }
+    let completion = r
+        .backend
+        .parse::<Backend>()
+        .is_ok_and(|b| b.model() == Model::Completion);
+    let breakdown = if completion {
+        // Receives and sends are requests in the ring, not system calls.
+        format!(
+            "io_uring_enter only; receives {}, sends {} as ring requests",
+            opt(r.server_reads_per_req, 2),
+            opt(r.server_writes_per_req, 2)
+        )
+    } else {
+        format!(
+            "waits {}, reads {}, writes {}",
+            opt(r.server_waits_per_req, 2),
+            opt(r.server_reads_per_req, 2),
+            opt(r.server_writes_per_req, 2)
+        )
+    };
     let _ = writeln!(
         s,
-        "  server/req   CPU {} µs · syscalls {} (waits {}, reads {}, writes {}) · ctx sw {}",
+        "  server/req   CPU {} µs · syscalls {} ({breakdown}) · ctx sw {}",
         opt(r.server_cpu_us_per_req, 2),
         opt(r.server_syscalls_per_req, 2),
-        opt(r.server_waits_per_req, 2),
-        opt(r.server_reads_per_req, 2),
-        opt(r.server_writes_per_req, 2),
         opt(r.server_ctx_switches_per_req, 3),
     );
     if let (Some(enters), Some(sqes)) = (r.server_enters_per_req, r.server_sqes_per_req) {
