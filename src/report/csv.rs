@@ -100,7 +100,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         // An older version's file: a subset of today's columns.
-        std::fs::write(&path, "timestamp,backend,conns,req_per_s\nT0,poll,10,123.5\n").unwrap();
+        std::fs::write(
+            &path,
+            "timestamp,backend,conns,req_per_s\nT0,poll,10,123.5\n",
+        )
+        .unwrap();
         let new = RunResult {
             backend: "uring".into(),
             conns: 100,
