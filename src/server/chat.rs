@@ -12,13 +12,105 @@
 
 use std::rc::Rc;
 
+use std::io;
+use std::net::{Shutdown, TcpStream};
+
+use super::conn::Conn;
+use super::counters::Counters;
 use super::event_loop::{EventLoop, Step};
+use super::protocol::Handler;
+use super::Config;
 use crate::mux::Multiplexer;
 
 /// Sent to a client whose line exceeds `--max-line`, before it is closed.
 pub const LINE_TOO_LONG: &[u8] = b"ERR line too long\n";
+/// Bytes a rejected client may still send after its error line before it
+/// is closed regardless.
+const LINGER_DISCARD_MAX: usize = 1 << 20;
 
-impl<M: Multiplexer> EventLoop<M> {
+/// The chat protocol's state for the whole loop.
+#[derive(Default)]
+pub struct Chat {
+    /// Connections with new output, flushed after the current batch.
+    to_flush: Vec<usize>,
+}
+
+/// A chat connection's state.
+#[derive(Default)]
+pub struct ChatConn {
+    /// Bytes of a line not yet terminated by `\n`.
+    line: Vec<u8>,
+    /// Rejected (line too long): its input is discarded; after the error
+    /// line is out it gets FIN, and it is closed when the client closes.
+    closing: bool,
+    /// `shutdown(SHUT_WR)` done (lingering close of a rejected client).
+    write_shut: bool,
+    /// Bytes discarded from a rejected client.
+    discarded: usize,
+    /// On the list of connections to flush after this batch.
+    dirty: bool,
+}
+
+impl Handler for Chat {
+    type Conn = ChatConn;
+    // Slow *receivers* are dropped instead (see `broadcast`).
+    const READ_CAPPED: bool = false;
+
+    fn read_room(_cfg: &Config, conn: &Conn<ChatConn>, buf_len: usize) -> usize {
+        // Rejected: once the error line is out, read (and discard) until the
+        // client closes, so unread input does not turn our close into a
+        // reset that destroys the error line in flight.
+        match &conn.proto {
+            c if c.closing && !c.write_shut => 0,
+            _ => buf_len,
+        }
+    }
+
+    fn input<M: Multiplexer>(lp: &mut EventLoop<M, Self>, key: usize, n: usize) -> Step {
+        let conn = &mut lp.conns[key].proto;
+        if conn.closing {
+            conn.discarded += n;
+            return if conn.discarded > LINGER_DISCARD_MAX {
+                Step::Close { reset: false }
+            } else {
+                Step::Continue
+            };
+        }
+        lp.chat_input(key, n)
+    }
+
+    fn eof(counters: &mut Counters, conn: &mut ChatConn) {
+        if !conn.line.is_empty() {
+            // An unterminated line is dropped with its sender.
+            conn.line = Vec::new();
+            counters.partial_lines_dropped += 1;
+        }
+    }
+
+    fn deferred(conn: &ChatConn) -> bool {
+        conn.dirty
+    }
+
+    fn after_batch<M: Multiplexer>(lp: &mut EventLoop<M, Self>) {
+        lp.flush_dirty();
+    }
+
+    fn closing(conn: &ChatConn) -> bool {
+        conn.closing
+    }
+
+    /// The error line of a rejected client is out: send FIN, then read until
+    /// the client closes.
+    fn drained(stream: &TcpStream, conn: &mut ChatConn) -> io::Result<()> {
+        if conn.closing && !conn.write_shut {
+            conn.write_shut = true;
+            stream.shutdown(Shutdown::Write)?;
+        }
+        Ok(())
+    }
+}
+
+impl<M: Multiplexer> EventLoop<M, Chat> {
     /// Split `read_buf[..n]` from connection `key` into lines and broadcast the
     /// complete ones; keep the unterminated rest on the connection.
     pub(super) fn chat_input(&mut self, key: usize, n: usize) -> Step {
@@ -37,11 +129,11 @@ impl<M: Multiplexer> EventLoop<M> {
             let Some(conn) = self.conns.get_mut(key) else {
                 return Step::Continue; // dropped as a slow consumer of its own line
             };
-            let line: Rc<[u8]> = if conn.line.is_empty() {
+            let line: Rc<[u8]> = if conn.proto.line.is_empty() {
                 Rc::from(&data[start..end])
             } else {
-                conn.line.extend_from_slice(&data[start..end]);
-                Rc::from(std::mem::take(&mut conn.line))
+                conn.proto.line.extend_from_slice(&data[start..end]);
+                Rc::from(std::mem::take(&mut conn.proto.line))
             };
             start = end;
             if line.len() - 1 > max_line {
@@ -53,8 +145,8 @@ impl<M: Multiplexer> EventLoop<M> {
         let Some(conn) = self.conns.get_mut(key) else {
             return Step::Continue;
         };
-        conn.line.extend_from_slice(&data[start..]);
-        if conn.line.len() > max_line {
+        conn.proto.line.extend_from_slice(&data[start..]);
+        if conn.proto.line.len() > max_line {
             self.reject(key);
         }
         Step::Continue
@@ -67,7 +159,7 @@ impl<M: Multiplexer> EventLoop<M> {
         let cap = self.cfg.max_pending;
         let mut slow = Vec::new();
         for (k, c) in self.conns.iter_mut() {
-            if c.closing {
+            if c.proto.closing {
                 continue;
             }
             if c.pending() + line.len() > cap {
@@ -76,9 +168,9 @@ impl<M: Multiplexer> EventLoop<M> {
             }
             c.out.push_shared(line.clone());
             self.counters.deliveries += 1;
-            if !c.dirty {
-                c.dirty = true;
-                self.to_flush.push(k);
+            if !c.proto.dirty {
+                c.proto.dirty = true;
+                self.proto.to_flush.push(k);
             }
             let pending = c.pending() as u64;
             self.counters.peak_pending_bytes = self.counters.peak_pending_bytes.max(pending);
@@ -100,13 +192,42 @@ impl<M: Multiplexer> EventLoop<M> {
     fn reject(&mut self, key: usize) {
         self.counters.lines_too_long += 1;
         let conn = &mut self.conns[key];
-        conn.line = Vec::new();
-        conn.closing = true;
+        conn.proto.line = Vec::new();
+        conn.proto.closing = true;
         // Past the cap or not, this one line is owed.
         conn.out.push_copy(LINE_TOO_LONG);
-        if !conn.dirty {
-            conn.dirty = true;
-            self.to_flush.push(key);
+        if !conn.proto.dirty {
+            conn.proto.dirty = true;
+            self.proto.to_flush.push(key);
+        }
+    }
+
+    /// Chat: flush the connections that received lines in this batch (one
+    /// `writev` each, however many lines), then settle their interest.
+    fn flush_dirty(&mut self) {
+        if self.proto.to_flush.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.proto.to_flush);
+        for key in &batch {
+            let Some(conn) = self.conns.get_mut(*key) else {
+                continue;
+            };
+            if !std::mem::take(&mut conn.proto.dirty) {
+                continue;
+            }
+            let step = if conn.pending() > 0 {
+                self.flush(*key)
+            } else {
+                Step::Continue
+            };
+            self.settle(*key, step);
+        }
+        // Reuse the allocation.
+        let mut batch = batch;
+        batch.clear();
+        if self.proto.to_flush.is_empty() {
+            self.proto.to_flush = batch;
         }
     }
 }

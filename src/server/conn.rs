@@ -34,7 +34,7 @@ impl Chunk {
 /// Pending output: a queue of chunks. An empty queue holds no allocation, so
 /// an idle connection costs no buffer.
 #[derive(Default)]
-pub(super) struct OutQueue {
+pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     front_off: usize,
@@ -109,48 +109,40 @@ impl OutQueue {
     }
 }
 
-/// Per-connection state. No buffer unless output (or a partial chat line) is pending.
-pub(super) struct Conn {
+/// Per-connection state: the loop's, and the protocol's (`proto`). No buffer
+/// unless output (or a partial chat line) is pending.
+pub struct Conn<S> {
+    /// The socket.
     pub stream: TcpStream,
+    /// Output not yet written.
     pub out: OutQueue,
-    /// Chat: bytes of a line not yet terminated by `\n`.
-    pub line: Vec<u8>,
     /// The interest currently registered.
     pub interest: Interest,
     /// `read` returned 0: the peer will send nothing more.
     pub read_eof: bool,
     /// The peer's FIN was reported (`read_closed`): drain to EOF, no shortcut.
     pub fin_seen: bool,
-    /// Chat: rejected (line too long): its input is discarded; after the error
-    /// line is out it gets FIN, and it is closed when the client closes.
-    pub closing: bool,
-    /// `shutdown(SHUT_WR)` done (lingering close of a rejected client).
-    pub write_shut: bool,
-    /// Bytes discarded from a rejected client.
-    pub discarded: usize,
     /// On the revisit list (edge trigger only).
     pub revisit: bool,
-    /// Chat: on the list of connections to flush after this batch.
-    pub dirty: bool,
+    /// The protocol's state (nothing for echo).
+    pub proto: S,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream) -> Conn {
+impl<S: Default> Conn<S> {
+    /// A new connection, reading.
+    pub fn new(stream: TcpStream) -> Conn<S> {
         Conn {
             stream,
             out: OutQueue::default(),
-            line: Vec::new(),
             interest: Interest::READABLE,
             read_eof: false,
             fin_seen: false,
-            closing: false,
-            write_shut: false,
-            discarded: 0,
             revisit: false,
-            dirty: false,
+            proto: S::default(),
         }
     }
 
+    /// Bytes of output pending.
     pub fn pending(&self) -> usize {
         self.out.len()
     }

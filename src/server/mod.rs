@@ -13,14 +13,18 @@ mod conn;
 mod control;
 mod counters;
 mod event_loop;
+mod protocol;
 mod trace;
 pub mod uring;
 
+pub use chat::Chat;
 pub use chat::LINE_TOO_LONG;
 pub use cli::{parse_max_pending, parse_read_buf, ServerArgs};
 pub use control::{CONTROL_SNAPSHOT, CONTROL_STOP};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::EventLoop;
+pub use event_loop::Step;
+pub use protocol::{Echo, Handler};
 pub use trace::TraceLevel;
 
 use crate::backend::Model;
@@ -208,6 +212,7 @@ pub fn serve_on(
     }
 }
 
+/// The readiness loop for `mux`, monomorphised for the configured protocol too.
 fn run_loop<M: Multiplexer>(
     mux: M,
     listener: std::net::TcpListener,
@@ -216,7 +221,16 @@ fn run_loop<M: Multiplexer>(
     on_ready: impl FnOnce(),
     on_snapshot: impl FnMut(&Snapshot),
 ) -> io::Result<Snapshot> {
-    let mut event_loop = EventLoop::new(mux, listener, control, cfg)?;
-    on_ready();
-    event_loop.run(on_snapshot)
+    match cfg.protocol {
+        Protocol::Echo => {
+            let mut event_loop = EventLoop::<M, Echo>::new(mux, listener, control, cfg)?;
+            on_ready();
+            event_loop.run(on_snapshot)
+        }
+        Protocol::Chat => {
+            let mut event_loop = EventLoop::<M, Chat>::new(mux, listener, control, cfg)?;
+            on_ready();
+            event_loop.run(on_snapshot)
+        }
+    }
 }
