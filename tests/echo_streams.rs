@@ -52,19 +52,23 @@ per_backend!(five_hundred_connections);
 
 /// Large streams read lazily by clients with small receive buffers: the server
 /// meets full send buffers (partial writes / EAGAIN), keeps the rest, and
-/// still returns every byte in order.
+/// still returns every byte in order. The send path is filled on purpose,
+/// not by chance: half the clients read nothing until they have sent all
+/// 6 MiB (more than any send buffer the kernel grows to behind a 4 KiB
+/// receive window), and the cap is high enough for the server to queue it.
 fn lazy_readers_force_partial_writes(backend: Backend) {
-    let server = Server::start(backend, &[]);
-    let plans = (0..8)
+    let server = Server::start(backend, &["--max-pending", "8MiB"]);
+    let plans = (0..6)
         .map(|i| Plan {
-            payload: payload(100 + i, 4 << 20),
+            payload: payload(100 + i, 6 << 20),
             read_chunk: 1024,
             rcvbuf: Some(4096),
+            read_after_send: i % 2 == 0,
         })
         .collect();
     check_echo(server.addr, plans).unwrap();
     let c = server.stop().counters;
-    assert_eq!(c.bytes_out, 8 * (4 << 20));
+    assert_eq!(c.bytes_out, 6 * (6 << 20));
     assert!(
         c.partial_writes + c.writes_eagain > 0,
         "lazy readers never filled the send path: {c:?}"

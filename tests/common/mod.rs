@@ -147,6 +147,9 @@ pub struct Plan {
     pub read_chunk: usize,
     /// Client receive buffer (`SO_RCVBUF`), if set.
     pub rcvbuf: Option<usize>,
+    /// Read nothing until the whole payload is sent: the server's output
+    /// must then queue (its send buffer fills), whatever the scheduling.
+    pub read_after_send: bool,
 }
 
 impl Plan {
@@ -155,6 +158,7 @@ impl Plan {
             payload,
             read_chunk: 64 * 1024,
             rcvbuf: None,
+            read_after_send: false,
         }
     }
 }
@@ -246,7 +250,7 @@ pub fn check_echo_after(
                     c.write_closed = true;
                 }
             }
-            if ev.readable {
+            if ev.readable && (c.write_closed || !c.plan.read_after_send) {
                 let chunk = c.plan.read_chunk.min(buf.len());
                 match c.stream.read(&mut buf[..chunk]) {
                     Ok(0) => {
