@@ -13,7 +13,16 @@ use muxbench::mux::Backend;
 mod common;
 use common::Server;
 
+/// One load-generator run at a time in this file: each pins a server and its
+/// workers to the machine's CPUs and checks figures (client vs server counts
+/// at the window's cuts, rates met) that several concurrent runs on 2 cores
+/// would distort by scheduling alone.
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn loadgen(dir: &Path, args: &[&str]) -> (Output, Option<RunResult>) {
+    let _one = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let csv = dir.join("runs.csv");
     let json = dir.join("run.json");
     let _ = std::fs::remove_file(&json);

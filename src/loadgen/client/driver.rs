@@ -253,10 +253,10 @@ impl<W: Workload> Driver<'_, W> {
                     now,
                     |i| match &conns[i] {
                         c if !c.open => Slot::Gone,
-                        c if workload.outstanding(&c.state) >= OPEN_LOOP_MAX_IN_FLIGHT => {
-                            Slot::Busy
-                        }
-                        _ => Slot::Free,
+                        c => match workload.outstanding(&c.state) {
+                            n if n >= OPEN_LOOP_MAX_IN_FLIGHT => Slot::Busy,
+                            n => Slot::Free(OPEN_LOOP_MAX_IN_FLIGHT - n),
+                        },
                     },
                     &mut due,
                 );

@@ -18,8 +18,8 @@ pub struct Schedule {
 
 /// What the caller says about a connection whose message is due.
 pub enum Slot {
-    /// Send now.
-    Free,
+    /// Up to this many messages may be sent now (free in-flight slots, ≥ 1).
+    Free(usize),
     /// Full: the message waits.
     Busy,
     /// Closed: forget it.
@@ -42,8 +42,11 @@ impl Schedule {
             .push(Reverse((start + Duration::from_secs_f64(phase), i)));
     }
 
-    /// Collect into `out` the `(connection, intended time)` of every message
-    /// due by `now` whose connection is free; returns when to look again.
+    /// Collect into `out` the `(connection, intended time)` of the messages
+    /// due by `now`, at most as many per connection as it has free slots
+    /// (so a client that fell far behind its schedule sends what fits, not
+    /// every message it owes at once: the rest stay due and, if never sent,
+    /// are counted as unsent); returns when to look again.
     pub fn take_due(
         &mut self,
         now: Instant,
@@ -62,9 +65,20 @@ impl Schedule {
             match slot(i) {
                 Slot::Gone => {}
                 Slot::Busy => blocked.push(Reverse((due, i))),
-                Slot::Free => {
-                    out.push((i, due));
-                    self.heap.push(Reverse((due + self.interval, i)));
+                Slot::Free(room) => {
+                    let mut due = due;
+                    for _ in 0..room.max(1) {
+                        if due > now {
+                            break;
+                        }
+                        out.push((i, due));
+                        due += self.interval;
+                    }
+                    if due > now {
+                        self.heap.push(Reverse((due, i)));
+                    } else {
+                        blocked.push(Reverse((due, i))); // out of slots, still behind
+                    }
                 }
             }
         }
@@ -87,5 +101,39 @@ impl Schedule {
                 ((end - *due).as_secs_f64() / self.interval.as_secs_f64()).ceil() as u64
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_far_behind_takes_only_its_free_slots() {
+        // 1 ms per message, 10 s behind: 10,000 messages owed, 64 slots free.
+        let mut s = Schedule::new(1000.0);
+        let start = Instant::now();
+        s.add(0, start, 0, 1);
+        let now = start + Duration::from_secs(10);
+        let mut out = Vec::new();
+        let next = s.take_due(now, |_| Slot::Free(64), &mut out);
+        assert_eq!(out.len(), 64);
+        assert_eq!(
+            out[1].1 - out[0].1,
+            Duration::from_millis(1),
+            "intended times kept"
+        );
+        assert!(
+            next.unwrap() <= now + Duration::from_millis(1),
+            "look again soon"
+        );
+        // What was not sent stays due and is counted as unsent at the end.
+        let unsent = s.unsent_before(now, |_| true);
+        assert_eq!(unsent, 10_000 - 64);
+        // A busy connection takes nothing; a closed one is forgotten.
+        assert!(s.take_due(now, |_| Slot::Busy, &mut out).is_some());
+        assert!(out.is_empty());
+        s.take_due(now, |_| Slot::Gone, &mut out);
+        assert_eq!(s.unsent_before(now, |_| true), 0);
     }
 }
