@@ -1,6 +1,7 @@
 import csv,statistics as st,random,re,sys
 import os
-d=os.path.dirname(os.path.abspath(__file__))
+# The data folder: this script's own, or the one given (e.g. final/).
+d=sys.argv[1] if len(sys.argv)>1 else os.path.dirname(os.path.abspath(__file__))
 log=open(f'{d}/load.log').read().splitlines()
 clean={}
 i=0
