@@ -99,6 +99,7 @@ impl Env {
                 ("--output", Some(self.scratch("REPORT.md"))),
             ]),
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
+            Cmd::Doctor => v(&[("--sample", s("0.1"))]),
             Cmd::Muxclient => v(&[("<ADDR>", Some(self.echo_addr.to_string()))]),
         }
     }
@@ -676,6 +677,28 @@ fn other_cases(t: &mut Table) {
     t.add(b, "--output", &[(UNWRITABLE, Error)]);
     t.add(b, "--csv", &[(UNWRITABLE, Error)]);
     t.add(b, "--baseline", &[("epoll-et", Error)]);
+    let d = Cmd::Doctor;
+    t.add(
+        d,
+        "--server-cpu",
+        &[("0", Pass), ("99999", Error), ("x", Error), ("", Error)],
+    );
+    t.add(
+        d,
+        "--client-cpus",
+        &[("0-99999999999", Error), ("x", Error), ("", Error)],
+    );
+    t.add(
+        d,
+        "--sample",
+        &[
+            ("0", Error),
+            ("0.05", Pass),
+            ("61", Error),
+            ("1e30", Error),
+            ("5x", Error),
+        ],
+    );
     let m = Cmd::Muxclient;
     let live = env.echo_addr.to_string();
     let live_name = format!("localhost:{}", env.echo_addr.port());
@@ -799,6 +822,29 @@ fn every_flag_is_in_the_table() {
     }
     let mut missing = Vec::new();
     let mut stale = Vec::new();
+    // Every subcommand `loadgen --help` lists has its rows (serve is hidden).
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let subcommands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .skip(1) // the rest of the "Commands:" line
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    for sub in &subcommands {
+        assert!(
+            Cmd::ALL.iter().any(|c| c.argv0().1.first() == Some(sub)),
+            "loadgen subcommand {sub:?} has no rows in tests/cli_bounds.rs"
+        );
+    }
+    assert!(subcommands.len() >= 5, "{help}");
     for cmd in Cmd::ALL {
         let listed = flags_from_help(cmd);
         assert!(!listed.is_empty(), "{cmd:?}: no flags found in --help");

@@ -70,6 +70,21 @@ enum Cmd {
         #[arg(long, default_value = "epoll-et")]
         baseline: String,
     },
+    /// Check this machine for what makes numbers unstable (frequency governor, boost, steal,
+    /// busy processes on the chosen CPUs, SMT siblings, isolated CPUs, IRQs, transparent huge
+    /// pages, descriptor limit, listen backlog, ephemeral ports): one line each, ok / WARN /
+    /// unknown, with what to do. Changes nothing.
+    Doctor {
+        /// The CPU the server would be pinned to.
+        #[arg(long, default_value_t = 0)]
+        server_cpu: usize,
+        /// The client's CPUs, e.g. `1` or `1-3` (default: all but the server's).
+        #[arg(long, value_parser = loadgen::parse_cpus)]
+        client_cpus: Option<loadgen::CpuList>,
+        /// How long to sample steal and busy processes (at most 60 s).
+        #[arg(long, default_value = "1s", value_parser = muxbench::units::parse_duration)]
+        sample: Duration,
+    },
     /// Run the echo server (what loadgen starts as its child).
     #[command(hide = true)]
     Serve(ServerArgs),
@@ -141,8 +156,38 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     if let Some(p) = &args.hlog {
         report::hgrm::write_interval_log(p, &out.intervals)?;
     }
+    if !r.warnings.is_empty() {
+        println!("  hint: `loadgen doctor` checks this machine for what makes numbers unstable");
+    }
     let refused = r.server_refused.unwrap_or(0);
     Ok((r.errors == 0 && refused == 0) || args.allow_errors)
+}
+
+fn doctor(
+    server_cpu: usize,
+    client_cpus: Option<loadgen::CpuList>,
+    sample: Duration,
+) -> anyhow::Result<()> {
+    if sample.is_zero() || sample > Duration::from_secs(60) {
+        anyhow::bail!("--sample must be more than 0 and at most 60 s");
+    }
+    let allowed = muxbench::sys::allowed_cpus()?;
+    if !allowed.contains(&server_cpu) {
+        anyhow::bail!("--server-cpu {server_cpu} is not among this process's CPUs ({allowed:?})");
+    }
+    let clients: Vec<usize> = match client_cpus {
+        Some(c) => c.0,
+        None => allowed.into_iter().filter(|&c| c != server_cpu).collect(),
+    };
+    let m = loadgen::Machine::detect();
+    println!(
+        "machine: {}, {} cores, Linux {}; server CPU {server_cpu}, client CPUs {clients:?}",
+        m.cpu_model, m.cores, m.kernel
+    );
+    for f in loadgen::doctor::diagnose(server_cpu, &clients, sample) {
+        println!("{f}");
+    }
+    Ok(())
 }
 
 fn run_sweep(args: &SweepArgs) -> anyhow::Result<i32> {
@@ -280,6 +325,17 @@ fn main() {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("loadgen bench-table: error: {e:#}");
+                2
+            }
+        },
+        Some(Cmd::Doctor {
+            server_cpu,
+            client_cpus,
+            sample,
+        }) => match doctor(server_cpu, client_cpus, sample) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("loadgen doctor: error: {e:#}");
                 2
             }
         },

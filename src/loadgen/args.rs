@@ -33,7 +33,8 @@ pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuList(pub Vec<usize>);
 
-pub(crate) fn parse_cpus(s: &str) -> Result<CpuList, String> {
+/// Parse a CPU list (`1`, `1-3,5`) for `--client-cpus`.
+pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     let in_set = |c: usize| {
         if c < sys::CPU_SETSIZE {

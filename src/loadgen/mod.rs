@@ -21,6 +21,7 @@ mod args;
 pub mod chaos;
 mod child;
 pub mod client;
+pub mod doctor;
 mod machine;
 pub mod message;
 pub mod reliability;
@@ -29,7 +30,7 @@ mod setup;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
-pub use args::RunArgs;
+pub use args::{parse_cpus, CpuList, RunArgs};
 pub use child::ServerChild;
 pub use machine::{CpuTimes, Machine};
 pub use result::now_rfc3339;

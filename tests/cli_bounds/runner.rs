@@ -37,11 +37,12 @@ pub enum Cmd {
     Chaos,
     Report,
     BenchTable,
+    Doctor,
     Muxclient,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 8] = [
+    pub const ALL: [Cmd; 9] = [
         Cmd::Muxserver,
         Cmd::Serve,
         Cmd::Loadgen,
@@ -49,6 +50,7 @@ impl Cmd {
         Cmd::Chaos,
         Cmd::Report,
         Cmd::BenchTable,
+        Cmd::Doctor,
         Cmd::Muxclient,
     ];
 
@@ -61,6 +63,7 @@ impl Cmd {
             Cmd::Chaos => (LOADGEN, &["chaos"]),
             Cmd::Report => (LOADGEN, &["report"]),
             Cmd::BenchTable => (LOADGEN, &["bench-table"]),
+            Cmd::Doctor => (LOADGEN, &["doctor"]),
             Cmd::Muxclient => (MUXCLIENT, &[]),
         }
     }
