@@ -28,6 +28,51 @@ pub const LINE_TOO_LONG: &[u8] = b"ERR line too long\n";
 /// is closed regardless.
 const LINGER_DISCARD_MAX: usize = 1 << 20;
 
+/// A line over `--max-line` arrived (complete or not).
+pub(super) struct TooLong;
+
+/// The next complete line of `data[*start..]`, joined to `partial` (the
+/// unterminated rest of earlier reads), newline included; `*start` moves past
+/// it. With no newline left the rest goes to `partial` and `None` comes back.
+/// Shared by both loops: the readiness loop reads into its buffer, the
+/// io_uring loop receives into a provided one.
+pub(super) fn next_line(
+    partial: &mut Vec<u8>,
+    data: &[u8],
+    start: &mut usize,
+    max_line: usize,
+) -> Option<Result<Rc<[u8]>, TooLong>> {
+    let rest = &data[*start..];
+    let Some(pos) = rest.iter().position(|&b| b == b'\n') else {
+        *start = data.len();
+        partial.extend_from_slice(rest);
+        return (partial.len() > max_line).then_some(Err(TooLong));
+    };
+    *start += pos + 1;
+    let line: Rc<[u8]> = if partial.is_empty() {
+        Rc::from(&rest[..=pos])
+    } else {
+        partial.extend_from_slice(&rest[..=pos]);
+        Rc::from(std::mem::take(partial))
+    };
+    Some(if line.len() - 1 > max_line {
+        Err(TooLong)
+    } else {
+        Ok(line)
+    })
+}
+
+/// Count a recipient dropped as a slow consumer; the first one is also said.
+pub(super) fn note_slow_consumer(counters: &mut Counters, cap: usize) {
+    if counters.slow_consumer_drops == 0 {
+        eprintln!(
+            "muxserver: warning: disconnecting a client whose output queue would exceed \
+             {cap} bytes (slow consumer; further ones are only counted)"
+        );
+    }
+    counters.slow_consumer_drops += 1;
+}
+
 /// The chat protocol's state for the whole loop.
 #[derive(Default)]
 pub struct Chat {
@@ -124,30 +169,16 @@ impl<M: Multiplexer> EventLoop<M, Chat> {
     fn split_lines(&mut self, key: usize, data: &[u8]) -> Step {
         let max_line = self.cfg.max_line;
         let mut start = 0;
-        while let Some(pos) = data[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos + 1;
-            let Some(conn) = self.conns.get_mut(key) else {
-                return Step::Continue; // dropped as a slow consumer of its own line
-            };
-            let line: Rc<[u8]> = if conn.proto.line.is_empty() {
-                Rc::from(&data[start..end])
-            } else {
-                conn.proto.line.extend_from_slice(&data[start..end]);
-                Rc::from(std::mem::take(&mut conn.proto.line))
-            };
-            start = end;
-            if line.len() - 1 > max_line {
-                self.reject(key);
-                return Step::Continue;
+        // The connection may go mid-way: dropped as a slow consumer of its own line.
+        while let Some(conn) = self.conns.get_mut(key) {
+            match next_line(&mut conn.proto.line, data, &mut start, max_line) {
+                None => break,
+                Some(Ok(line)) => self.broadcast(line),
+                Some(Err(TooLong)) => {
+                    self.reject(key);
+                    break;
+                }
             }
-            self.broadcast(line);
-        }
-        let Some(conn) = self.conns.get_mut(key) else {
-            return Step::Continue;
-        };
-        conn.proto.line.extend_from_slice(&data[start..]);
-        if conn.proto.line.len() > max_line {
-            self.reject(key);
         }
         Step::Continue
     }
@@ -176,13 +207,7 @@ impl<M: Multiplexer> EventLoop<M, Chat> {
             self.counters.peak_pending_bytes = self.counters.peak_pending_bytes.max(pending);
         }
         for k in slow {
-            if self.counters.slow_consumer_drops == 0 {
-                eprintln!(
-                    "muxserver: warning: disconnecting a client whose output queue would exceed \
-                     {cap} bytes (slow consumer; further ones are only counted)"
-                );
-            }
-            self.counters.slow_consumer_drops += 1;
+            note_slow_consumer(&mut self.counters, cap);
             self.close(k, false);
         }
     }
@@ -229,5 +254,45 @@ impl<M: Multiplexer> EventLoop<M, Chat> {
         if self.proto.to_flush.is_empty() {
             self.proto.to_flush = batch;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(partial: &mut Vec<u8>, data: &[u8], max: usize) -> Vec<Result<String, ()>> {
+        let mut start = 0;
+        let mut out = Vec::new();
+        while let Some(r) = next_line(partial, data, &mut start, max) {
+            let stop = r.is_err();
+            out.push(
+                r.map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .map_err(drop),
+            );
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_split_joined_across_reads_and_bounded() {
+        let mut partial = Vec::new();
+        assert_eq!(lines(&mut partial, b"ab\ncd", 10), vec![Ok("ab\n".into())]);
+        assert_eq!(partial, b"cd");
+        assert_eq!(
+            lines(&mut partial, b"e\nf\n", 10),
+            vec![Ok("cde\n".into()), Ok("f\n".into())]
+        );
+        assert!(partial.is_empty(), "taken whole, no allocation left");
+        // Complete but too long, and unterminated past the limit.
+        assert_eq!(lines(&mut partial, b"0123456789x\n", 10), vec![Err(())]);
+        assert_eq!(lines(&mut Vec::new(), b"0123456789x", 10), vec![Err(())]);
+        assert_eq!(
+            lines(&mut Vec::new(), b"0123456789\n", 10),
+            vec![Ok("0123456789\n".into())]
+        );
     }
 }

@@ -69,6 +69,18 @@ pub struct Counters {
     pub trace_lines_dropped: u64,
 }
 
+/// Count a pause of accepting (descriptors ran out); the first one is also
+/// said. Both loops pause the same way, for the same reason.
+pub(super) fn note_accept_pause(counters: &mut Counters, e: &std::io::Error) {
+    if counters.accept_pauses == 0 {
+        eprintln!(
+            "muxserver: warning: accept: {e}; pausing accepts until descriptors free up \
+             (counted as accept_pauses)"
+        );
+    }
+    counters.accept_pauses += 1;
+}
+
 /// One JSON line: the loop's counters, the backend's, and the process's resource usage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {

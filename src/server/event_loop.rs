@@ -293,13 +293,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
     /// closes (freeing a descriptor) or `ACCEPT_PAUSE` passes; the pending
     /// clients wait in the kernel's backlog meanwhile.
     fn pause_accepting(&mut self, e: &io::Error) {
-        if self.counters.accept_pauses == 0 {
-            eprintln!(
-                "muxserver: warning: accept: {e}; pausing accepts until descriptors free up \
-                 (counted as accept_pauses)"
-            );
-        }
-        self.counters.accept_pauses += 1;
+        super::counters::note_accept_pause(&mut self.counters, e);
         // Paused even if deregistering fails: `accept_ready` ignores the listener
         // while paused, so a level-triggered report cannot turn into a spin.
         self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
@@ -611,13 +605,8 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
     pub(super) fn close(&mut self, key: usize, reset: bool) {
         let conn = self.conns.remove(key);
         if self.trace.all() {
-            let why = match (reset, conn.read_eof) {
-                (true, _) => "reset",
-                (false, true) => "EOF",
-                (false, false) => "by server",
-            };
-            let fd = conn.stream.as_raw_fd();
-            self.trace.line(format_args!("close fd {fd} ({why})"));
+            self.trace
+                .close(conn.stream.as_raw_fd(), reset, conn.read_eof);
         }
         // Deregister before the descriptor is closed (select and poll would
         // otherwise keep watching a closed or reused number).

@@ -152,6 +152,18 @@ impl Tracer {
         }
     }
 
+    /// `close fd N (reset|EOF|by server)`, the same for every loop.
+    #[cold]
+    #[inline(never)]
+    pub fn close(&mut self, fd: i32, reset: bool, read_eof: bool) {
+        let why = match (reset, read_eof) {
+            (true, _) => "reset",
+            (false, true) => "EOF",
+            (false, false) => "by server",
+        };
+        self.line(format_args!("close fd {fd} ({why})"));
+    }
+
     /// End of a loop turn: hand what this turn traced to the writer.
     #[inline(always)]
     pub fn end_turn(&mut self) {

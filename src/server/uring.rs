@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::chat::{next_line, note_slow_consumer, TooLong};
 use super::counters::{Counters, Snapshot};
 use super::trace::Tracer;
 use super::{control, Config, Protocol, LINE_TOO_LONG};
@@ -421,13 +422,7 @@ impl UringServer {
     /// a connection closes or after `ACCEPT_PAUSE`, so a full backlog cannot
     /// turn into a loop of failing accepts.
     fn pause_accepting(&mut self, e: &io::Error) {
-        if self.counters.accept_pauses == 0 {
-            eprintln!(
-                "muxserver: warning: accept: {e}; pausing accepts until descriptors free up \
-                 (counted as accept_pauses)"
-            );
-        }
-        self.counters.accept_pauses += 1;
+        super::counters::note_accept_pause(&mut self.counters, e);
         self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
         if self.accept_armed {
             // A multishot accept that failed with F_MORE set would still be armed.
@@ -685,30 +680,16 @@ impl UringServer {
     fn split_lines(&mut self, key: usize, data: &[u8]) {
         let max_line = self.cfg.max_line;
         let mut start = 0;
-        while let Some(pos) = data[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos + 1;
-            let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closed) else {
-                return; // dropped as a slow consumer of its own line
-            };
-            let line: Rc<[u8]> = if conn.line.is_empty() {
-                Rc::from(&data[start..end])
-            } else {
-                conn.line.extend_from_slice(&data[start..end]);
-                Rc::from(std::mem::take(&mut conn.line))
-            };
-            start = end;
-            if line.len() - 1 > max_line {
-                self.reject(key);
-                return;
+        // The connection may go mid-way: dropped as a slow consumer of its own line.
+        while let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closed) {
+            match next_line(&mut conn.line, data, &mut start, max_line) {
+                None => break,
+                Some(Ok(line)) => self.broadcast(line),
+                Some(Err(TooLong)) => {
+                    self.reject(key);
+                    break;
+                }
             }
-            self.broadcast(line);
-        }
-        let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closed) else {
-            return;
-        };
-        conn.line.extend_from_slice(&data[start..]);
-        if conn.line.len() > max_line {
-            self.reject(key);
         }
     }
 
@@ -736,13 +717,7 @@ impl UringServer {
                 self.counters.peak_pending_bytes.max(c.pending as u64);
         }
         for k in slow {
-            if self.counters.slow_consumer_drops == 0 {
-                eprintln!(
-                    "muxserver: warning: disconnecting a client whose output queue would exceed \
-                     {cap} bytes (slow consumer; further ones are only counted)"
-                );
-            }
-            self.counters.slow_consumer_drops += 1;
+            note_slow_consumer(&mut self.counters, cap);
             self.close(k, false);
         }
     }
@@ -937,13 +912,8 @@ impl UringServer {
         }
         conn.closed = true;
         if self.trace.all() {
-            let why = match (reset, conn.read_eof) {
-                (true, _) => "reset",
-                (false, true) => "EOF",
-                (false, false) => "by server",
-            };
-            let fd = conn.stream.as_raw_fd();
-            self.trace.line(format_args!("close fd {fd} ({why})"));
+            self.trace
+                .close(conn.stream.as_raw_fd(), reset, conn.read_eof);
         }
         self.live -= 1;
         self.counters.closes += 1;
