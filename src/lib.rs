@@ -21,5 +21,6 @@ pub mod record;
 pub mod report;
 pub mod server;
 pub mod signals;
+pub mod stats;
 pub mod sys;
 pub mod units;

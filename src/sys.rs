@@ -13,6 +13,9 @@
 //!   exposes it (rustix 1.x does not).
 //! - `signal(SIGPIPE, SIG_IGN)`: signal-hook registers handlers but cannot set
 //!   a disposition to "ignore"; rustix only offers sigaction to runtimes.
+//! - `mmap` of the server's counters page ([`SharedWords`]) and the CPU-time
+//!   clocks (`clock_getcpuclockid`, `CLOCK_THREAD_CPUTIME_ID`): the interval
+//!   sampler's readings, as direct as getrusage.
 //!
 //! Everything else goes through crates, behind the same small functions:
 //! `rlimit` (RLIMIT_NOFILE), `rustix` (affinity, pipe, dup, kill, prctl, page
@@ -397,4 +400,102 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     let set = rustix::thread::sched_getaffinity(None)?;
     Ok((0..CPU_SETSIZE).filter(|&c| set.is_set(c)).collect())
+}
+
+/// A file mapped `MAP_SHARED` as 64-bit atomic words: the server's counters
+/// page, written by the server and read by the load generator in another
+/// process. Unmapped on drop.
+pub struct SharedWords {
+    ptr: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through atomics.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above; shared access is what atomics are for.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// Map the first `words` 64-bit words of `file` (which must be at least
+    /// that long, or touching the end would raise SIGBUS), writable or read-only.
+    pub fn map(file: &File, words: usize, writable: bool) -> io::Result<SharedWords> {
+        let bytes = words
+            .checked_mul(8)
+            .filter(|&b| b > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad mapping size"))?;
+        if file.metadata()?.len() < bytes as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the file is shorter than the {bytes} bytes to map"),
+            ));
+        }
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        // SAFETY: a fresh mapping chosen by the kernel (no address given) of a
+        // file we hold open and checked to be long enough; nothing aliases it
+        // in this process.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                prot,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            std::ptr::NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(SharedWords { ptr, len: words })
+    }
+
+    /// The words. Another process may change them at any time: read them with
+    /// a protocol (the counters page uses a sequence lock).
+    pub fn words(&self) -> &[std::sync::atomic::AtomicU64] {
+        // SAFETY: `len` page-aligned, mapped, 8-byte-aligned words, alive as
+        // long as `self`; AtomicU64 has the layout of u64 and allows shared
+        // mutation (atomic loads from a read-only mapping are plain loads).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: exactly the region mapped in `map`; no reference to it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * 8) };
+    }
+}
+
+fn timespec_duration(ts: libc::timespec) -> Duration {
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time used so far by process `pid` (all its threads), nanosecond
+/// resolution, read from outside without disturbing it (`clock_getcpuclockid`).
+pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a process id"))?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: &mut clock is a valid clockid_t to fill. Returns an errno value, not -1.
+    let rc = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: timespec is plain data; all-zero is valid to overwrite.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // &mut ts is a valid timespec to fill.
+    syscall!(clock_gettime(clock, &mut ts))?;
+    Ok(timespec_duration(ts))
+}
+
+/// CPU time used so far by the calling thread (`CLOCK_THREAD_CPUTIME_ID`):
+/// time the thread was preempted does not count.
+pub fn thread_cpu_time() -> io::Result<Duration> {
+    // SAFETY: timespec is plain data; all-zero is valid to overwrite.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // &mut ts is a valid timespec to fill.
+    syscall!(clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts))?;
+    Ok(timespec_duration(ts))
 }

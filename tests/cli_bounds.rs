@@ -299,6 +299,12 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         "--trace",
         &[("off", Pass), ("waits", Pass), ("all", Pass), ("", Error)],
     );
+    let page = env.scratch("stats-page");
+    t.add(
+        cmd,
+        "--stats-page",
+        &[(page.as_str(), Pass), (UNWRITABLE, Error), ("", Error)],
+    );
 }
 
 fn loadgen_cases(t: &mut Table) {
@@ -477,11 +483,25 @@ fn loadgen_cases(t: &mut Table) {
     let ok_file = env.scratch("out.csv");
     t.add(c, "--csv", &[(ok_file.as_str(), Pass), (UNWRITABLE, Error)]);
     t.switch(c, "--no-csv");
-    for flag in ["--json", "--hgrm", "--hlog"] {
+    for flag in ["--json", "--hgrm", "--hlog", "--intervals"] {
         let file = env.scratch(&flag[2..]);
         t.add(c, flag, &[(file.as_str(), Pass), (UNWRITABLE, Error)]);
     }
     t.switch(c, "--quiet");
+    t.add(
+        c,
+        "--interval",
+        &[
+            ("0", Error),
+            ("0.005", Error),
+            ("0.01", Pass),
+            ("0.05", Pass),
+            ("3601", Error),
+            ("5x", Error),
+        ],
+    );
+    // 7,200 intervals of 0.5 s: refused before anything starts.
+    t.with(c, "--interval", "0.5", &["--duration", "3600"], Error);
 }
 
 fn sweep_cases(t: &mut Table) {
@@ -528,6 +548,7 @@ fn sweep_cases(t: &mut Table) {
         &[("0", Error), ("1", Pass), ("10000000", Error)],
     );
     t.malformed(c, "--repeat");
+    t.add(c, "--interval", &[("0", Error), ("x", Error)]);
     t.add(c, "--baseline", &[("epoll-et", Pass), ("bogus", Either)]);
     t.duration(c, "--warmup", Pass, Error);
     t.duration(c, "--duration", Error, Error);

@@ -68,10 +68,13 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
             "200",
             "--duration",
             "1",
+            "--interval",
+            "250ms",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let r = r.expect("JSON written");
+    intervals_add_up(&r, &dir.path().join("run.json"));
     assert_eq!(r.errors, 0, "{}", text(&out));
     assert_eq!((r.connected, r.connected_idle), (500, 200));
     assert_eq!(r.backend, backend.name());
@@ -126,6 +129,44 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
     }
 }
 per_backend!(short_run_is_clean_and_consistent);
+
+/// The window's intervals (sampled from the server's counters page and the
+/// kernel's CPU clock of the server) add up to the whole window's figures.
+fn intervals_add_up(r: &RunResult, json: &Path) {
+    let full: muxbench::report::json::FullResult =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let iv = &full.intervals;
+    assert_eq!(iv.len(), 4, "1 s in 250 ms intervals: {iv:?}");
+    assert_eq!(r.intervals, 4);
+    assert_eq!(r.interval_s, 0.25);
+    // Every message of the window is in exactly one interval.
+    assert_eq!(iv.iter().map(|i| i.requests).sum::<u64>(), r.requests);
+    // The server's bytes over the intervals match those between the edge
+    // snapshots, up to what a few milliseconds between the two readings carry.
+    let whole = r.server_bytes_out.unwrap() as f64;
+    let summed = iv.iter().map(|i| i.server_bytes_out.unwrap()).sum::<u64>() as f64;
+    assert!(
+        (summed - whole).abs() <= 0.05 * whole + 1000.0 * r.msg_size as f64,
+        "{summed} vs {whole}"
+    );
+    for i in iv {
+        assert!(i.server_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
+        assert!(i.server_syscalls_per_req.unwrap() > 0.0, "{i:?}");
+        assert!(
+            i.probe_us > 0.0 && (0.2..0.3).contains(&i.length_s),
+            "{i:?}"
+        );
+    }
+    let (med, whole_cpu) = (
+        r.server_cpu_us_per_req_med.unwrap(),
+        r.server_cpu_us_per_req.unwrap(),
+    );
+    assert!(
+        med > whole_cpu / 2.0 && med < whole_cpu * 2.0,
+        "{med} vs {whole_cpu}"
+    );
+    assert!(r.probe_us.unwrap() > 0.0);
+}
 
 /// A deliberately broken echo server, one thread per connection (a test
 /// fixture, a handful of connections).

@@ -154,7 +154,10 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         report::hgrm::write_file(p, &out.latency)?;
     }
     if let Some(p) = &args.hlog {
-        report::hgrm::write_interval_log(p, &out.intervals)?;
+        report::hgrm::write_interval_log(p, &out.intervals, out.interval)?;
+    }
+    if let Some(p) = &args.intervals {
+        report::csv::write_intervals(p, &out.interval_rows)?;
     }
     if !r.warnings.is_empty() {
         println!("  hint: `loadgen doctor` checks this machine for what makes numbers unstable");

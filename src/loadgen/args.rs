@@ -123,6 +123,28 @@ pub struct LoadSettings {
     /// Server: output cap per connection (at most 1 GiB or half the available memory).
     #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
     pub max_pending: usize,
+
+    /// Sample the server's counters, the CPU times, steal and a calibration probe once per
+    /// this interval of the measured window (10 ms to 1 h; default 1 s, or longer so that a
+    /// window has at most 3,600 intervals); each run's figures are medians over its intervals,
+    /// disturbed ones left out (README: "How loadgen measures").
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "opt_secs")]
+    pub interval: Option<Duration>,
+}
+
+/// Most intervals in one window: each holds a latency histogram per worker.
+pub const MAX_INTERVALS: f64 = 3600.0;
+
+impl LoadSettings {
+    /// `--interval`, or 1 s, lengthened so that `duration` has at most [`MAX_INTERVALS`].
+    pub fn interval_for(&self, duration: Duration) -> Duration {
+        self.interval.unwrap_or_else(|| {
+            Duration::from_secs(1).max(Duration::from_secs_f64(
+                (duration.as_secs_f64() / MAX_INTERVALS).ceil(),
+            ))
+        })
+    }
 }
 
 /// Settings of one run.
@@ -205,9 +227,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub hgrm: Option<PathBuf>,
 
-    /// Write an HdrHistogram V2 interval log, one interval per second (µs).
+    /// Write an HdrHistogram V2 interval log, one histogram per --interval (µs).
     #[arg(long)]
     pub hlog: Option<PathBuf>,
+
+    /// Write one CSV row per --interval: requests, latency, client and server CPU, steal,
+    /// the probe, per-request server costs, and whether the interval rule left it out.
+    #[arg(long, value_name = "FILE")]
+    pub intervals: Option<PathBuf>,
 
     /// No progress bar.
     #[arg(long, short)]
@@ -261,6 +288,20 @@ mod secs {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+    }
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.map(Duration::from_secs_f64))
     }
 }
 

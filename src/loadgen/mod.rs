@@ -22,10 +22,12 @@ pub mod chaos;
 mod child;
 pub mod client;
 pub mod doctor;
+pub mod intervals;
 mod machine;
 pub mod message;
 pub mod reliability;
 mod result;
+pub mod sampler;
 mod setup;
 pub mod sweep;
 
@@ -78,16 +80,22 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         warnings.push(w);
     }
 
+    let page = sampler::PagePath::new();
     let mut server = match (args.backend, args.addr) {
         (_, Some(_)) => None,
         (Some(backend), None) => Some(
             ServerChild::spawn(
-                server_command(exe, args, backend, placement.server_cpu),
+                server_command(exe, args, backend, placement.server_cpu, page.path()),
                 Duration::from_secs(10),
             )
             .context("starting the server")?,
         ),
         (None, None) => bail!("give --backend NAME (start a server) or --addr HOST:PORT"),
+    };
+    let sampler = match &server {
+        Some(s) => sampler::Sampler::new(Some(page.path()), Some(s.pid()))
+            .context("reading the server's counters page")?,
+        None => sampler::Sampler::new(None, None)?,
     };
     let addr = server
         .as_ref()
@@ -170,7 +178,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             chaos::run(addr, &spec, timeline.measure_end, chat)
         })
     });
-    let outcome = coordinate(args, threads, &shared, server.as_mut(), progress);
+    let outcome = coordinate(args, threads, &shared, server.as_mut(), &sampler, progress);
     if outcome.is_err() {
         shared.abort.store(true, Ordering::SeqCst);
     }
@@ -212,6 +220,9 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
                 .min(threads)
                 .max(1),
             steal_pct: window.steal_pct,
+            samples: window.samples,
+            measure_start: window.measure_start,
+            interval: window.interval,
             warnings,
         },
         merged,
@@ -252,6 +263,10 @@ struct Window {
     server: Option<(crate::server::Snapshot, crate::server::Snapshot)>,
     client_cpu_us: u64,
     steal_pct: f64,
+    /// At the window's start and at each interval's end.
+    samples: Vec<sampler::Sample>,
+    measure_start: Instant,
+    interval: Duration,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -281,6 +296,7 @@ fn coordinate(
     threads_expected: usize,
     shared: &Shared,
     mut server: Option<&mut ServerChild>,
+    sampler: &sampler::Sampler,
     progress: &mut dyn Progress,
 ) -> Result<(Window, Vec<String>)> {
     let mut warnings = Vec::new();
@@ -323,10 +339,12 @@ fn coordinate(
     let start = Instant::now();
     let measure_start = start + args.warmup;
     let measure_end = measure_start + args.duration;
+    let interval = args.load.interval_for(args.duration);
     let timeline = Timeline {
         measure_start,
         measure_end,
         drain_end: measure_end + args.load.timeout,
+        interval,
     };
     let total = args.warmup + args.duration;
     shared
@@ -370,14 +388,20 @@ fn coordinate(
             }
         };
     let mut all_closed = tick_until(measure_start, "warm-up", &mut server)?;
+    // One sample at the start and one at each interval's end; the edge
+    // snapshots (SIGUSR1) bracket them for the whole-window figures.
+    let mut samples = vec![sampler.sample()];
     let snap0 = match server.as_deref_mut() {
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
         None => None,
     };
     let ru0 = sys::rusage_self()?;
     let cpu0 = CpuTimes::read();
-    if !all_closed {
-        all_closed = tick_until(measure_end, "measure", &mut server)?;
+    let mut boundary = measure_start;
+    while !all_closed && boundary < measure_end {
+        boundary = (boundary + interval).min(measure_end);
+        all_closed = tick_until(boundary, "measure", &mut server)?;
+        samples.push(sampler.sample());
     }
     let window_end = if all_closed {
         Instant::now().clamp(measure_start, measure_end)
@@ -403,6 +427,9 @@ fn coordinate(
             server: snap0.zip(snap1),
             client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
             steal_pct: cpu0.steal_pct_until(&cpu1),
+            samples,
+            measure_start,
+            interval,
         },
         warnings,
     ))

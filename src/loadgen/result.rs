@@ -28,6 +28,12 @@ pub struct Measured<'a> {
     pub client_cpu_count: usize,
     /// Steal percent over the window.
     pub steal_pct: f64,
+    /// Interval samples: at the window's start and each interval's end.
+    pub samples: Vec<super::sampler::Sample>,
+    /// Start of the measured window.
+    pub measure_start: std::time::Instant,
+    /// Interval length.
+    pub interval: std::time::Duration,
     /// Warnings raised while running.
     pub warnings: Vec<String>,
 }
@@ -135,6 +141,24 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         }
     }
 
+    let completion = args
+        .backend
+        .is_some_and(|b| b.model() == crate::backend::Model::Completion);
+    let interval_rows = super::intervals::rows(&super::intervals::Inputs {
+        samples: &m.samples,
+        histograms: &w.intervals,
+        measure_start: m.measure_start,
+        interval: m.interval,
+        client_cpu_count: m.client_cpu_count,
+        completion,
+    });
+    let robust = super::intervals::robust(&interval_rows);
+    if robust.excluded > 0 {
+        warnings.push(format!(
+            "{} of {} intervals left out (steal, CPU speed shift, stall or short; see --intervals)",
+            robust.excluded, robust.intervals
+        ));
+    }
     let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
     let s = |f: &dyn Fn(&ServerDelta) -> Option<f64>| server.as_ref().and_then(f);
     let causes = w
@@ -233,6 +257,21 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         client_cpu_pct,
         client_cpu_us_per_req: per(m.client_cpu_us, reqs),
         steal_pct: m.steal_pct,
+        interval_s: m.interval.as_secs_f64(),
+        intervals: robust.intervals,
+        intervals_excluded: robust.excluded,
+        intervals_client_limited: robust.client_limited,
+        req_per_s_med: robust.req_per_s.map(|x| x.0),
+        req_per_s_iqr: robust.req_per_s.map(|x| x.1),
+        lat_p99_med_us: robust.lat_p99_us.map(|x| x.0),
+        lat_p99_iqr_us: robust.lat_p99_us.map(|x| x.1),
+        server_cpu_us_per_req_med: robust.server_cpu_us_per_req.map(|x| x.0),
+        server_cpu_us_per_req_iqr: robust.server_cpu_us_per_req.map(|x| x.1),
+        server_syscalls_per_req_med: robust.server_syscalls_per_req.map(|x| x.0),
+        probe_us: robust.probe_us.map(|x| x.0),
+        probe_iqr_us: robust.probe_us.map(|x| x.1),
+        repeat: None,
+        arm: String::new(),
         warnings: Warnings(warnings),
         cpu_model: machine.cpu_model.clone(),
         cores: machine.cores,
@@ -244,6 +283,8 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         latency: w.latency,
         latency_uncorrected: args.rate.map(|_| w.latency_uncorrected),
         intervals: w.intervals,
+        interval: m.interval,
+        interval_rows,
         chaos: None,
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -106,6 +107,21 @@ pub(super) fn check_settings(args: &RunArgs) -> Result<()> {
             );
         }
     }
+    if let Some(iv) = args.load.interval {
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&iv) {
+            bail!("--interval must be between 10 ms and 1 h");
+        }
+        let n = args.duration.as_secs_f64() / iv.as_secs_f64();
+        if n > super::args::MAX_INTERVALS {
+            bail!(
+                "--duration {:?} in --interval {iv:?} makes {n:.0} intervals, more than {:.0} \
+                 (each keeps a latency histogram per worker): use --interval {}s or longer",
+                args.duration,
+                super::args::MAX_INTERVALS,
+                (args.duration.as_secs_f64() / super::args::MAX_INTERVALS).ceil()
+            );
+        }
+    }
     if !(args.load.connect_rate.is_finite() && args.load.connect_rate > 0.0) {
         bail!("--connect-rate must be positive");
     }
@@ -168,6 +184,7 @@ pub(super) fn server_command(
     args: &RunArgs,
     backend: crate::mux::Backend,
     cpu: Option<usize>,
+    stats_page: &Path,
 ) -> Command {
     let mut cmd = Command::new(exe);
     // Its own process group: a Ctrl-C at the terminal reaches loadgen only,
@@ -181,7 +198,9 @@ pub(super) fn server_command(
         .args(["--max-line", &args.msg_size.to_string()])
         .args(["--read-buf", &args.read_buf.to_string()])
         .args(["--max-pending", &args.load.max_pending.to_string()])
-        .args(["--read-policy", args.load.read_policy.name()]);
+        .args(["--read-policy", args.load.read_policy.name()])
+        .arg("--stats-page")
+        .arg(stats_page);
     if let Some(cpu) = cpu {
         cmd.args(["--cpu", &cpu.to_string()]);
     }

@@ -174,7 +174,20 @@ impl<'a> IntoIterator for &'a Events {
 }
 
 /// What a backend counts about itself: the costs that differ between mechanisms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Only `u64` fields, `repr(C)`: the server's counters page copies it as words.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
 pub struct MuxStats {
     /// Calls to select / poll / epoll_wait.
     pub wait_calls: u64,

@@ -3,8 +3,11 @@
 //! render it, tests read it back; it depends on neither, so neither depends
 //! on the other.
 
+mod interval;
 mod reliability;
 mod run;
+
+pub use interval::IntervalRow;
 
 pub use reliability::{ReliabilityRow, Scenario, Verdict};
 pub use run::{ChaosOutcome, ChaosStats, LoadModel, RunOutput, RunResult, Warnings};

@@ -227,6 +227,38 @@ pub struct RunResult {
     pub client_cpu_us_per_req: Option<f64>,
     /// Host CPU steal during the window, percent.
     pub steal_pct: f64,
+    /// Interval length, s (`--interval`).
+    pub interval_s: f64,
+    /// Intervals in the measured window.
+    pub intervals: usize,
+    /// Of those, left out by the interval rule (steal, probe shift, stall, short).
+    pub intervals_excluded: usize,
+    /// Kept intervals at which the load generator was at ≥ 90 % of its CPUs.
+    pub intervals_client_limited: usize,
+    /// Median over kept intervals: req/s (client-limited intervals left out
+    /// while at least half remain).
+    pub req_per_s_med: Option<f64>,
+    /// Interquartile range of that.
+    pub req_per_s_iqr: Option<f64>,
+    /// Median over kept intervals: 99th percentile latency, µs.
+    pub lat_p99_med_us: Option<f64>,
+    /// Interquartile range of that.
+    pub lat_p99_iqr_us: Option<f64>,
+    /// Median over kept intervals: server CPU µs per request.
+    pub server_cpu_us_per_req_med: Option<f64>,
+    /// Interquartile range of that.
+    pub server_cpu_us_per_req_iqr: Option<f64>,
+    /// Median over kept intervals: server syscalls per request.
+    pub server_syscalls_per_req_med: Option<f64>,
+    /// Calibration probe (a fixed compute loop and cheap syscalls), µs: median over intervals.
+    pub probe_us: Option<f64>,
+    /// Interquartile range of that.
+    pub probe_iqr_us: Option<f64>,
+    /// Sweep: the repeat (round) this run belongs to, 1-based: runs of one round are paired.
+    pub repeat: Option<usize>,
+    /// Sweep: the arm, when one backend runs as several (`--backends epoll-et,epoll-et`
+    /// gives `epoll-et#1` and `epoll-et#2`); empty: the backend is the arm.
+    pub arm: String,
     /// Warnings that make the run suspect (one CSV cell, `; `-separated; empty: none).
     pub warnings: Warnings,
     /// CPU model.
@@ -237,6 +269,17 @@ pub struct RunResult {
     pub kernel: String,
     /// muxbench version.
     pub version: String,
+}
+
+impl RunResult {
+    /// The arm this run belongs to: `arm`, or the backend when there is one arm per backend.
+    pub fn arm_label(&self) -> &str {
+        if self.arm.is_empty() {
+            &self.backend
+        } else {
+            &self.arm
+        }
+    }
 }
 
 /// Everything measured in one run, for the writers: the flat result and the
@@ -250,8 +293,12 @@ pub struct RunOutput {
     pub latency_uncorrected: Option<Histogram<u64>>,
     /// With hostile clients (`loadgen chaos`): what they did and how the server fared.
     pub chaos: Option<ChaosOutcome>,
-    /// Latency per second of the window.
+    /// Latency per interval of the window.
     pub intervals: Vec<Histogram<u64>>,
+    /// Interval length.
+    pub interval: std::time::Duration,
+    /// The intervals' rows (client and server figures, the rule's verdict).
+    pub interval_rows: Vec<super::IntervalRow>,
 }
 
 /// What a run with hostile clients adds to its output.

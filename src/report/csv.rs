@@ -91,6 +91,18 @@ pub fn read(path: &Path) -> Result<Vec<RunResult>> {
         .collect()
 }
 
+/// Write a run's interval rows to `path` (a new file, with a header).
+pub fn write_intervals(path: &Path, rows: &[crate::record::IntervalRow]) -> Result<()> {
+    super::ensure_parent(path)?;
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

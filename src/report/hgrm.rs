@@ -63,9 +63,13 @@ pub fn write_file(path: &Path, h: &Histogram<u64>) -> Result<()> {
     Ok(())
 }
 
-/// Write an HdrHistogram V2 interval log: one histogram per second of the
+/// Write an HdrHistogram V2 interval log: one histogram per `interval` of the
 /// measured window (values in µs; `max` column divided to ms).
-pub fn write_interval_log(path: &Path, intervals: &[Histogram<u64>]) -> Result<()> {
+pub fn write_interval_log(
+    path: &Path,
+    intervals: &[Histogram<u64>],
+    interval: Duration,
+) -> Result<()> {
     super::ensure_parent(path)?;
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -77,13 +81,8 @@ pub fn write_interval_log(path: &Path, intervals: &[Histogram<u64>]) -> Result<(
         .with_max_value_divisor(1000.0)
         .begin_log_with(&mut f, &mut serializer)?;
     for (i, h) in intervals.iter().enumerate() {
-        log.write_histogram(
-            h,
-            Duration::from_secs(i as u64),
-            Duration::from_secs(1),
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
+        log.write_histogram(h, interval * i as u32, interval, None)
+            .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
     }
     drop(log);
     f.flush()?;

@@ -1,5 +1,5 @@
 //! The full result of one run as pretty JSON: the flat result (the CSV row),
-//! the latency percentile spectrum and the per-second intervals.
+//! the latency percentile spectrum and every interval's row.
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{RunOutput, RunResult};
+use crate::record::{IntervalRow, RunOutput, RunResult};
 
 /// One point of a latency spectrum.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,21 +16,6 @@ pub struct Percentile {
     pub quantile: f64,
     /// Latency at it, µs.
     pub value_us: u64,
-}
-
-/// One second of the measured window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Interval {
-    /// Seconds since the window began.
-    pub second: usize,
-    /// Echoes of messages sent in that second.
-    pub count: u64,
-    /// Median latency, µs.
-    pub p50_us: u64,
-    /// 99th percentile, µs.
-    pub p99_us: u64,
-    /// Maximum, µs.
-    pub max_us: u64,
 }
 
 /// What `--json` writes.
@@ -42,8 +27,8 @@ pub struct FullResult {
     pub latency_percentiles: Vec<Percentile>,
     /// Open loop: the uncorrected spectrum.
     pub uncorrected_percentiles: Option<Vec<Percentile>>,
-    /// Per-second latency.
-    pub intervals: Vec<Interval>,
+    /// Every interval: client and server figures, and the interval rule's verdict.
+    pub intervals: Vec<IntervalRow>,
 }
 
 fn spectrum(h: &Histogram<u64>) -> Vec<Percentile> {
@@ -68,18 +53,7 @@ impl FullResult {
             result: out.result.clone(),
             latency_percentiles: spectrum(&out.latency),
             uncorrected_percentiles: out.latency_uncorrected.as_ref().map(spectrum),
-            intervals: out
-                .intervals
-                .iter()
-                .enumerate()
-                .map(|(second, h)| Interval {
-                    second,
-                    count: h.len(),
-                    p50_us: h.value_at_quantile(0.5),
-                    p99_us: h.value_at_quantile(0.99),
-                    max_us: h.max(),
-                })
-                .collect(),
+            intervals: out.interval_rows.clone(),
         }
     }
 }

@@ -140,6 +140,12 @@ pub struct ServerArgs {
         default_missing_value = "all"
     )]
     pub trace: TraceLevel,
+
+    /// Publish the counters into this file (created, 512 bytes; put it on a tmpfs such as
+    /// /dev/shm) once per loop turn, for a reader that samples them without disturbing the
+    /// server: loadgen does, once per --interval.
+    #[arg(long, value_name = "PATH")]
+    pub stats_page: Option<std::path::PathBuf>,
 }
 
 impl ServerArgs {
@@ -155,6 +161,7 @@ impl ServerArgs {
             max_conns: self.max_conns.unwrap_or(usize::MAX),
             events: self.events,
             trace: self.trace,
+            stats_page: self.stats_page.clone(),
         }
     }
 

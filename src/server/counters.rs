@@ -7,7 +7,20 @@ use crate::sys::Rusage;
 
 /// Counters kept by the event loop. Monotonic except `conns`, so two
 /// snapshots can be subtracted to get the figures of a measured window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Only `u64` fields, `repr(C)`: the counters page copies it as words.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
 pub struct Counters {
     /// Connections accepted (including ones refused right after accept).
     pub accepts: u64,

@@ -57,6 +57,7 @@ use slab::Slab;
 use super::conn::Conn;
 use super::counters::{Counters, Snapshot};
 use super::protocol::{Echo, Handler};
+use super::stats_page::StatsPage;
 use super::trace::{self, Tracer};
 use super::{control, Config, ReadPolicy};
 use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
@@ -114,6 +115,8 @@ pub struct EventLoop<M: Multiplexer, P: Handler = Echo> {
     pub(super) trace: Tracer,
     /// The backend's `slots_scanned` at the last traced wait.
     traced_scanned: u64,
+    /// `--stats-page`: where the counters are published each turn.
+    page: Option<StatsPage>,
 }
 
 impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
@@ -130,6 +133,11 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
         mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
         mux.register(control.as_raw_fd(), CONTROL, Interest::READABLE)?;
         let trace = Tracer::new(cfg.trace)?;
+        let page = cfg
+            .stats_page
+            .as_deref()
+            .map(StatsPage::create)
+            .transpose()?;
         Ok(EventLoop {
             mux,
             listener,
@@ -146,7 +154,17 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             stop: false,
             trace,
             traced_scanned: 0,
+            page,
         })
+    }
+
+    /// The loop's counters, with the gauges filled in.
+    fn counters_now(&self) -> Counters {
+        Counters {
+            conns: self.conns.len() as u64,
+            trace_lines_dropped: self.trace.dropped(),
+            ..self.counters
+        }
     }
 
     /// Current counters of the loop, the backend and the process.
@@ -154,11 +172,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
         Snapshot {
             kind: kind.to_string(),
             backend: self.mux.name().to_string(),
-            counters: Counters {
-                conns: self.conns.len() as u64,
-                trace_lines_dropped: self.trace.dropped(),
-                ..self.counters
-            },
+            counters: self.counters_now(),
             mux: self.mux.stats(),
             rusage: sys::rusage_self().unwrap_or_default(),
             rss_kib: sys::current_rss_kib().unwrap_or(0),
@@ -193,6 +207,9 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             P::after_batch(self);
             self.maybe_resume_accepting();
             self.trace.end_turn();
+            if let Some(page) = &self.page {
+                page.publish(&self.counters_now(), &self.mux.stats());
+            }
         }
         self.trace.finish();
         Ok(self.snapshot("final"))

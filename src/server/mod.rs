@@ -14,6 +14,7 @@ mod control;
 mod counters;
 mod event_loop;
 mod protocol;
+pub mod stats_page;
 mod trace;
 pub mod uring;
 
@@ -130,6 +131,9 @@ pub struct Config {
     pub events: usize,
     /// `--trace`: what the loop reports on stderr as it happens.
     pub trace: TraceLevel,
+    /// `--stats-page`: publish the counters into this shared-memory file once
+    /// per loop turn (see [`stats_page`]).
+    pub stats_page: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             max_conns: usize::MAX,
             events: 1024,
             trace: TraceLevel::Off,
+            stats_page: None,
         }
     }
 }

@@ -47,6 +47,7 @@ use slab::Slab;
 
 use super::chat::{next_line, note_slow_consumer, TooLong};
 use super::counters::{Counters, Snapshot};
+use super::stats_page::StatsPage;
 use super::trace::Tracer;
 use super::{control, Config, Protocol, LINE_TOO_LONG};
 use crate::mux::MuxStats;
@@ -214,6 +215,8 @@ struct UringServer {
     stopping: bool,
     /// `--trace` output; one predictable branch per event when off.
     trace: Tracer,
+    /// `--stats-page`: where the counters are published each turn.
+    page: Option<StatsPage>,
 }
 
 impl UringServer {
@@ -229,6 +232,11 @@ impl UringServer {
             ..cfg
         };
         let trace = Tracer::new(cfg.trace)?;
+        let page = cfg
+            .stats_page
+            .as_deref()
+            .map(StatsPage::create)
+            .transpose()?;
         let mut server = UringServer {
             ring,
             bufs,
@@ -248,6 +256,7 @@ impl UringServer {
             stop: false,
             stopping: false,
             trace,
+            page,
         };
         server.arm_accept()?;
         server.arm_control()?;
@@ -256,23 +265,33 @@ impl UringServer {
         Ok(server)
     }
 
+    /// The loop's counters, with the gauges filled in.
+    fn counters_now(&self) -> Counters {
+        Counters {
+            conns: self.live as u64,
+            trace_lines_dropped: self.trace.dropped(),
+            ..self.counters
+        }
+    }
+
+    /// The ring's counters in the multiplexers' terms.
+    fn mux_stats(&self) -> MuxStats {
+        MuxStats {
+            wait_calls: self.ring.enters,
+            events: self.ring.cqes,
+            slots_scanned: self.ring.cqes,
+            ctl_calls: 0,
+            enters: self.ring.enters,
+            sqes: self.ring.sqes,
+        }
+    }
+
     fn snapshot(&self, kind: &str) -> Snapshot {
         Snapshot {
             kind: kind.to_string(),
             backend: crate::backend::Backend::Uring.name().to_string(),
-            counters: Counters {
-                conns: self.live as u64,
-                trace_lines_dropped: self.trace.dropped(),
-                ..self.counters
-            },
-            mux: MuxStats {
-                wait_calls: self.ring.enters,
-                events: self.ring.cqes,
-                slots_scanned: self.ring.cqes,
-                ctl_calls: 0,
-                enters: self.ring.enters,
-                sqes: self.ring.sqes,
-            },
+            counters: self.counters_now(),
+            mux: self.mux_stats(),
             rusage: sys::rusage_self().unwrap_or_default(),
             rss_kib: sys::current_rss_kib().unwrap_or(0),
         }
@@ -305,6 +324,9 @@ impl UringServer {
             self.feed_starved();
             self.maybe_resume_accepting();
             self.trace.end_turn();
+            if let Some(page) = &self.page {
+                page.publish(&self.counters_now(), &self.mux_stats());
+            }
         }
         self.trace.finish();
         Ok(self.snapshot("final"))

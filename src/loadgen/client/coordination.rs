@@ -15,6 +15,8 @@ pub struct Timeline {
     pub measure_end: Instant,
     /// Replies still in flight at this instant count as missing.
     pub drain_end: Instant,
+    /// Length of the intervals the window is measured in.
+    pub interval: Duration,
 }
 
 /// State shared between the coordinator and the workers.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::connect::connect_phase;
 use super::coordination::{Shared, Timeline, WorkerPlan};
-use super::measure::{new_histogram, us_between, WorkerResult};
+use super::measure::{new_interval_histogram, us_between, WorkerResult};
 use super::schedule::{Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
 use super::sendbuf::SendBuf;
 use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
@@ -121,13 +121,16 @@ impl Ctx<'_> {
                 .latency_uncorrected
                 .saturating_record(us_between(actual, now));
         }
-        let sec = intended
-            .duration_since(self.timeline.measure_start)
-            .as_secs() as usize;
-        if self.res.intervals.len() <= sec {
-            self.res.intervals.resize_with(sec + 1, new_histogram);
+        let i = interval_index(
+            intended.duration_since(self.timeline.measure_start),
+            self.timeline.interval,
+        );
+        if self.res.intervals.len() <= i {
+            self.res
+                .intervals
+                .resize_with(i + 1, new_interval_histogram);
         }
-        self.res.intervals[sec].saturating_record(lat);
+        self.res.intervals[i].saturating_record(lat);
     }
 }
 
@@ -277,10 +280,11 @@ impl<W: Workload> Driver<'_, W> {
         self.workload.at_end(&mut self.ctx, &self.conns);
         let t = self.ctx.timeline;
         self.ctx.res.intervals.truncate(
-            t.measure_end
+            (t.measure_end
                 .saturating_duration_since(t.measure_start)
                 .as_secs_f64()
-                .ceil() as usize,
+                / t.interval.as_secs_f64())
+            .ceil() as usize,
         );
     }
 
@@ -417,4 +421,9 @@ fn wait_timeout(
         timeout = timeout.min(due.saturating_duration_since(now));
     }
     timeout
+}
+
+/// The interval an instant `since_start` into the window falls in.
+fn interval_index(since_start: Duration, interval: Duration) -> usize {
+    (since_start.as_nanos() / interval.as_nanos().max(1)) as usize
 }

@@ -15,6 +15,12 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
+/// A latency histogram for one interval, µs: two significant digits (1 %
+/// resolution) keep a window of thousands of intervals in memory.
+pub fn new_interval_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid histogram bounds")
+}
+
 /// Errors counted by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCounts {
@@ -63,7 +69,7 @@ pub struct WorkerResult {
     pub latency: Histogram<u64>,
     /// Open loop: latency from the actual send time (uncorrected).
     pub latency_uncorrected: Histogram<u64>,
-    /// Latency per second of the measured window.
+    /// Latency per interval of the measured window.
     pub intervals: Vec<Histogram<u64>>,
     /// Echoes completed inside the measured window.
     pub requests: u64,
@@ -111,7 +117,7 @@ impl WorkerResult {
             .expect("same bounds");
         if self.intervals.len() < other.intervals.len() {
             self.intervals
-                .resize_with(other.intervals.len(), new_histogram);
+                .resize_with(other.intervals.len(), new_interval_histogram);
         }
         for (a, b) in self.intervals.iter_mut().zip(&other.intervals) {
             a.add(b).expect("same bounds");

@@ -1,0 +1,275 @@
+//! A run's intervals: the rows built from consecutive samples and the
+//! workers' per-interval histograms, the rule that leaves disturbed intervals
+//! out, and the run's robust figures (median and IQR over the kept intervals).
+//!
+//! The rule, in order (an interval can fail several; its reasons are joined):
+//! - `short`: shorter than half `--interval` (a window cut short by errors);
+//! - `steal`: host CPU steal above [`STEAL_LIMIT_PCT`] in the interval;
+//! - `probe`: the calibration probe took more than [`PROBE_TOLERANCE`] longer
+//!   or shorter than its median over the run — the CPU changed speed (these
+//!   VMs flip between a fast and a slow state), so every time per request
+//!   shifted with it;
+//! - `stall`: a request rate below [`STALL_FRACTION`] of the median interval's
+//!   (the server, the client or the host paused).
+//!
+//! Throughput is the client's figure as much as the server's: for req/s the
+//! intervals where the load generator was at [`CLIENT_LIMIT_PCT`] of its CPUs
+//! are also left out — unless fewer than half of the kept intervals would
+//! remain, in which case all kept intervals count and the run's
+//! `intervals_client_limited` says how many measured the client.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::sampler::Sample;
+use crate::record::IntervalRow;
+use crate::stats;
+
+/// Steal above this (percent of all CPU time) disturbs an interval.
+pub const STEAL_LIMIT_PCT: f64 = 5.0;
+/// A probe time this far (relative) from the run's median disturbs an interval.
+pub const PROBE_TOLERANCE: f64 = 0.10;
+/// A request rate below this fraction of the median interval's is a stall.
+pub const STALL_FRACTION: f64 = 0.25;
+/// The load generator at this percent of its CPUs limits throughput.
+pub const CLIENT_LIMIT_PCT: f64 = 90.0;
+
+/// What the rows are built from.
+pub struct Inputs<'a> {
+    /// Samples at the window's start and at each interval's end.
+    pub samples: &'a [Sample],
+    /// Latency per interval (by intended send time), merged over workers.
+    pub histograms: &'a [Histogram<u64>],
+    /// Start of the measured window.
+    pub measure_start: Instant,
+    /// `--interval`.
+    pub interval: Duration,
+    /// CPUs the load generator may use.
+    pub client_cpu_count: usize,
+    /// The server is a completion backend (its syscalls are its enters).
+    pub completion: bool,
+}
+
+fn per(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// One row per pair of consecutive samples, with the rule applied.
+pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
+    let mut rows: Vec<IntervalRow> = inp
+        .samples
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let (a, b) = (&pair[0], &pair[1]);
+            let length_s = b.at.saturating_duration_since(a.at).as_secs_f64().max(1e-9);
+            let h = inp.histograms.get(i);
+            let requests = h.map_or(0, Histogram::len);
+            let q = |p: f64| {
+                h.filter(|h| !h.is_empty())
+                    .map_or(0, |h| h.value_at_quantile(p))
+            };
+            let server_cpu_us = a
+                .server_cpu
+                .zip(b.server_cpu)
+                .map(|(x, y)| y.saturating_sub(x).as_secs_f64() * 1e6);
+            let counters = a.server.zip(b.server);
+            let syscalls = counters.map(|((c0, m0), (c1, m1))| {
+                let waits = m1.wait_calls.saturating_sub(m0.wait_calls);
+                let enters = m1.enters.saturating_sub(m0.enters);
+                if inp.completion {
+                    enters
+                } else {
+                    waits
+                        + c1.reads.saturating_sub(c0.reads)
+                        + c1.writes.saturating_sub(c0.writes)
+                        + enters.saturating_sub(waits)
+                }
+            });
+            let client_cpu_pct = 100.0 * b.client_cpu_us.saturating_sub(a.client_cpu_us) as f64
+                / (length_s * 1e6 * inp.client_cpu_count.max(1) as f64);
+            IntervalRow {
+                index: i,
+                start_s: a
+                    .at
+                    .saturating_duration_since(inp.measure_start)
+                    .as_secs_f64(),
+                length_s,
+                requests,
+                req_per_s: requests as f64 / length_s,
+                lat_p50_us: q(0.5),
+                lat_p99_us: q(0.99),
+                lat_max_us: h.map_or(0, Histogram::max),
+                client_cpu_pct,
+                steal_pct: a.cpu.steal_pct_until(&b.cpu),
+                probe_us: b.probe_us,
+                server_cpu_pct: server_cpu_us.map(|us| 100.0 * us / (length_s * 1e6)),
+                server_cpu_us_per_req: server_cpu_us
+                    .filter(|_| requests > 0)
+                    .map(|us| us / requests as f64),
+                server_syscalls_per_req: syscalls.and_then(|s| per(s, requests)),
+                server_events_per_req: counters.and_then(|((_, m0), (_, m1))| {
+                    per(m1.events.saturating_sub(m0.events), requests)
+                }),
+                server_bytes_out: counters
+                    .map(|((c0, _), (c1, _))| c1.bytes_out.saturating_sub(c0.bytes_out)),
+                client_limited: client_cpu_pct >= CLIENT_LIMIT_PCT,
+                excluded: String::new(),
+            }
+        })
+        .collect();
+    apply_rule(&mut rows, inp.interval.as_secs_f64());
+    rows
+}
+
+/// Mark the disturbed intervals (see the module docs).
+pub fn apply_rule(rows: &mut [IntervalRow], interval_s: f64) {
+    let probe_median = stats::median(&rows.iter().map(|r| r.probe_us).collect::<Vec<_>>());
+    let rate_median = stats::median(
+        &rows
+            .iter()
+            .filter(|r| r.length_s >= 0.5 * interval_s)
+            .map(|r| r.req_per_s)
+            .collect::<Vec<_>>(),
+    );
+    for r in rows.iter_mut() {
+        let mut why = Vec::new();
+        if r.length_s < 0.5 * interval_s {
+            why.push("short");
+        }
+        if r.steal_pct > STEAL_LIMIT_PCT {
+            why.push("steal");
+        }
+        if probe_median.is_some_and(|m| m > 0.0 && (r.probe_us / m - 1.0).abs() > PROBE_TOLERANCE) {
+            why.push("probe");
+        }
+        if rate_median.is_some_and(|m| r.req_per_s < STALL_FRACTION * m) {
+            why.push("stall");
+        }
+        r.excluded = why.join(";");
+    }
+}
+
+/// A run's figures over its kept intervals: median and interquartile range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Robust {
+    /// Intervals in the window.
+    pub intervals: usize,
+    /// Left out by the rule.
+    pub excluded: usize,
+    /// Kept intervals with the client at its CPU limit.
+    pub client_limited: usize,
+    /// req/s: median, IQR.
+    pub req_per_s: Option<(f64, f64)>,
+    /// p99 latency, µs: median, IQR.
+    pub lat_p99_us: Option<(f64, f64)>,
+    /// Server CPU µs per request: median, IQR.
+    pub server_cpu_us_per_req: Option<(f64, f64)>,
+    /// Server syscalls per request: median, IQR.
+    pub server_syscalls_per_req: Option<(f64, f64)>,
+    /// Probe µs over all intervals: median, IQR.
+    pub probe_us: Option<(f64, f64)>,
+}
+
+fn med_iqr(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let v: Vec<f64> = values.collect();
+    stats::quartiles(&v).map(|q| (q.median, q.iqr()))
+}
+
+/// Median and IQR of the key figures over the kept intervals.
+pub fn robust(rows: &[IntervalRow]) -> Robust {
+    let kept: Vec<&IntervalRow> = rows.iter().filter(|r| r.kept()).collect();
+    let unlimited: Vec<&&IntervalRow> = kept.iter().filter(|r| !r.client_limited).collect();
+    let throughput: Vec<f64> = if unlimited.len() * 2 >= kept.len() && !unlimited.is_empty() {
+        unlimited.iter().map(|r| r.req_per_s).collect()
+    } else {
+        kept.iter().map(|r| r.req_per_s).collect()
+    };
+    Robust {
+        intervals: rows.len(),
+        excluded: rows.len() - kept.len(),
+        client_limited: kept.iter().filter(|r| r.client_limited).count(),
+        req_per_s: med_iqr(throughput.into_iter()),
+        lat_p99_us: med_iqr(
+            kept.iter()
+                .filter(|r| r.requests > 0)
+                .map(|r| r.lat_p99_us as f64),
+        ),
+        server_cpu_us_per_req: med_iqr(kept.iter().filter_map(|r| r.server_cpu_us_per_req)),
+        server_syscalls_per_req: med_iqr(kept.iter().filter_map(|r| r.server_syscalls_per_req)),
+        probe_us: med_iqr(rows.iter().map(|r| r.probe_us)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(requests: u64, steal: f64, probe: f64, client: f64, cpu: f64) -> IntervalRow {
+        IntervalRow {
+            length_s: 1.0,
+            requests,
+            req_per_s: requests as f64,
+            steal_pct: steal,
+            probe_us: probe,
+            client_cpu_pct: client,
+            client_limited: client >= CLIENT_LIMIT_PCT,
+            server_cpu_us_per_req: Some(cpu),
+            lat_p99_us: 100,
+            ..IntervalRow::default()
+        }
+    }
+
+    #[test]
+    fn the_rule_leaves_out_steal_probe_shifts_stalls_and_short_tails() {
+        let mut rows = vec![
+            row(1000, 0.0, 50.0, 50.0, 5.0),
+            row(1000, 9.0, 50.0, 50.0, 9.0), // steal
+            row(1000, 0.0, 65.0, 50.0, 7.0), // CPU slowed: probe +30 %
+            row(100, 0.0, 50.0, 50.0, 20.0), // stall
+            row(1010, 0.0, 51.0, 50.0, 5.2),
+            row(990, 0.0, 49.0, 50.0, 4.8),
+        ];
+        rows.push(IntervalRow {
+            length_s: 0.2,
+            req_per_s: 1000.0,
+            ..row(200, 0.0, 50.0, 50.0, 6.0)
+        });
+        apply_rule(&mut rows, 1.0);
+        let why: Vec<&str> = rows.iter().map(|r| r.excluded.as_str()).collect();
+        assert_eq!(why, ["", "steal", "probe", "stall", "", "", "short"]);
+        let r = robust(&rows);
+        assert_eq!((r.intervals, r.excluded), (7, 4));
+        // Kept: 5.0, 5.2, 4.8 → median 5.0; the disturbed 9, 7, 20 do not count.
+        assert_eq!(r.server_cpu_us_per_req.unwrap().0, 5.0);
+        assert_eq!(r.req_per_s.unwrap().0, 1000.0);
+    }
+
+    #[test]
+    fn client_limited_intervals_leave_throughput_unless_too_few_remain() {
+        let mut rows = vec![
+            row(1000, 0.0, 50.0, 50.0, 5.0),
+            row(2000, 0.0, 50.0, 95.0, 5.0),
+            row(1100, 0.0, 50.0, 50.0, 5.0),
+        ];
+        apply_rule(&mut rows, 1.0);
+        let r = robust(&rows);
+        assert_eq!(r.client_limited, 1);
+        assert_eq!(
+            r.req_per_s.unwrap().0,
+            1050.0,
+            "the limited interval left out"
+        );
+        for x in rows.iter_mut() {
+            x.client_limited = true;
+        }
+        let r = robust(&rows);
+        assert_eq!(r.client_limited, 3);
+        assert_eq!(
+            r.req_per_s.unwrap().0,
+            1100.0,
+            "all limited: all count, and it is said"
+        );
+    }
+}
