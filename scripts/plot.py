@@ -2,8 +2,20 @@
 """Plot muxbench results: PNGs from one or more runs.csv files (written by
 `loadgen` / `loadgen sweep`) and HdrHistogram .hgrm files.
 
+Every point drawn from repeated runs is the geometric mean of the repeats of
+one (arm, x) cell, with error bars for its 95 % confidence interval: a
+Student-t interval on the logarithms, exp(mean(ln v) ± t(0.975, n-1) *
+sd(ln v) / sqrt(n)), the method of the Rust report (src/stats.rs,
+geomean_ci). A cell with one run is drawn as a point without bars. Lines are
+arms: the `arm` column (`epoll-et#1`, `epoll-et#2` when a sweep runs one
+backend twice), else the backend; an arm takes its backend's colour, and
+#2, #3, ... get their own line style and marker. CPU us/request, req/s and
+p99 come from the per-run medians over kept intervals
+(server_cpu_us_per_req_med, req_per_s_med, lat_p99_med_us) where a row has
+them, else from the whole-window columns (older CSVs).
+
 Figures (each only when the CSV holds the runs it needs):
-  throughput_vs_conns.png   req/s vs active connections (no idle), min-max band
+  throughput_vs_conns.png   req/s vs active connections (no idle)
   p99_vs_conns.png          p99 latency vs active connections
   cpu_vs_idle.png           server CPU us per request vs idle connections
                             (select/poll's O(n) curve against flat epoll)
@@ -11,8 +23,10 @@ Figures (each only when the CSV holds the runs it needs):
                             buffer size, level vs edge trigger (4-byte test)
   latency_spectrum.png      latency by percentile from .hgrm files
                             (x axis: 1/(1-q), log scale)
+  costs_vs_conns.png        server CPU, syscalls and p99 per request vs
+                            active connections, one row per message size
   chat.png                  chat rows: deliveries/s and server CPU per
-                            delivery by backend (median, min-max)
+                            delivery by arm
   wait_cost.png             from a bench CSV (`loadgen bench-table --csv`):
                             time per wait with one ready fd among N watched
 
@@ -62,6 +76,104 @@ def backend_key(b):
     return (ORDER.index(b) if b in ORDER else len(ORDER), b)
 
 
+def arm_of(row):
+    """The arm label of a row: `arm` if set (newer CSVs), else the backend."""
+    return row.get("arm") or row["backend"]
+
+
+def split_arm(arm):
+    """('epoll-et', 2) for 'epoll-et#2'; (backend, 0) for a plain backend."""
+    base, sep, suffix = arm.partition("#")
+    return base, (int(suffix) if sep and suffix.isdigit() else 0)
+
+
+def arm_key(arm):
+    """Backend order first (as in src/backend.rs), then the arm suffix."""
+    base, k = split_arm(arm)
+    return backend_key(base) + (k, arm)
+
+
+# Arm #2, #3, ... of one backend: same colour, own line style and marker.
+ARM_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v")]
+ARM_HATCHES = ["", "//", "..", "xx", "\\\\"]
+
+
+def arm_style(arm):
+    """(colour, line style, marker, bar hatch) of an arm."""
+    base, k = split_arm(arm)
+    i = max(k - 1, 0) % len(ARM_STYLES)
+    ls, marker = ARM_STYLES[i]
+    return color(base), ls, marker, ARM_HATCHES[i]
+
+
+# Two-sided 95 % critical values of Student's t: df 1..30, then knots (as src/stats.rs).
+T975_TABLE = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+]
+T975_TAIL = [(30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980), (math.inf, 1.960)]
+
+
+def t975(df):
+    """t(0.975, df) for df >= 1: exact for df <= 30; beyond, linear in 1/df
+    between the knots 30, 40, 60, 120 and infinity (1.960), as src/stats.rs."""
+    if df <= 30:
+        return T975_TABLE[df - 1]
+    for (d0, t0), (d1, t1) in zip(T975_TAIL, T975_TAIL[1:]):
+        if df <= d1:
+            x, x0, x1 = 1.0 / df, 1.0 / d0, 1.0 / d1
+            return t1 + (t0 - t1) * (x - x1) / (x0 - x1)
+    return 1.960
+
+
+def geomean_ci(values):
+    """(geometric mean, lo, hi, n) of the positive finite values, with the 95 %
+    t-interval on their logarithms; lo = hi = None when n = 1; None when no
+    value is usable. Values <= 0 or not finite are skipped."""
+    logs = [math.log(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    n = len(logs)
+    if n == 0:
+        return None
+    mean = statistics.fmean(logs)
+    if n == 1:
+        return (math.exp(mean), None, None, 1)
+    # Zero spread exactly when all values are equal, so the interval collapses.
+    sd = 0.0 if all(l == logs[0] for l in logs) else statistics.stdev(logs)
+    half = t975(n - 1) * sd / math.sqrt(n)
+    return (math.exp(mean), math.exp(mean - half), math.exp(mean + half), n)
+
+
+# Figures with a per-run robust median over kept intervals (newer CSVs).
+ROBUST = {
+    "server_cpu_us_per_req": "server_cpu_us_per_req_med",
+    "req_per_s": "req_per_s_med",
+    "lat_p99_us": "lat_p99_med_us",
+}
+
+
+def value(row, key):
+    """A run's figure: the median over its kept intervals if the row has one,
+    else the whole-window column."""
+    med = ROBUST.get(key)
+    v = num(row, med) if med else None
+    return v if v is not None else num(row, key)
+
+
+def ci_note(data):
+    """What a figure draws, with the range of repeats per point."""
+    ns = sorted({p[4] for pts in data.values() for p in pts if len(p) > 4})
+    if ns and ns[-1] == 1:
+        return "one run per point (no repeats, so no CI)"
+    if not ns:
+        n = ""
+    elif ns[0] == ns[-1]:
+        n = f", n = {ns[0]}"
+    else:
+        n = f", n = {ns[0]}–{ns[-1]}"
+    return f"geometric mean of repeats{n}; bars: 95 % CI (t on logs)"
+
+
 def num(row, key):
     v = row.get(key, "")
     try:
@@ -89,26 +201,31 @@ def fig_chat(plt, chat, out):
     if not chat:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    backends = sorted({r["backend"] for r in chat}, key=backend_key)
+    arms = sorted({arm_of(r) for r in chat}, key=arm_key)
+    ns = {}
     for ax, key, label in (
         (axes[0], "req_per_s", "deliveries per second"),
         (axes[1], "server_cpu_us_per_req", "server CPU per delivery (µs)"),
     ):
-        meds, los, his = [], [], []
-        for b in backends:
-            vals = [num(r, key) for r in chat if r["backend"] == b]
-            vals = [v for v in vals if v is not None]
-            m = statistics.median(vals)
-            meds.append(m)
-            los.append(m - min(vals))
-            his.append(max(vals) - m)
-        ax.bar(backends, meds, yerr=[los, his], color=[color(b) for b in backends], capsize=4)
+        for i, a in enumerate(arms):
+            c, _, _, hatch = arm_style(a)
+            g = geomean_ci([value(r, key) for r in chat if arm_of(r) == a])
+            if g is None:
+                continue
+            est, lo, hi, n = g
+            ns.setdefault("chat", []).append((i, est, lo, hi, n))
+            ax.bar([i], [est], color=c, hatch=hatch, edgecolor="white" if not hatch else "black")
+            if lo is not None:
+                ax.errorbar([i], [est], yerr=[[est - lo], [hi - est]], fmt="none",
+                            ecolor="black", capsize=4)
+        ax.set_xticks(range(len(arms)))
+        ax.set_xticklabels(arms)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
     r = chat[0]
     fig.suptitle(
         f"Chat fan-out: {r['conns']} clients, {r.get('senders') or '?'} sending, "
-        f"{r['msg_size']} B lines\n{machine_label(chat)}"
+        f"{r['msg_size']} B lines\n{machine_label(chat)}\n{ci_note(ns)}"
     )
     fig.tight_layout()
     return save(fig, out, "chat.png")
@@ -121,7 +238,7 @@ def fig_wait_cost(plt, bench, out):
     data = {}
     for r in pts:
         n, t = float(r["param"]), float(r["median_ns"]) / 1000.0
-        data.setdefault(r["backend"], []).append((n, t, t, t))
+        data.setdefault(r["backend"], []).append((n, t, None, None))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     line_plot(ax, {b: sorted(v) for b, v in data.items()})
     ax.set_yscale("log")
@@ -142,38 +259,67 @@ def most_common(rows, key):
 
 
 def series(rows, xkey, ykey):
-    """{backend: [(x, median, min, max)]} over repeats."""
+    """{arm: [(x, geometric mean, ci lo, ci hi, n)]} over repeats; lo and hi
+    are None for a single run."""
     out = {}
     by = {}
     for r in rows:
-        x, y = num(r, xkey), num(r, ykey)
+        x, y = num(r, xkey), value(r, ykey)
         if x is None or y is None:
             continue
-        by.setdefault(r["backend"], {}).setdefault(x, []).append(y)
-    for b, pts in by.items():
-        out[b] = sorted(
-            (x, statistics.median(ys), min(ys), max(ys)) for x, ys in pts.items()
-        )
+        by.setdefault(arm_of(r), {}).setdefault(x, []).append(y)
+    for a, pts in by.items():
+        cells = []
+        for x, ys in pts.items():
+            g = geomean_ci(ys)
+            if g is not None:
+                cells.append((x,) + g)
+        if cells:
+            out[a] = sorted(cells)
     return out
 
 
-def line_plot(ax, data, logx=True):
-    for b in sorted(data, key=backend_key):
-        pts = data[b]
+def line_plot(ax, data, logx=True, dodge=2.5):
+    """One line per arm (geometric means), error bars for the 95 % CIs. The
+    arms are spread `dodge` points apart sideways so that bars at one x stay
+    apart. Returns {arm: transform} for marks drawn on top of the lines."""
+    from matplotlib.transforms import offset_copy
+
+    arms = sorted(data, key=arm_key)
+    transforms = {}
+    for i, a in enumerate(arms):
+        pts = data[a]
+        c, ls, marker, _ = arm_style(a)
+        shift = (i - (len(arms) - 1) / 2) * dodge
+        trans = offset_copy(ax.transData, fig=ax.figure, x=shift, units="points")
+        transforms[a] = trans
         xs = [p[0] for p in pts]
-        ax.plot(xs, [p[1] for p in pts], "o-", color=color(b), label=b)
-        ax.fill_between(
-            xs, [p[2] for p in pts], [p[3] for p in pts], color=color(b), alpha=0.15
-        )
+        # Drawn in data coordinates (so the axis limits fit the data), then shifted.
+        artists = ax.plot(xs, [p[1] for p in pts], linestyle=ls, marker=marker, color=c,
+                          label=a)
+        bars = [p for p in pts if p[2] is not None]
+        if bars:
+            eb = ax.errorbar(
+                [p[0] for p in bars], [p[1] for p in bars],
+                yerr=[[p[1] - p[2] for p in bars], [p[3] - p[1] for p in bars]],
+                fmt="none", ecolor=c, elinewidth=1.2, capsize=3, alpha=0.8,
+            )
+            artists += [x for x in eb.get_children()]
+        for artist in artists:
+            artist.set_transform(trans)
     if logx:
         ax.set_xscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return transforms
 
 
-def title(rows, what):
+def title(rows, what, data=None):
+    """Title lines: what, the machine and message size, and (for figures
+    drawn from repeats, `data` from series) what the points and bars are."""
     msg = most_common(rows, "msg_size")
-    return f"{what}\n{machine_label(rows)}, {msg} B messages"
+    t = f"{what}\n{machine_label(rows)}, {msg} B messages"
+    return f"{t}\n{ci_note(data)}" if data is not None else t
 
 
 def smallest_msg(rows):
@@ -197,7 +343,7 @@ def fig_throughput(plt, rows, out):
     line_plot(ax, data)
     ax.set_xlabel("active connections")
     ax.set_ylabel("throughput (requests/s)")
-    ax.set_title(title(rows, "Echo throughput vs active connections (no idle)"))
+    ax.set_title(title(rows, "Echo throughput vs active connections (no idle)", data))
     return save(fig, out, "throughput_vs_conns.png")
 
 
@@ -211,7 +357,7 @@ def fig_p99(plt, rows, out):
     ax.set_yscale("log")
     ax.set_xlabel("active connections")
     ax.set_ylabel("p99 latency (µs)")
-    ax.set_title(title(rows, "p99 latency vs active connections (no idle)"))
+    ax.set_title(title(rows, "p99 latency vs active connections (no idle)", data))
     return save(fig, out, "p99_vs_conns.png")
 
 
@@ -227,17 +373,19 @@ def fig_cpu_vs_idle(plt, rows, out):
     if not any(len(v) >= 2 for v in data.values()):
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    line_plot(ax, data, logx=False)
-    # Mark points where the server refused connections (select beyond FD_SETSIZE).
+    transforms = line_plot(ax, data, logx=False)
+    # Mark runs where the server refused connections (select beyond FD_SETSIZE).
     for r in sel:
         if (num(r, "server_refused") or 0) > 0:
-            x, y = num(r, "idle"), num(r, "server_cpu_us_per_req")
+            x, y = num(r, "idle"), value(r, "server_cpu_us_per_req")
             if x is not None and y is not None:
-                ax.plot([x], [y], "x", color=color(r["backend"]), markersize=10)
+                a = arm_of(r)
+                (mark,) = ax.plot([x], [y], "x", color=arm_style(a)[0], markersize=10)
+                mark.set_transform(transforms.get(a, ax.transData))
     ax.set_xlabel(f"idle connections (with {conns} active)")
     ax.set_ylabel("server CPU per request (µs)")
     ax.set_title(
-        title(rows, "Server CPU per request vs idle connections (× = refusals)")
+        title(rows, "Server CPU per request vs idle connections (× = refusals)", data)
     )
     return save(fig, out, "cpu_vs_idle.png")
 
@@ -250,19 +398,21 @@ def fig_trigger(plt, rows, out):
     conns = most_common(small, "conns")
     sel = [r for r in rows if r["conns"] == conns and r["idle"] == "0"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    drawn = {}
     for ax, key, label in (
         (axes[0], "server_waits_per_req", "wait calls per request"),
         (axes[1], "server_events_per_req", "events (wake-ups) per request"),
         (axes[2], "server_reads_per_req", "reads per request"),
     ):
         data = series(sel, "read_buf", key)
+        drawn.update({(a, key): pts for a, pts in data.items()})
         line_plot(ax, data)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("server read buffer (bytes)")
         ax.set_ylabel(label)
     fig.suptitle(
-        title(rows, f"Level vs edge trigger by read-buffer size ({conns} active)")
+        title(rows, f"Level vs edge trigger by read-buffer size ({conns} active)", drawn)
     )
     fig.tight_layout()
     return save(fig, out, "trigger_vs_readbuf.png")
@@ -281,18 +431,21 @@ def fig_costs_by_size(plt, rows, out):
         ("lat_p99_us", "p99 latency (µs)"),
     )
     fig, axes = plt.subplots(len(sizes), len(panels), figsize=(15, 4 * len(sizes)), squeeze=False)
+    drawn = {}
     for i, size in enumerate(sizes):
         rs = [r for r in sel if int(r["msg_size"]) == size]
         for j, (key, label) in enumerate(panels):
             ax = axes[i][j]
-            line_plot(ax, series(rs, "conns", key))
+            data = series(rs, "conns", key)
+            drawn.update({(a, size, key): pts for a, pts in data.items()})
+            line_plot(ax, data)
             ax.set_yscale("log")
             ax.set_xlabel(f"active connections ({size} B messages, no idle)")
             ax.set_ylabel(label)
     pipeline = most_common(rows, "pipeline")
     fig.suptitle(
-        f"Per-request costs vs active connections, closed loop ×{pipeline} "
-        f"(median of repeats, band = min–max)\n{machine_label(rows)}"
+        f"Per-request costs vs active connections, closed loop ×{pipeline}"
+        f"\n{machine_label(rows)}\n{ci_note(drawn)}"
     )
     fig.tight_layout()
     return save(fig, out, "costs_vs_conns.png")
@@ -319,12 +472,10 @@ def fig_spectrum(plt, hgrms, rows, out):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for path in hgrms:
         name = os.path.basename(path)
-        backend = name.rsplit("-c", 1)[0]
+        c, ls, _, _ = arm_style(name.rsplit("-c", 1)[0])
         pts = read_hgrm(path)
         if pts:
-            ax.plot(
-                [p[0] for p in pts], [p[1] for p in pts], color=color(backend), label=name
-            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, linestyle=ls, label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [1, 10, 100, 1000, 10000, 100000]
@@ -368,7 +519,7 @@ def main():
     if not hgrms:
         for c in csvs:
             pattern = os.path.join(os.path.dirname(c), "hgrm", "*-c100-i0-m64-b16384-r1.hgrm")
-            hgrms.extend(sorted(glob.glob(pattern), key=lambda p: backend_key(os.path.basename(p).rsplit("-c", 1)[0])))
+            hgrms.extend(sorted(glob.glob(pattern), key=lambda p: arm_key(os.path.basename(p).rsplit("-c", 1)[0])))
     os.makedirs(args.output, exist_ok=True)
     written = []
     if rows:

@@ -502,6 +502,35 @@ fn loadgen_cases(t: &mut Table) {
     );
     // 7,200 intervals of 0.5 s: refused before anything starts.
     t.with(c, "--interval", "0.5", &["--duration", "3600"], Error);
+    t.add(
+        c,
+        "--repeat",
+        &[
+            ("0", Error),
+            ("1", Pass),
+            ("2", Pass),
+            ("x", Error),
+            ("", Error),
+        ],
+    );
+    t.with(c, "--repeat", "auto", &["--max-repeat", "3"], Pass);
+    // 1,000 runs of the longest window: more than a day.
+    t.with(c, "--repeat", "1000", &["--duration", "3600"], Error);
+    t.add(
+        c,
+        "--target-ci",
+        &[
+            ("5%", Pass),
+            ("0.05", Pass),
+            ("0", Error),
+            ("100%", Error),
+            ("5", Error),
+            ("x", Error),
+        ],
+    );
+    for (v, e) in [("2", Error), ("3", Pass), ("1001", Error), ("x", Error)] {
+        t.with(c, "--max-repeat", v, &["--repeat", "auto"], e);
+    }
 }
 
 fn sweep_cases(t: &mut Table) {
@@ -549,6 +578,10 @@ fn sweep_cases(t: &mut Table) {
     );
     t.malformed(c, "--repeat");
     t.add(c, "--interval", &[("0", Error), ("x", Error)]);
+    t.add(c, "--repeat", &[("auto", Pass)]);
+    t.add(c, "--target-ci", &[("0%", Error), ("x", Error)]);
+    t.with(c, "--max-repeat", "2", &["--repeat", "auto"], Error);
+    t.with(c, "--max-repeat", "x", &["--repeat", "auto"], Error);
     t.add(c, "--baseline", &[("epoll-et", Pass), ("bogus", Either)]);
     t.duration(c, "--warmup", Pass, Error);
     t.duration(c, "--duration", Error, Error);

@@ -91,6 +91,63 @@ fn tiny_sweep_writes_rows_hgrms_and_report() {
     assert_eq!(tables(&md), tables(&regenerated));
 }
 
+/// One backend named twice runs as two arms (the A/A check), rounds are
+/// numbered, and `--repeat auto` stops a cell once its intervals are narrow
+/// enough (here a target no real run misses) — and says so in the report.
+#[test]
+fn aa_arms_and_auto_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("aa");
+    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["sweep", "--backends", "epoll-et,epoll-et", "--conns", "5"])
+        .args([
+            "--repeat",
+            "auto",
+            "--max-repeat",
+            "5",
+            "--target-ci",
+            "99%",
+        ])
+        .args([
+            "--warmup",
+            "0.1",
+            "--duration",
+            "0.3",
+            "--interval",
+            "0.1",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    let mut seen: Vec<(String, Option<usize>)> =
+        rows.iter().map(|r| (r.arm.clone(), r.repeat)).collect();
+    seen.sort();
+    let expect: Vec<(String, Option<usize>)> = ["epoll-et#1", "epoll-et#2"]
+        .iter()
+        .flat_map(|a| (1..=3).map(move |k| (a.to_string(), Some(k))))
+        .collect();
+    assert_eq!(seen, expect, "three rounds (the minimum), then converged");
+    for r in &rows {
+        assert_eq!(r.backend, "epoll-et");
+        assert_eq!(r.intervals, 3, "{r:?}");
+        assert!(r.server_cpu_us_per_req_med.is_some());
+    }
+    assert!(out
+        .join("hgrm/epoll-et#2-c5-i0-m64-b16384-r3.hgrm")
+        .exists());
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(
+        md.contains("| epoll-et#1 | 3 |") && md.contains("| epoll-et#2 | 3 |"),
+        "{md}"
+    );
+    assert!(md.contains("## A/A check"), "{md}");
+    assert!(md.contains("## Convergence"), "{md}");
+    assert!(md.contains(": converged after 3 rounds"), "{md}");
+}
+
 fn has_matplotlib() -> bool {
     Command::new("python3")
         .args(["-c", "import matplotlib"])

@@ -122,7 +122,89 @@ impl Progress for Bar {
     }
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<bool> {
+/// `run.json` → `run-r2.json` for the second of several runs.
+fn numbered(path: &std::path::Path, k: usize, of_many: bool) -> PathBuf {
+    if !of_many {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-r{k}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-r{k}"),
+    };
+    path.with_file_name(name)
+}
+
+/// `loadgen` without a subcommand: one run, or `--repeat` runs and their
+/// figures with confidence intervals.
+fn run_repeated(args: &RunArgs) -> anyhow::Result<bool> {
+    use loadgen::sweep::{Repeat, AUTO_MIN_REPEAT};
+    let (min, max) = match args.repeat {
+        Repeat::Fixed(0) => anyhow::bail!("--repeat must be at least 1 (or auto)"),
+        Repeat::Fixed(n) => (n, n),
+        Repeat::Auto => {
+            if !(AUTO_MIN_REPEAT..=1000).contains(&args.max_repeat) {
+                anyhow::bail!("--max-repeat must be between {AUTO_MIN_REPEAT} and 1000");
+            }
+            (AUTO_MIN_REPEAT, args.max_repeat)
+        }
+    };
+    if max == 1 {
+        return run(args, 1, false);
+    }
+    loadgen::check(args)?;
+    let planned = (args.warmup + args.duration).as_secs_f64() * max as f64;
+    if planned > muxbench::limits::MAX_DURATION.as_secs_f64() {
+        anyhow::bail!("{max} runs of --warmup + --duration plan {planned:.0} s, more than one day");
+    }
+    let mut ok = true;
+    let mut rows = Vec::new();
+    for k in 1..=max {
+        println!(
+            "run {k} of {}",
+            if args.repeat == Repeat::Auto {
+                format!("at most {max}")
+            } else {
+                max.to_string()
+            }
+        );
+        let mut one = args.clone();
+        one.repeat = Repeat::Fixed(1);
+        ok &= run_one(&one, k, true, &mut rows)?;
+        if args.repeat == Repeat::Auto && k >= min {
+            let (done, widest) =
+                loadgen::sweep::converged(std::slice::from_ref(&rows), args.target_ci);
+            if done {
+                println!(
+                    "converged after {k} runs (widest 95 % CI ±{:.1} %)",
+                    widest * 100.0
+                );
+                break;
+            } else if k == max {
+                println!(
+                    "NOT converged after {k} runs: widest 95 % CI ±{:.1} %, target ±{:.1} %",
+                    widest * 100.0,
+                    args.target_ci * 100.0
+                );
+            }
+        }
+    }
+    print!("{}", report::table::render_repeats(&rows));
+    Ok(ok)
+}
+
+fn run(args: &RunArgs, k: usize, of_many: bool) -> anyhow::Result<bool> {
+    run_one(args, k, of_many, &mut Vec::new())
+}
+
+fn run_one(
+    args: &RunArgs,
+    k: usize,
+    of_many: bool,
+    rows: &mut Vec<loadgen::RunResult>,
+) -> anyhow::Result<bool> {
     let exe = std::env::current_exe()?;
     let mut progress: Box<dyn Progress> = if !args.quiet && std::io::stdout().is_terminal() {
         let bar = ProgressBar::new(1);
@@ -139,7 +221,10 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
     } else {
         Box::new(loadgen::NoProgress)
     };
-    let out = loadgen::run(args, &exe, progress.as_mut())?;
+    let mut out = loadgen::run(args, &exe, progress.as_mut())?;
+    if of_many {
+        out.result.repeat = Some(k);
+    }
     let r = &out.result;
     print!("{}", report::table::render(r));
     // Files are written only now, after the run finished: a failed run leaves
@@ -148,22 +233,24 @@ fn run(args: &RunArgs) -> anyhow::Result<bool> {
         report::csv::append(&args.csv, r)?;
     }
     if let Some(p) = &args.json {
-        report::json::write(p, &out)?;
+        report::json::write(&numbered(p, k, of_many), &out)?;
     }
     if let Some(p) = &args.hgrm {
-        report::hgrm::write_file(p, &out.latency)?;
+        report::hgrm::write_file(&numbered(p, k, of_many), &out.latency)?;
     }
     if let Some(p) = &args.hlog {
-        report::hgrm::write_interval_log(p, &out.intervals, out.interval)?;
+        report::hgrm::write_interval_log(&numbered(p, k, of_many), &out.intervals, out.interval)?;
     }
     if let Some(p) = &args.intervals {
-        report::csv::write_intervals(p, &out.interval_rows)?;
+        report::csv::write_intervals(&numbered(p, k, of_many), &out.interval_rows)?;
     }
     if !r.warnings.is_empty() {
         println!("  hint: `loadgen doctor` checks this machine for what makes numbers unstable");
     }
     let refused = r.server_refused.unwrap_or(0);
-    Ok((r.errors == 0 && refused == 0) || args.allow_errors)
+    let ok = (r.errors == 0 && refused == 0) || args.allow_errors;
+    rows.push(out.result);
+    Ok(ok)
 }
 
 fn doctor(
@@ -349,7 +436,7 @@ fn main() {
                 1
             }
         },
-        None => match run(&cli.run) {
+        None => match run_repeated(&cli.run) {
             Ok(true) => 0,
             Ok(false) => {
                 eprintln!(

@@ -240,6 +240,22 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Run this many times (each run a row, its own server), or `auto`: until the 95 % CI of
+    /// server CPU µs per request and req/s is within --target-ci (at least 3, at most
+    /// --max-repeat runs); then print each figure with its interval. With more than one run,
+    /// --json/--hgrm/--hlog/--intervals files get `-rK` before their extension.
+    #[arg(long, default_value = "1", value_parser = super::sweep::parse_repeat)]
+    #[serde(skip)]
+    pub repeat: super::sweep::Repeat,
+
+    /// `--repeat auto`: the CI half-width to reach, relative (`5%` or `0.05`).
+    #[arg(long, default_value = "5%", value_parser = super::sweep::parse_fraction)]
+    pub target_ci: f64,
+
+    /// `--repeat auto`: most runs.
+    #[arg(long, default_value_t = 10)]
+    pub max_repeat: usize,
+
     /// Hostile clients to run beside the well-behaved ones during the measured
     /// window (set by `loadgen chaos`).
     #[arg(skip)]

@@ -2,9 +2,17 @@
 //! run), one `.hgrm` per run, and `REPORT.md`, rewritten after every run so an
 //! interruption or a crash keeps what finished.
 //!
-//! Within each repeat every scenario runs once on every backend, backends
-//! interleaved (and their order rotated from one repeat to the next), so drift
-//! on a shared machine hits all backends alike.
+//! Within each repeat (round) every scenario runs once on every arm, arms
+//! interleaved (and their order rotated from one round to the next), so drift
+//! on a shared machine hits all arms alike, and the runs of one round are
+//! paired in the report's ratios. An arm is a backend; a backend named twice
+//! (`--backends epoll-et,epoll-et`) runs as two arms, `epoll-et#1` and
+//! `epoll-et#2` — the A/A check that the method does not invent differences.
+//!
+//! `--repeat auto` repeats each cell until the 95 % confidence interval of
+//! its key figures (server CPU µs per request, req/s) is within
+//! `--target-ci` on every arm, or `--max-repeat` rounds were run; cells that
+//! did not converge are listed in REPORT.md, never hidden.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +25,10 @@ use super::args::{LoadSettings, RunArgs};
 use super::{NoProgress, RunOutput};
 use crate::limits;
 use crate::mux::Backend;
+use crate::record::RunResult;
 use crate::report;
+use crate::report::summary::KEY_FIGURES;
+use crate::stats;
 use crate::units::parse_duration;
 
 /// Ready-made matrices.
@@ -38,7 +49,8 @@ pub struct SweepArgs {
     /// A ready-made matrix of scenarios instead of the lists below (run on `--backends`).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// Backends, comma-separated.
+    /// Backends, comma-separated; a backend named twice runs as two arms (`epoll-et#1`,
+    /// `epoll-et#2`: an A/A check).
     #[arg(long, value_delimiter = ',', value_enum, ignore_case = true,
           default_values_t = Backend::ALL)]
     pub backends: Vec<Backend>,
@@ -54,9 +66,17 @@ pub struct SweepArgs {
     /// Server read sizes, comma-separated (1 B to 64 MiB).
     #[arg(long, value_delimiter = ',', default_value = "16384", value_parser = crate::server::parse_read_buf)]
     pub read_buf: Vec<usize>,
-    /// Runs per cell (the whole sweep's planned time at most one day).
-    #[arg(long, default_value_t = 3)]
-    pub repeat: usize,
+    /// Runs per cell and arm, or `auto`: repeat until the 95 % CI of server CPU µs per
+    /// request and req/s is within --target-ci on every arm (at least 3, at most
+    /// --max-repeat rounds). The whole sweep's planned time is at most one day.
+    #[arg(long, default_value = "3", value_parser = parse_repeat)]
+    pub repeat: Repeat,
+    /// `--repeat auto`: the CI half-width to reach, relative (`5%` or `0.05`).
+    #[arg(long, default_value = "5%", value_parser = parse_fraction)]
+    pub target_ci: f64,
+    /// `--repeat auto`: most rounds per cell.
+    #[arg(long, default_value_t = 10)]
+    pub max_repeat: usize,
     /// Backend the report's ratios refer to.
     #[arg(long, default_value = "epoll-et")]
     pub baseline: String,
@@ -69,6 +89,77 @@ pub struct SweepArgs {
     /// Settings shared with a single run (`loadgen --help` explains each).
     #[command(flatten)]
     pub load: LoadSettings,
+}
+
+/// How many times each cell runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// This many rounds.
+    Fixed(usize),
+    /// Until the confidence intervals are narrow enough.
+    Auto,
+}
+
+impl Default for Repeat {
+    fn default() -> Self {
+        Repeat::Fixed(1)
+    }
+}
+
+/// Rounds `--repeat auto` runs before it first checks the intervals.
+pub const AUTO_MIN_REPEAT: usize = 3;
+
+/// `N` or `auto`.
+pub fn parse_repeat(s: &str) -> Result<Repeat, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Repeat::Auto);
+    }
+    s.parse()
+        .map(Repeat::Fixed)
+        .map_err(|_| format!("{s:?} is neither a number of runs nor `auto`"))
+}
+
+/// `5%` or `0.05`: a fraction in (0, 1).
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => s.parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a fraction (write 5% or 0.05)"))?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(format!("{s} is not between 0 and 100 %"));
+    }
+    Ok(v)
+}
+
+/// A backend and the label its runs carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arm {
+    /// The backend.
+    pub backend: Backend,
+    /// Its label: the backend's name, or `name#k` when the backend is named k times.
+    pub label: String,
+}
+
+/// The arms of a backend list: a backend listed more than once becomes
+/// `name#1`, `name#2`, … in the order given.
+pub fn arms(backends: &[Backend]) -> Vec<Arm> {
+    backends
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let total = backends.iter().filter(|&&x| x == b).count();
+            let nth = backends[..=i].iter().filter(|&&x| x == b).count();
+            Arm {
+                backend: b,
+                label: if total > 1 {
+                    format!("{b}#{nth}")
+                } else {
+                    b.name().to_string()
+                },
+            }
+        })
+        .collect()
 }
 
 /// One point of the matrix (without the backend).
@@ -84,13 +175,13 @@ pub struct Scenario {
     pub read_buf: usize,
 }
 
-/// A scenario and the backends it runs on.
+/// A scenario and the arms it runs on.
 #[derive(Debug, Clone)]
 pub struct Cell {
     /// The scenario.
     pub scenario: Scenario,
-    /// Its backends.
-    pub backends: Vec<Backend>,
+    /// Its arms.
+    pub arms: Vec<Arm>,
 }
 
 fn cross(
@@ -112,7 +203,7 @@ fn cross(
                             msg_size,
                             read_buf,
                         },
-                        backends: backends.to_vec(),
+                        arms: arms(backends),
                     });
                 }
             }
@@ -155,10 +246,10 @@ impl SweepArgs {
     }
 }
 
-fn hgrm_path(out: &Path, backend: Backend, s: Scenario, rep: usize) -> PathBuf {
+fn hgrm_path(out: &Path, arm: &str, s: Scenario, rep: usize) -> PathBuf {
     out.join("hgrm").join(format!(
         "{}-c{}-i{}-m{}-b{}-r{}.hgrm",
-        backend, s.conns, s.idle, s.msg_size, s.read_buf, rep
+        arm, s.conns, s.idle, s.msg_size, s.read_buf, rep
     ))
 }
 
@@ -188,6 +279,12 @@ pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
     let rows = report::csv::read(&out.join("runs.csv"))?;
     let command = std::fs::read_to_string(out.join("command.txt")).ok();
     let mut md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    if let Ok(text) = std::fs::read_to_string(out.join(CONVERGENCE_FILE)) {
+        md.push_str("\n## Convergence (`--repeat auto`)\n\n");
+        for line in text.lines() {
+            let _ = writeln!(md, "- {line}");
+        }
+    }
     if let Ok(skipped) = std::fs::read_to_string(out.join(SKIPPED_FILE)) {
         md.push_str("\n## Backends skipped\n\n");
         for line in skipped.lines() {
@@ -206,7 +303,9 @@ fn skip_unavailable(cells: &mut [Cell]) -> String {
     let mut lines = String::new();
     let needs: Vec<Backend> = Backend::ALL
         .into_iter()
-        .filter(|b| b.needs_io_uring() && cells.iter().any(|c| c.backends.contains(b)))
+        .filter(|b| {
+            b.needs_io_uring() && cells.iter().any(|c| c.arms.iter().any(|a| a.backend == *b))
+        })
         .collect();
     if needs.is_empty() {
         return lines;
@@ -217,26 +316,53 @@ fn skip_unavailable(cells: &mut [Cell]) -> String {
             let _ = writeln!(lines, "{b}: {e}");
         }
         for cell in cells.iter_mut() {
-            cell.backends.retain(|b| !b.needs_io_uring());
+            cell.arms.retain(|a| !a.backend.needs_io_uring());
         }
     }
     lines
 }
 
+/// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
+const CONVERGENCE_FILE: &str = "convergence.txt";
+
+/// Whether every arm's key figures have a 95 % CI within `target`; the
+/// widest relative half-width found otherwise (infinite: too few runs).
+pub fn converged(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
+    let mut widest: f64 = 0.0;
+    for rows in per_arm {
+        for fig in KEY_FIGURES {
+            let values: Vec<f64> = rows.iter().filter_map(|r| fig.value(r)).collect();
+            if values.is_empty() {
+                continue; // an external server: no server CPU
+            }
+            let w = stats::geomean_ci(&values).map_or(f64::INFINITY, |ci| ci.rel_half_width());
+            widest = widest.max(w);
+        }
+    }
+    (widest <= target, widest)
+}
+
 /// Run the sweep. `exe` is the loadgen executable (the server is `exe serve`).
 pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
-    if a.repeat == 0 {
-        bail!("--repeat must be at least 1");
-    }
+    let (min_rep, max_rep) = match a.repeat {
+        Repeat::Fixed(0) => bail!("--repeat must be at least 1 (or auto)"),
+        Repeat::Fixed(n) => (n, n),
+        Repeat::Auto => {
+            if !(AUTO_MIN_REPEAT..=1000).contains(&a.max_repeat) {
+                bail!("--max-repeat must be between {AUTO_MIN_REPEAT} and 1000");
+            }
+            (AUTO_MIN_REPEAT, a.max_repeat)
+        }
+    };
     let mut cells = matrix(a);
     let skipped = skip_unavailable(&mut cells);
     let Some(total) = cells
         .iter()
-        .map(|c| c.backends.len())
+        .map(|c| c.arms.len())
         .sum::<usize>()
-        .checked_mul(a.repeat)
+        .checked_mul(max_rep)
     else {
-        bail!("--repeat {} is too large", a.repeat);
+        bail!("--repeat {max_rep} is too large");
     };
     if total == 0 {
         bail!("the matrix is empty");
@@ -252,12 +378,12 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         );
     }
     for cell in &cells {
-        for &backend in &cell.backends {
+        for arm in &cell.arms {
             let s = cell.scenario;
-            super::check(&a.run_args(backend, s)).with_context(|| {
+            super::check(&a.run_args(arm.backend, s)).with_context(|| {
                 format!(
-                    "{backend} conns={} idle={} msg={} read-buf={}",
-                    s.conns, s.idle, s.msg_size, s.read_buf
+                    "{} conns={} idle={} msg={} read-buf={}",
+                    arm.label, s.conns, s.idle, s.msg_size, s.read_buf
                 )
             })?;
         }
@@ -271,6 +397,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     } else {
         std::fs::write(&skipped_path, skipped)?;
     }
+    let _ = std::fs::remove_file(a.out.join(CONVERGENCE_FILE));
     let started = Instant::now();
     let mut summary = SweepSummary {
         completed: 0,
@@ -278,12 +405,34 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         interrupted: false,
     };
     let mut done = 0;
-    'sweep: for rep in 1..=a.repeat {
-        for cell in &cells {
-            let n = cell.backends.len();
+    // This sweep's rows, per cell and arm: what `--repeat auto` judges.
+    let mut measured: Vec<Vec<Vec<RunResult>>> = cells
+        .iter()
+        .map(|c| vec![Vec::new(); c.arms.len()])
+        .collect();
+    let mut settled = vec![false; cells.len()];
+    let planned_runs = |done: usize, settled: &[bool], rep: usize| -> usize {
+        done + cells
+            .iter()
+            .zip(settled)
+            .filter(|(_, s)| !**s)
+            .map(|(c, _)| c.arms.len() * (max_rep + 1 - rep))
+            .sum::<usize>()
+    };
+    'sweep: for rep in 1..=max_rep {
+        if settled.iter().all(|s| *s) {
+            break;
+        }
+        let total_now = planned_runs(done, &settled, rep);
+        for (ci, cell) in cells.iter().enumerate() {
+            if settled[ci] {
+                continue;
+            }
+            let n = cell.arms.len();
             for j in 0..n {
-                // Rotate the backend order each repeat.
-                let backend = cell.backends[(j + rep - 1) % n];
+                // Rotate the arm order each round.
+                let idx = (j + rep - 1) % n;
+                let arm = &cell.arms[idx];
                 if crate::signals::interrupted() {
                     summary.interrupted = true;
                     break 'sweep;
@@ -292,21 +441,32 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                 let eta = if done == 0 {
                     "?".to_string()
                 } else {
-                    fmt_eta(started.elapsed() / done as u32 * (total - done) as u32)
+                    let left = total_now.saturating_sub(done) as u32;
+                    let bound = if a.repeat == Repeat::Auto { "≤ " } else { "" };
+                    format!("{bound}{}", fmt_eta(started.elapsed() / done as u32 * left))
+                };
+                let of = match a.repeat {
+                    Repeat::Fixed(n) => n.to_string(),
+                    Repeat::Auto => format!("≤{max_rep}"),
                 };
                 eprintln!(
-                    "[{}/{total}] {backend} conns={} idle={} msg={} read-buf={} repeat {rep}/{} · ETA {eta}",
+                    "[{}/{total_now}] {} conns={} idle={} msg={} read-buf={} repeat {rep}/{of} · ETA {eta}",
                     done + 1,
+                    arm.label,
                     s.conns,
                     s.idle,
                     s.msg_size,
                     s.read_buf,
-                    a.repeat
                 );
-                let args = a.run_args(backend, s);
+                let args = a.run_args(arm.backend, s);
                 match super::run(&args, exe, &mut NoProgress) {
-                    Ok(out) => {
-                        record(a, &out, backend, s, rep)?;
+                    Ok(mut out) => {
+                        out.result.repeat = Some(rep);
+                        if arm.label != arm.backend.name() {
+                            out.result.arm = arm.label.clone();
+                        }
+                        record(a, &out, &arm.label, s, rep)?;
+                        measured[ci][idx].push(out.result);
                         summary.completed += 1;
                         write_report(&a.out, &a.baseline)?;
                     }
@@ -321,8 +481,9 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                         let mut log = String::new();
                         let _ = writeln!(
                             log,
-                            "{} {backend} conns={} idle={} msg={} read-buf={} repeat={rep}: {e:#}",
+                            "{} {} conns={} idle={} msg={} read-buf={} repeat={rep}: {e:#}",
                             super::now_rfc3339(),
+                            arm.label,
                             s.conns,
                             s.idle,
                             s.msg_size,
@@ -333,7 +494,37 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                 }
                 done += 1;
             }
+            if a.repeat == Repeat::Auto && rep >= min_rep {
+                let (ok, widest) = converged(&measured[ci], a.target_ci);
+                if ok {
+                    settled[ci] = true;
+                    eprintln!(
+                        "  converged after {rep} rounds (widest 95 % CI ±{:.1} %)",
+                        widest * 100.0
+                    );
+                }
+            }
         }
+    }
+    if a.repeat == Repeat::Auto && !summary.interrupted {
+        let mut lines = String::new();
+        for (ci, cell) in cells.iter().enumerate() {
+            let s = cell.scenario;
+            let (ok, widest) = converged(&measured[ci], a.target_ci);
+            let rounds = measured[ci].iter().map(Vec::len).max().unwrap_or(0);
+            let _ = writeln!(
+                lines,
+                "{} active + {} idle, {} B, read buffer {}: {} after {rounds} rounds (widest 95 % CI ±{:.1} %, target ±{:.1} %)",
+                s.conns,
+                s.idle,
+                s.msg_size,
+                s.read_buf,
+                if ok { "converged" } else { "NOT converged" },
+                widest * 100.0,
+                a.target_ci * 100.0
+            );
+        }
+        std::fs::write(a.out.join(CONVERGENCE_FILE), lines)?;
     }
     if a.out.join("runs.csv").exists() {
         write_report(&a.out, &a.baseline)?;
@@ -341,9 +532,9 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     Ok(summary)
 }
 
-fn record(a: &SweepArgs, out: &RunOutput, backend: Backend, s: Scenario, rep: usize) -> Result<()> {
+fn record(a: &SweepArgs, out: &RunOutput, arm: &str, s: Scenario, rep: usize) -> Result<()> {
     report::csv::append(&a.out.join("runs.csv"), &out.result)?;
-    report::hgrm::write_file(&hgrm_path(&a.out, backend, s, rep), &out.latency)
+    report::hgrm::write_file(&hgrm_path(&a.out, arm, s, rep), &out.latency)
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
@@ -361,6 +552,37 @@ fn append(path: &Path, text: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_backend_named_twice_runs_as_two_arms() {
+        let labels: Vec<String> = arms(&[Backend::EpollEt, Backend::Poll, Backend::EpollEt])
+            .into_iter()
+            .map(|a| a.label)
+            .collect();
+        assert_eq!(labels, ["epoll-et#1", "poll", "epoll-et#2"]);
+        assert_eq!(parse_repeat("auto"), Ok(Repeat::Auto));
+        assert_eq!(parse_repeat("4"), Ok(Repeat::Fixed(4)));
+        assert!(parse_repeat("x").is_err());
+        assert_eq!(parse_fraction("5%"), Ok(0.05));
+        assert_eq!(parse_fraction("0.02"), Ok(0.02));
+        assert!(parse_fraction("5").is_err() && parse_fraction("0%").is_err());
+    }
+
+    #[test]
+    fn auto_repeat_stops_when_every_arm_is_within_the_target() {
+        let run = |cpu: f64, rps: f64| RunResult {
+            server_cpu_us_per_req: Some(cpu),
+            req_per_s: rps,
+            ..RunResult::default()
+        };
+        let tight = vec![run(5.0, 1000.0), run(5.05, 1010.0), run(4.95, 990.0)];
+        let loose = vec![run(5.0, 1000.0), run(7.0, 1010.0), run(4.0, 990.0)];
+        assert!(converged(std::slice::from_ref(&tight), 0.05).0);
+        let (ok, widest) = converged(&[tight, loose], 0.05);
+        assert!(!ok && widest > 0.3, "{widest}");
+        let (ok, widest) = converged(&[vec![run(5.0, 1000.0)]], 0.05);
+        assert!(!ok && widest.is_infinite(), "one run has no interval");
+    }
+
     fn parse(args: &[&str]) -> SweepArgs {
         #[derive(clap::Parser)]
         struct Cli {
@@ -375,7 +597,9 @@ mod tests {
     fn the_reference_preset_runs_on_the_chosen_backends() {
         let all = matrix(&parse(&["--preset", "reference"]));
         assert_eq!(all.len(), 9, "nine scenarios");
-        assert!(all.iter().all(|c| c.backends == Backend::ALL));
+        assert!(all
+            .iter()
+            .all(|c| c.arms.iter().map(|a| a.backend).eq(Backend::ALL)));
         let four = matrix(&parse(&[
             "--preset",
             "reference",
@@ -385,6 +609,6 @@ mod tests {
         assert_eq!(four.len(), 9);
         assert!(four
             .iter()
-            .all(|c| c.backends.len() == 4 && !c.backends.iter().any(|b| b.needs_io_uring())));
+            .all(|c| c.arms.len() == 4 && !c.arms.iter().any(|a| a.backend.needs_io_uring())));
     }
 }

@@ -1,12 +1,16 @@
-//! `REPORT.md` from a sweep's rows: the machine and settings, then per
-//! scenario one table row per backend (medians over repeats, each figure also
-//! as a ratio to a baseline backend), and findings generated only from the
-//! numbers.
+//! `REPORT.md` from a sweep's rows: the machine and settings, the method,
+//! then per scenario one table row per arm (each figure with its 95 %
+//! confidence interval over repeats, and as a ratio to a baseline arm with
+//! the ratio's interval), and findings generated only from the numbers — a
+//! difference only where the ratio's interval excludes 1 (see
+//! [`super::summary`] for the method).
 
 use std::fmt::Write;
 
-pub use super::summary::{summarize, BackendSummary, ScenarioKey, Stat};
+use super::summary::{ratio, RatioMethod};
+pub use super::summary::{summarize, ArmSummary, Estimate, Figure, ScenarioKey};
 use crate::record::RunResult;
+use crate::stats::Interval;
 
 fn fmt_num(x: f64) -> String {
     if x.abs() >= 1000.0 {
@@ -29,30 +33,74 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn cell(s: Option<Stat>, base: Option<Stat>, range: bool) -> String {
-    let Some(s) = s else {
+fn fmt_ci(lo: f64, hi: f64) -> String {
+    format!("{}–{}", fmt_num(lo), fmt_num(hi))
+}
+
+/// `value (lo–hi)`; no interval for one run or non-positive values.
+fn fmt_estimate(e: &Estimate) -> String {
+    match e.ci {
+        Some((lo, hi)) => format!("{} ({})", fmt_num(e.value), fmt_ci(lo, hi)),
+        None => fmt_num(e.value),
+    }
+}
+
+/// A ratio with its interval, `✱` when significant (three decimals below
+/// 10×, so a narrow interval near 1 does not print as 1.00–1.00).
+fn fmt_ratio_ci(r: &Interval) -> String {
+    let f = |x: f64| {
+        if r.estimate >= 10.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.3}")
+        }
+    };
+    format!(
+        "{}×{} ({}–{})",
+        f(r.estimate),
+        if r.excludes(1.0) { "✱" } else { "" },
+        f(r.lo),
+        f(r.hi)
+    )
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+/// A table cell: the estimate, and with a baseline the ratio to it (with its
+/// interval for the figures that carry the comparison).
+fn cell(arm: &ArmSummary, base: Option<&ArmSummary>, f: Figure, with_ci: bool) -> String {
+    let Some(e) = arm.estimate(f) else {
         return "–".into();
     };
-    let mut out = fmt_num(s.median);
-    if range && s.min != s.max {
-        let _ = write!(out, " ({}–{})", fmt_num(s.min), fmt_num(s.max));
-    }
-    if let Some(b) = base {
-        if b.median > 0.0 {
-            let _ = write!(out, " · {:.2}×", s.median / b.median);
+    let mut out = if with_ci {
+        fmt_estimate(&e)
+    } else {
+        fmt_num(e.value)
+    };
+    if let Some(b) = base.filter(|b| b.arm != arm.arm) {
+        if with_ci {
+            if let Some((r, _)) = ratio(b, arm, f) {
+                let _ = write!(out, " · {}", fmt_ratio_ci(&r));
+                return out;
+            }
+        }
+        if let Some(be) = b.estimate(f).filter(|be| be.value > 0.0) {
+            let _ = write!(out, " · {}×", fmt_ratio(e.value / be.value));
         }
     }
     out
 }
 
-fn median_of(s: &Option<Stat>) -> Option<f64> {
-    s.map(|s| s.median)
-}
-
 /// A series: scenarios that differ only in one dimension.
 struct Series<'a> {
     dim: &'static str,
-    points: Vec<(usize, &'a ScenarioKey, &'a Vec<BackendSummary>)>,
+    points: Vec<(usize, &'a ScenarioKey, &'a Vec<ArmSummary>)>,
 }
 
 fn dims(k: &ScenarioKey) -> [(&'static str, usize); 3] {
@@ -63,7 +111,7 @@ fn dims(k: &ScenarioKey) -> [(&'static str, usize); 3] {
     ]
 }
 
-fn series(summaries: &[(ScenarioKey, Vec<BackendSummary>)]) -> Vec<Series<'_>> {
+fn series(summaries: &[(ScenarioKey, Vec<ArmSummary>)]) -> Vec<Series<'_>> {
     let mut out = Vec::new();
     for d in 0..3 {
         let mut groups: Vec<(ScenarioKey, Series)> = Vec::new();
@@ -98,8 +146,30 @@ fn series(summaries: &[(ScenarioKey, Vec<BackendSummary>)]) -> Vec<Series<'_>> {
     out
 }
 
-fn find<'a>(list: &'a [BackendSummary], backend: &str) -> Option<&'a BackendSummary> {
-    list.iter().find(|b| b.backend == backend)
+fn find<'a>(list: &'a [ArmSummary], arm: &str) -> Option<&'a ArmSummary> {
+    list.iter().find(|b| b.arm == arm)
+}
+
+/// The baseline arm: the one named, or its first arm when it runs as several.
+fn find_baseline<'a>(list: &'a [ArmSummary], baseline: &str) -> Option<&'a ArmSummary> {
+    find(list, baseline).or_else(|| find(list, &format!("{baseline}#1")))
+}
+
+/// "select 4.00×✱ (3.61–4.43)" parts, significant first, or the plain ratio
+/// when there is no interval.
+fn ratio_parts(
+    pairs: impl Iterator<Item = (String, Option<Interval>, Option<f64>)>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut sig, mut not) = (Vec::new(), Vec::new());
+    for (name, ci, plain) in pairs {
+        match (ci, plain) {
+            (Some(ci), _) if ci.excludes(1.0) => sig.push(format!("{name} {}", fmt_ratio_ci(&ci))),
+            (Some(ci), _) => not.push(format!("{name} {}", fmt_ratio_ci(&ci))),
+            (None, Some(r)) => not.push(format!("{name} {}× (one run: no interval)", fmt_ratio(r))),
+            (None, None) => {}
+        }
+    }
+    (sig, not)
 }
 
 /// Findings for one series, from the numbers only.
@@ -112,57 +182,59 @@ fn series_findings(s: &Series<'_>) -> Vec<String> {
         "idle connections" => format!("{} active, read buffer {}", lo_k.conns, lo_k.read_buf),
         _ => format!("{} active, {} idle", lo_k.conns, lo_k.idle),
     };
-    let mut figure = |label: &str, f: &dyn Fn(&BackendSummary) -> Option<f64>| {
-        let parts: Vec<String> = lo
-            .iter()
-            .filter_map(|a| {
-                let b = find(hi, &a.backend)?;
-                let (x, y) = (f(a)?, f(b)?);
-                (x > 0.0).then(|| {
-                    format!(
-                        "{} {}× ({} → {})",
-                        a.backend,
-                        fmt_ratio(y / x),
-                        fmt_num(x),
-                        fmt_num(y)
-                    )
-                })
-            })
-            .collect();
-        if !parts.is_empty() {
-            lines.push(format!(
-                "From {lo_v} to {hi_v} {} ({fixed}): {label} changes {}.",
-                s.dim,
-                parts.join(", ")
-            ));
-        }
-    };
-    figure("server CPU µs per request", &|b| {
-        median_of(&b.cpu_us_per_req)
-    });
-    figure("median throughput (req/s)", &|b| median_of(&b.req_per_s));
-    if s.dim == "read buffer" {
-        figure("wait calls per request", &|b| median_of(&b.waits_per_req));
-        figure("events (wake-ups) per request", &|b| {
-            median_of(&b.events_per_req)
+    let mut figure = |f: Figure| {
+        let parts = lo.iter().filter_map(|a| {
+            let b = find(hi, &a.arm)?;
+            let (x, y) = (a.estimate(f)?, b.estimate(f)?);
+            let ci = ratio(a, b, f).map(|(ci, _)| ci);
+            let plain = (x.value > 0.0).then(|| y.value / x.value);
+            Some((
+                format!("{} ({} → {})", a.arm, fmt_num(x.value), fmt_num(y.value)),
+                ci,
+                plain,
+            ))
         });
-        figure("reads per request", &|b| median_of(&b.reads_per_req));
+        let (sig, not) = ratio_parts(parts);
+        if sig.is_empty() && not.is_empty() {
+            return;
+        }
+        let mut line = format!("From {lo_v} to {hi_v} {} ({fixed}), {}:", s.dim, f.label());
+        if !sig.is_empty() {
+            let _ = write!(line, " changes significantly for {}", sig.join(", "));
+        }
+        if !not.is_empty() {
+            let _ = write!(
+                line,
+                "{} no significant change for {}",
+                if sig.is_empty() { "" } else { ";" },
+                not.join(", ")
+            );
+        }
+        line.push('.');
+        lines.push(line);
+    };
+    figure(Figure::CpuPerReq);
+    figure(Figure::ReqPerS);
+    if s.dim == "read buffer" {
+        figure(Figure::WaitsPerReq);
+        figure(Figure::EventsPerReq);
+        figure(Figure::ReadsPerReq);
     }
-    // Where a backend starts refusing connections along the series (select's FD_SETSIZE).
+    // Where an arm starts refusing connections along the series (select's FD_SETSIZE).
     for a in lo {
         let refusing: Vec<String> = s
             .points
             .iter()
             .filter_map(|(v, _, list)| {
-                let r = median_of(&find(list, &a.backend)?.refused)?;
+                let r = find(list, &a.arm)?.estimate(Figure::Refused)?.value;
                 (r > 0.0).then(|| format!("{} at {v}", fmt_num(r)))
             })
             .collect();
         if !refusing.is_empty() {
             lines.push(format!(
-                "{} refused connections along this series (median per run: {}); its figures there \
+                "{} refused connections along this series (per run: {}); its figures there \
                  cover only the connections it kept.",
-                a.backend,
+                a.arm,
                 refusing.join(", ")
             ));
         }
@@ -170,54 +242,46 @@ fn series_findings(s: &Series<'_>) -> Vec<String> {
     lines
 }
 
-fn fmt_ratio(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r:.2}")
-    }
-}
-
 /// Findings for one scenario, from the numbers only.
-fn scenario_findings(list: &[BackendSummary], baseline: &str) -> Vec<String> {
+fn scenario_findings(list: &[ArmSummary], baseline: &str) -> Vec<String> {
     let mut lines = Vec::new();
-    let best = |f: &dyn Fn(&BackendSummary) -> Option<f64>, highest: bool| {
-        list.iter()
-            .filter_map(|b| f(b).map(|v| (b, v)))
-            .max_by(|x, y| {
-                if highest {
-                    x.1.total_cmp(&y.1)
-                } else {
-                    y.1.total_cmp(&x.1)
-                }
-            })
+    let Some(base) = find_baseline(list, baseline) else {
+        lines.push(format!(
+            "The baseline {baseline} has no runs here; ratios and significance are omitted."
+        ));
+        return lines;
     };
-    let base = find(list, baseline);
-    if let Some((b, v)) = best(&|b| median_of(&b.req_per_s), true) {
-        lines.push(format!(
-            "Highest median throughput: {} ({} req/s).",
-            b.backend,
-            fmt_num(v)
-        ));
-    }
-    if let Some((b, v)) = best(&|b| median_of(&b.cpu_us_per_req), false) {
-        let (w, wv) = best(&|b| median_of(&b.cpu_us_per_req), true).expect("non-empty");
-        lines.push(format!(
-            "Server CPU per request: lowest {} ({} µs), highest {} ({} µs, {}× the lowest).",
-            b.backend,
-            fmt_num(v),
-            w.backend,
-            fmt_num(wv),
-            fmt_ratio(wv / v)
-        ));
-    }
-    if base.is_none() {
-        lines.push(format!(
-            "The baseline {baseline} has no runs here; ratios are omitted."
-        ));
+    for f in [Figure::CpuPerReq, Figure::ReqPerS, Figure::P99] {
+        let parts = list.iter().filter(|a| a.arm != base.arm).filter_map(|a| {
+            let (x, y) = (base.estimate(f)?, a.estimate(f)?);
+            let ci = ratio(base, a, f).map(|(ci, _)| ci);
+            Some((
+                a.arm.clone(),
+                ci,
+                (x.value > 0.0).then(|| y.value / x.value),
+            ))
+        });
+        let (sig, not) = ratio_parts(parts);
+        if sig.is_empty() && not.is_empty() {
+            continue;
+        }
+        let mut line = format!("{} relative to {}:", f.label(), base.arm);
+        if !sig.is_empty() {
+            let _ = write!(line, " significant for {}", sig.join(", "));
+        }
+        if !not.is_empty() {
+            let _ = write!(
+                line,
+                "{} no significant difference for {}",
+                if sig.is_empty() { "" } else { ";" },
+                not.join(", ")
+            );
+        }
+        line.push('.');
+        lines.push(line);
     }
     let flagged: usize = list.iter().map(|b| b.flagged).sum();
-    let runs: usize = list.iter().map(|b| b.runs).sum();
+    let runs: usize = list.iter().map(ArmSummary::n).sum();
     if flagged > 0 {
         lines.push(format!(
             "{flagged} of {runs} runs were flagged by the load generator (⚠ column); read their \
@@ -225,6 +289,54 @@ fn scenario_findings(list: &[BackendSummary], baseline: &str) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A/A: arms of one backend (`name#1`, `name#2`, …) compared with the first,
+/// in every scenario: how often the method calls a difference significant.
+fn aa_check(summaries: &[(ScenarioKey, Vec<ArmSummary>)]) -> Option<String> {
+    let mut tested = 0;
+    let mut significant = Vec::new();
+    for (key, list) in summaries {
+        for a in list.iter().filter(|a| a.arm.ends_with("#1")) {
+            let stem = a.arm.trim_end_matches("#1");
+            for b in list
+                .iter()
+                .filter(|b| b.arm != a.arm && b.arm.split('#').next() == Some(stem))
+            {
+                for f in [Figure::CpuPerReq, Figure::ReqPerS] {
+                    if let Some((ci, _)) = ratio(a, b, f) {
+                        tested += 1;
+                        if ci.excludes(1.0) {
+                            significant.push(format!(
+                                "{} vs {} {} in {}: {}",
+                                b.arm,
+                                a.arm,
+                                f.label(),
+                                key.title(),
+                                fmt_ratio_ci(&ci)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if tested == 0 {
+        return None;
+    }
+    let mut s = format!(
+        "## A/A check\n\nArms of the same backend compared ({} per-cell comparisons of server CPU \
+         per request and req/s): **{} significant** ({:.0} %; at a 5 % level about {:.1} are \
+         expected by chance).\n",
+        tested,
+        significant.len(),
+        100.0 * significant.len() as f64 / tested as f64,
+        0.05 * tested as f64
+    );
+    for line in significant {
+        let _ = writeln!(s, "\n- {line}");
+    }
+    Some(s)
 }
 
 /// The whole report.
@@ -259,58 +371,72 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
     let _ =
         writeln!(
         s,
-        "Settings: warm-up {} s, measured {:.1} s per run, {} worker thread(s), server on CPU {}, \
-         workers on CPUs {}.\n",
+        "Settings: warm-up {} s, measured {:.1} s per run in {} s intervals, {} worker thread(s), \
+         server on CPU {}, workers on CPUs {}.\n",
         first.warmup_s,
         first.measured_s,
+        first.interval_s,
         first.threads,
         first.server_cpu.map_or("-".into(), |c| c.to_string()),
         if first.client_cpus.is_empty() { "-" } else { &first.client_cpus }
     );
     let _ = writeln!(
         s,
-        "Each cell is the median over repeats; req/s also shows min–max; `· N×` is the ratio to \
-         the baseline **{baseline}**. Latency in µs. Server figures are per echoed request over \
-         the measured window (warm-up excluded). ⚠ counts runs the load generator flagged \
-         (client ≥ 90 % CPU, steal > 5 %, errors, refused connections); they are marked, not \
-         hidden.\n"
+        "How to read it: each run's value is its median over the measured intervals the \
+         interval rule kept (steal > 5 %, a CPU-speed shift seen by the calibration probe, \
+         stalls and short intervals are left out; the `excl.` column counts them). Each cell \
+         is the geometric mean over repeats with its 95 % confidence interval in brackets \
+         (Student-t interval on log values); `· r×` is the ratio to the baseline **{baseline}** \
+         — for req/s, p99 and server CPU with its 95 % interval, from the runs of the same \
+         round paired (t-interval on log ratios; Welch's when unpaired). `✱` marks a \
+         significant difference: the ratio's interval excludes 1. Findings state a difference \
+         only when it is significant. With 3–5 repeats a bootstrap interval is [min, max] \
+         (about 75 % coverage), which is why the t-interval is used. Latency in µs; server \
+         figures per echoed request over the measured window. ⚠ counts runs the load \
+         generator flagged (client ≥ 90 % CPU, steal, errors, refusals, left-out intervals); \
+         they are marked, not hidden.\n"
     );
     let summaries = summarize(rows);
     for (key, list) in &summaries {
-        let base = find(list, baseline);
+        let base = find_baseline(list, baseline);
         let _ = writeln!(s, "## {}\n", key.title());
         let _ = writeln!(
             s,
-            "| backend | runs | ⚠ | req/s | p50 | p99 | p99.9 | server CPU µs/req | syscalls/req | waits/req | events/req | reads/req | writes/req | events/wait | refused |"
+            "| arm | runs | ⚠ | excl. | req/s | p50 | p99 | p99.9 | server CPU µs/req | syscalls/req | waits/req | events/req | reads/req | writes/req | events/wait | refused |"
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for b in list {
-            let bs = |f: &dyn Fn(&BackendSummary) -> Option<Stat>| base.and_then(f);
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                b.backend,
-                b.runs,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                b.arm,
+                b.n(),
                 if b.flagged > 0 {
                     b.flagged.to_string()
                 } else {
                     String::new()
                 },
-                cell(b.req_per_s, bs(&|x| x.req_per_s), true),
-                cell(b.p50, bs(&|x| x.p50), false),
-                cell(b.p99, bs(&|x| x.p99), false),
-                cell(b.p999, bs(&|x| x.p999), false),
-                cell(b.cpu_us_per_req, bs(&|x| x.cpu_us_per_req), false),
-                cell(b.syscalls_per_req, bs(&|x| x.syscalls_per_req), false),
-                cell(b.waits_per_req, bs(&|x| x.waits_per_req), false),
-                cell(b.events_per_req, bs(&|x| x.events_per_req), false),
-                cell(b.reads_per_req, bs(&|x| x.reads_per_req), false),
-                cell(b.writes_per_req, bs(&|x| x.writes_per_req), false),
-                cell(b.events_per_wait, bs(&|x| x.events_per_wait), false),
-                b.refused.map_or("–".into(), |r| format!("{:.0}", r.median)),
+                if b.intervals > 0 {
+                    format!("{}/{}", b.intervals_excluded, b.intervals)
+                } else {
+                    "–".into()
+                },
+                cell(b, base, Figure::ReqPerS, true),
+                cell(b, base, Figure::P50, false),
+                cell(b, base, Figure::P99, true),
+                cell(b, base, Figure::P999, false),
+                cell(b, base, Figure::CpuPerReq, true),
+                cell(b, base, Figure::SyscallsPerReq, false),
+                cell(b, base, Figure::WaitsPerReq, false),
+                cell(b, base, Figure::EventsPerReq, false),
+                cell(b, base, Figure::ReadsPerReq, false),
+                cell(b, base, Figure::WritesPerReq, false),
+                cell(b, base, Figure::EventsPerWait, false),
+                b.estimate(Figure::Refused)
+                    .map_or("–".into(), |r| format!("{:.0}", r.value)),
             );
         }
         let _ = writeln!(s);
@@ -322,6 +448,10 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
     let all_series = series(&summaries);
     if !all_series.is_empty() {
         let _ = writeln!(s, "## Findings across scenarios\n");
+        let _ = writeln!(
+            s,
+            "Ratios between two scenarios of one arm pair the runs of the same round.\n"
+        );
         for se in &all_series {
             for line in series_findings(se) {
                 let _ = writeln!(s, "- {line}");
@@ -329,7 +459,18 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         }
         let _ = writeln!(s);
     }
+    if let Some(aa) = aa_check(&summaries) {
+        let _ = writeln!(s, "{aa}");
+    }
     s
+}
+
+/// How a ratio was computed, for a caller that states it.
+pub fn method_name(m: RatioMethod) -> &'static str {
+    match m {
+        RatioMethod::Paired => "paired t-interval on log ratios",
+        RatioMethod::Welch => "Welch t-interval on log means",
+    }
 }
 
 #[cfg(test)]
@@ -338,11 +479,17 @@ mod tests {
     use crate::record::LoadModel;
     use crate::server::{Protocol, ReadPolicy};
 
-    fn row(backend: &str, idle: usize, rps: f64, cpu: f64) -> RunResult {
+    fn row(arm: &str, idle: usize, rep: usize, rps: f64, cpu: f64) -> RunResult {
+        let (backend, arm_col) = match arm.split_once('#') {
+            Some((b, _)) => (b.to_string(), arm.to_string()),
+            None => (arm.to_string(), String::new()),
+        };
         RunResult {
             workload: Protocol::Echo,
             load_model: LoadModel::Closed,
-            backend: backend.into(),
+            backend,
+            arm: arm_col,
+            repeat: Some(rep),
             conns: 10,
             idle,
             msg_size: 64,
@@ -358,59 +505,74 @@ mod tests {
     }
 
     #[test]
-    fn medians_ranges_and_ratios() {
-        assert_eq!(
-            Stat::of([3.0, 1.0, 2.0]),
-            Some(Stat {
-                median: 2.0,
-                min: 1.0,
-                max: 3.0
-            })
-        );
-        assert_eq!(Stat::of([4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
-        assert_eq!(Stat::of([f64::NAN]), None);
-
+    fn estimates_intervals_and_significance() {
         let rows = vec![
-            row("select", 0, 100.0, 10.0),
-            row("epoll-et", 0, 200.0, 5.0),
-            row("select", 0, 110.0, 12.0),
-            row("epoll-et", 0, 180.0, 6.0),
-            row("select", 0, 90.0, 11.0),
-            row("epoll-et", 0, 220.0, 5.0),
-            row("select", 1000, 50.0, 44.0),
-            row("epoll-et", 1000, 200.0, 5.5),
+            row("select", 0, 1, 100.0, 10.0),
+            row("epoll-et", 0, 1, 200.0, 5.0),
+            row("select", 0, 2, 110.0, 12.0),
+            row("epoll-et", 0, 2, 180.0, 6.0),
+            row("select", 0, 3, 90.0, 11.0),
+            row("epoll-et", 0, 3, 220.0, 5.0),
+            row("select", 1000, 1, 50.0, 44.0),
+            row("epoll-et", 1000, 1, 200.0, 5.5),
         ];
         let sums = summarize(&rows);
         assert_eq!(sums.len(), 2, "two scenarios (idle 0 and 1000)");
         let (_, list) = &sums[0];
-        assert_eq!(
-            list[0].backend, "select",
-            "report order follows Backend::ALL"
-        );
-        let sel = &list[0];
-        assert_eq!(sel.runs, 3);
-        assert_eq!(
-            sel.req_per_s,
-            Some(Stat {
-                median: 100.0,
-                min: 90.0,
-                max: 110.0
-            })
-        );
-        assert_eq!(sel.cpu_us_per_req.unwrap().median, 11.0);
-        let et = &list[1];
-        assert_eq!(et.req_per_s.unwrap().median, 200.0);
+        assert_eq!(list[0].arm, "select", "report order follows Backend::ALL");
+        let cpu = list[0].estimate(Figure::CpuPerReq).unwrap();
+        // Geometric mean of 10, 12, 11 and the t-interval on its logs.
+        let logs = [10f64.ln(), 12f64.ln(), 11f64.ln()];
+        let mean = logs.iter().sum::<f64>() / 3.0;
+        assert!((cpu.value - mean.exp()).abs() < 1e-9);
+        let (lo, hi) = cpu.ci.unwrap();
+        assert!(lo < 10.5 && hi > 11.5 && lo > 7.0 && hi < 16.0, "{lo} {hi}");
 
         let md = render(&rows, "epoll-et", None);
-        // select's median req/s 100 with its range and 0.50× the baseline's 200.
+        // select needs about twice the CPU per request in every round: significant.
         assert!(
-            md.contains("| select | 3 |  | 100 (90.0–110) · 0.50× |"),
+            md.contains(
+                "server CPU µs per request relative to epoll-et: significant for select 2.0"
+            ),
             "{md}"
         );
-        // CPU per request 11 vs 5 → 2.20×.
-        assert!(md.contains("11.0 · 2.20×"), "{md}");
-        // Across idle 0 → 1000: select 11 → 44 = 4.00×, epoll-et 5 → 5.5 = 1.10×.
-        assert!(md.contains("select 4.00× (11.0 → 44.0)"), "{md}");
-        assert!(md.contains("epoll-et 1.10× (5.00 → 5.50)"), "{md}");
+        // One run at idle 1000: no interval, and it is said.
+        assert!(md.contains("one run: no interval"), "{md}");
+        assert!(md.contains("| select | 3 |"), "{md}");
+    }
+
+    #[test]
+    fn overlapping_repeats_are_no_significant_difference() {
+        // The noise is as large as the difference: the interval of the ratio spans 1.
+        let rows = vec![
+            row("poll", 0, 1, 100.0, 5.0),
+            row("epoll-et", 0, 1, 100.0, 6.0),
+            row("poll", 0, 2, 100.0, 6.0),
+            row("epoll-et", 0, 2, 100.0, 5.0),
+            row("poll", 0, 3, 100.0, 5.6),
+            row("epoll-et", 0, 3, 100.0, 5.4),
+        ];
+        let md = render(&rows, "epoll-et", None);
+        assert!(
+            md.contains("server CPU µs per request relative to epoll-et: no significant difference for poll"),
+            "{md}"
+        );
+        assert!(!md.contains("significant for poll"), "{md}");
+    }
+
+    #[test]
+    fn aa_arms_are_compared_and_counted() {
+        let mut rows = Vec::new();
+        for rep in 1..=3 {
+            let jitter = [1.0, 1.03, 0.98][rep - 1];
+            rows.push(row("epoll-et#1", 0, rep, 100.0 * jitter, 5.0 * jitter));
+            rows.push(row("epoll-et#2", 0, rep, 101.0 / jitter, 5.1 / jitter));
+        }
+        let md = render(&rows, "epoll-et", None);
+        // The baseline named without `#` is its first arm.
+        assert!(md.contains("relative to epoll-et#1"), "{md}");
+        assert!(md.contains("## A/A check"), "{md}");
+        assert!(md.contains("(2 per-cell comparisons"), "{md}");
+        assert!(md.contains("| epoll-et#2 | 3 |"), "{md}");
     }
 }

@@ -116,6 +116,23 @@ pub fn render(r: &RunResult) -> String {
         opt(r.client_cpu_us_per_req, 2),
         r.steal_pct
     );
+    if r.intervals > 0 {
+        let iqr = |m: Option<f64>, q: Option<f64>, prec: usize| match (m, q) {
+            (Some(m), Some(q)) => format!("{m:.prec$} (IQR {q:.prec$})"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  intervals    {} × {} s, {} left out · medians: CPU {} µs/req · {} req/s · p99 {} µs · probe {} µs",
+            r.intervals,
+            r.interval_s,
+            r.intervals_excluded,
+            iqr(r.server_cpu_us_per_req_med, r.server_cpu_us_per_req_iqr, 2),
+            iqr(r.req_per_s_med, r.req_per_s_iqr, 0),
+            iqr(r.lat_p99_med_us, r.lat_p99_iqr_us, 0),
+            iqr(r.probe_us, r.probe_iqr_us, 1),
+        );
+    }
     let _ =
         writeln!(
         s,
@@ -139,6 +156,40 @@ pub fn render(r: &RunResult) -> String {
     );
     for w in r.warnings.iter() {
         let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}
+
+/// Several runs of one setting: each key figure as the geometric mean with
+/// its 95 % confidence interval (t-interval on log values), over the runs'
+/// per-interval medians where they have them.
+pub fn render_repeats(rows: &[RunResult]) -> String {
+    use super::summary::{Estimate, Figure};
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "over {} runs (geometric mean, 95 % CI from a t-interval on log values):",
+        rows.len()
+    );
+    for f in [
+        Figure::ReqPerS,
+        Figure::P99,
+        Figure::CpuPerReq,
+        Figure::SyscallsPerReq,
+        Figure::EventsPerReq,
+    ] {
+        let values: Vec<f64> = rows.iter().filter_map(|r| f.value(r)).collect();
+        let Some(e) = Estimate::of(&values) else {
+            continue;
+        };
+        let ci = match e.ci {
+            Some((lo, hi)) => format!(
+                "{lo:.2} – {hi:.2}  (±{:.1} %)",
+                100.0 * ((hi / e.value - 1.0).max(1.0 - lo / e.value))
+            ),
+            None => "no interval (one run, or zero values)".into(),
+        };
+        let _ = writeln!(s, "  {:<28} {:>12.2}   {ci}", f.label(), e.value);
     }
     s
 }
