@@ -424,7 +424,8 @@ def fig_costs_by_size(plt, rows, out):
     sizes = sorted({int(r["msg_size"]) for r in rows})
     if len(sizes) < 2:
         return None
-    sel = [r for r in rows if r["idle"] == "0"]
+    rb = most_common(rows, "read_buf")
+    sel = [r for r in rows if r["idle"] == "0" and r["read_buf"] == rb]
     panels = (
         ("server_cpu_us_per_req", "server CPU µs per request"),
         ("server_syscalls_per_req", "server syscalls per request"),
