@@ -172,6 +172,29 @@ fn ratio_parts(
     (sig, not)
 }
 
+/// `head` followed by the significant parts, then the others, each group
+/// introduced by its words; `None` when there are no parts.
+fn verdict_line(
+    head: String,
+    sig: &[String],
+    not: &[String],
+    (sig_words, not_words): (&str, &str),
+) -> Option<String> {
+    if sig.is_empty() && not.is_empty() {
+        return None;
+    }
+    let mut line = head;
+    if !sig.is_empty() {
+        let _ = write!(line, " {sig_words} {}", sig.join(", "));
+    }
+    if !not.is_empty() {
+        let sep = if sig.is_empty() { "" } else { ";" };
+        let _ = write!(line, "{sep} {not_words} {}", not.join(", "));
+    }
+    line.push('.');
+    Some(line)
+}
+
 /// Findings for one series, from the numbers only.
 fn series_findings(s: &Series<'_>) -> Vec<String> {
     let (lo_v, lo_k, lo) = s.points[0];
@@ -195,23 +218,12 @@ fn series_findings(s: &Series<'_>) -> Vec<String> {
             ))
         });
         let (sig, not) = ratio_parts(parts);
-        if sig.is_empty() && not.is_empty() {
-            return;
-        }
-        let mut line = format!("From {lo_v} to {hi_v} {} ({fixed}), {}:", s.dim, f.label());
-        if !sig.is_empty() {
-            let _ = write!(line, " changes significantly for {}", sig.join(", "));
-        }
-        if !not.is_empty() {
-            let _ = write!(
-                line,
-                "{} no significant change for {}",
-                if sig.is_empty() { "" } else { ";" },
-                not.join(", ")
-            );
-        }
-        line.push('.');
-        lines.push(line);
+        lines.extend(verdict_line(
+            format!("From {lo_v} to {hi_v} {} ({fixed}), {}:", s.dim, f.label()),
+            &sig,
+            &not,
+            ("changes significantly for", "no significant change for"),
+        ));
     };
     figure(Figure::CpuPerReq);
     figure(Figure::ReqPerS);
@@ -262,23 +274,12 @@ fn scenario_findings(list: &[ArmSummary], baseline: &str) -> Vec<String> {
             ))
         });
         let (sig, not) = ratio_parts(parts);
-        if sig.is_empty() && not.is_empty() {
-            continue;
-        }
-        let mut line = format!("{} relative to {}:", f.label(), base.arm);
-        if !sig.is_empty() {
-            let _ = write!(line, " significant for {}", sig.join(", "));
-        }
-        if !not.is_empty() {
-            let _ = write!(
-                line,
-                "{} no significant difference for {}",
-                if sig.is_empty() { "" } else { ";" },
-                not.join(", ")
-            );
-        }
-        line.push('.');
-        lines.push(line);
+        lines.extend(verdict_line(
+            format!("{} relative to {}:", f.label(), base.arm),
+            &sig,
+            &not,
+            ("significant for", "no significant difference for"),
+        ));
     }
     let flagged: usize = list.iter().map(|b| b.flagged).sum();
     let runs: usize = list.iter().map(ArmSummary::n).sum();
