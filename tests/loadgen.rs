@@ -153,7 +153,8 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
         assert!(i.server_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
         assert!(i.server_syscalls_per_req.unwrap() > 0.0, "{i:?}");
         assert!(
-            i.probe_us > 0.0 && (0.2..0.3).contains(&i.length_s),
+            // 250 ms apart, give or take how late a loaded machine wakes the sampler.
+            i.probe_us > 0.0 && (0.1..0.4).contains(&i.length_s),
             "{i:?}"
         );
     }

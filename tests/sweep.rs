@@ -122,14 +122,33 @@ fn aa_arms_and_auto_repeat() {
         .unwrap();
     assert!(status.success());
     let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    // A target this wide is normally met at the minimum of 3 rounds; a
+    // loaded machine may need more. Either way the report says after how
+    // many rounds, every arm ran exactly that many, and stopping before
+    // --max-repeat means the cell converged.
+    let rounds: usize = md
+        .split("## Convergence")
+        .nth(1)
+        .and_then(|c| c.split(" after ").nth(1))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("no round count:\n{md}"));
+    assert!((3..=5).contains(&rounds), "{md}");
+    if rounds < 5 {
+        assert!(
+            md.contains(&format!(": converged after {rounds} rounds")),
+            "{md}"
+        );
+    }
     let mut seen: Vec<(String, Option<usize>)> =
         rows.iter().map(|r| (r.arm.clone(), r.repeat)).collect();
     seen.sort();
     let expect: Vec<(String, Option<usize>)> = ["epoll-et#1", "epoll-et#2"]
         .iter()
-        .flat_map(|a| (1..=3).map(move |k| (a.to_string(), Some(k))))
+        .flat_map(|a| (1..=rounds).map(move |k| (a.to_string(), Some(k))))
         .collect();
-    assert_eq!(seen, expect, "three rounds (the minimum), then converged");
+    assert_eq!(seen, expect, "every arm ran each round");
     for r in &rows {
         assert_eq!(r.backend, "epoll-et");
         assert_eq!(r.intervals, 3, "{r:?}");
@@ -138,14 +157,13 @@ fn aa_arms_and_auto_repeat() {
     assert!(out
         .join("hgrm/epoll-et#2-c5-i0-m64-b16384-r3.hgrm")
         .exists());
-    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(
-        md.contains("| epoll-et#1 | 3 |") && md.contains("| epoll-et#2 | 3 |"),
+        md.contains(&format!("| epoll-et#1 | {rounds} |"))
+            && md.contains(&format!("| epoll-et#2 | {rounds} |")),
         "{md}"
     );
     assert!(md.contains("## A/A check"), "{md}");
     assert!(md.contains("## Convergence"), "{md}");
-    assert!(md.contains(": converged after 3 rounds"), "{md}");
 }
 
 fn has_matplotlib() -> bool {
