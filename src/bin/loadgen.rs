@@ -334,12 +334,10 @@ fn report_cmd(
     output: Option<PathBuf>,
     baseline: &str,
 ) -> anyhow::Result<()> {
-    let rows = report::csv::read(csv)?;
-    let command = std::fs::read_to_string(csv.with_file_name("command.txt")).ok();
-    let md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    let md = loadgen::sweep::render_report(csv, baseline)?;
     let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
     std::fs::write(&out, md)?;
-    eprintln!("wrote {} ({} runs)", out.display(), rows.len());
+    eprintln!("wrote {}", out.display());
     Ok(())
 }
 

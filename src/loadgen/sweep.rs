@@ -276,7 +276,15 @@ pub struct SweepSummary {
 /// Regenerate `REPORT.md` from `runs.csv` in `out`, naming the sweep command
 /// recorded in `out/command.txt` (if any).
 pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
-    let rows = report::csv::read(&out.join("runs.csv"))?;
+    let md = render_report(&out.join("runs.csv"), baseline)?;
+    std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+}
+
+/// The report of the rows in `csv`, with the sections a sweep keeps beside
+/// it (`command.txt`, `convergence.txt`, `skipped.txt` in the same folder).
+pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
+    let rows = report::csv::read(csv)?;
+    let out = csv.parent().unwrap_or(Path::new("."));
     let command = std::fs::read_to_string(out.join("command.txt")).ok();
     let mut md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
     if let Ok(text) = std::fs::read_to_string(out.join(CONVERGENCE_FILE)) {
@@ -291,7 +299,7 @@ pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
             let _ = writeln!(md, "- {line}");
         }
     }
-    std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+    Ok(md)
 }
 
 /// Backends a sweep skipped and why, one per line (read back into REPORT.md).
