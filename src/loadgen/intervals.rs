@@ -170,6 +170,22 @@ pub struct Robust {
     pub server_syscalls_per_req: Option<(f64, f64)>,
     /// Probe µs over all intervals: median, IQR.
     pub probe_us: Option<(f64, f64)>,
+    /// 95 % CI of the req/s median (bootstrap over intervals, at least [`MIN_BOOTSTRAP`]).
+    pub req_per_s_ci: Option<(f64, f64)>,
+    /// 95 % CI of the server CPU µs/request median (likewise).
+    pub server_cpu_us_per_req_ci: Option<(f64, f64)>,
+}
+
+/// Fewest kept intervals for a bootstrap interval of a run's median: below
+/// that the bootstrap undercovers (see `src/stats.rs`).
+pub const MIN_BOOTSTRAP: usize = 10;
+
+/// Percentile bootstrap of the median, fixed seed (a run's report is repeatable).
+fn median_ci(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < MIN_BOOTSTRAP {
+        return None;
+    }
+    stats::bootstrap_median_ci(values, 2000, 0x6d75_7862).map(|ci| (ci.lo, ci.hi))
 }
 
 fn med_iqr(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -186,17 +202,23 @@ pub fn robust(rows: &[IntervalRow]) -> Robust {
     } else {
         kept.iter().map(|r| r.req_per_s).collect()
     };
+    let cpu: Vec<f64> = kept
+        .iter()
+        .filter_map(|r| r.server_cpu_us_per_req)
+        .collect();
     Robust {
+        req_per_s_ci: median_ci(&throughput),
+        server_cpu_us_per_req_ci: median_ci(&cpu),
         intervals: rows.len(),
         excluded: rows.len() - kept.len(),
         client_limited: kept.iter().filter(|r| r.client_limited).count(),
-        req_per_s: med_iqr(throughput.into_iter()),
+        req_per_s: med_iqr(throughput.iter().copied()),
         lat_p99_us: med_iqr(
             kept.iter()
                 .filter(|r| r.requests > 0)
                 .map(|r| r.lat_p99_us as f64),
         ),
-        server_cpu_us_per_req: med_iqr(kept.iter().filter_map(|r| r.server_cpu_us_per_req)),
+        server_cpu_us_per_req: med_iqr(cpu.iter().copied()),
         server_syscalls_per_req: med_iqr(kept.iter().filter_map(|r| r.server_syscalls_per_req)),
         probe_us: med_iqr(rows.iter().map(|r| r.probe_us)),
     }
@@ -271,5 +293,24 @@ mod tests {
             1100.0,
             "all limited: all count, and it is said"
         );
+    }
+
+    #[test]
+    fn a_run_with_enough_intervals_gets_an_interval_for_its_medians() {
+        let mut rows: Vec<IntervalRow> = (0..12)
+            .map(|i| row(1000 + i, 0.0, 50.0, 50.0, 5.0 + 0.01 * i as f64))
+            .collect();
+        apply_rule(&mut rows, 1.0);
+        let r = robust(&rows);
+        let (lo, hi) = r.server_cpu_us_per_req_ci.unwrap();
+        let med = r.server_cpu_us_per_req.unwrap().0;
+        assert!(
+            lo <= med && med <= hi && lo >= 5.0 && hi <= 5.11,
+            "{lo} {med} {hi}"
+        );
+        assert!(r.req_per_s_ci.is_some());
+        // Fewer than MIN_BOOTSTRAP intervals: no interval rather than a too-narrow one.
+        let r = robust(&rows[..MIN_BOOTSTRAP - 1]);
+        assert!(r.server_cpu_us_per_req_ci.is_none() && r.server_cpu_us_per_req.is_some());
     }
 }

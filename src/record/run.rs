@@ -248,6 +248,14 @@ pub struct RunResult {
     pub server_cpu_us_per_req_med: Option<f64>,
     /// Interquartile range of that.
     pub server_cpu_us_per_req_iqr: Option<f64>,
+    /// 95 % CI of `req_per_s_med`, low end (bootstrap over ≥ 10 kept intervals).
+    pub req_per_s_med_lo: Option<f64>,
+    /// Its high end.
+    pub req_per_s_med_hi: Option<f64>,
+    /// 95 % CI of `server_cpu_us_per_req_med`, low end (bootstrap over ≥ 10 kept intervals).
+    pub server_cpu_us_per_req_med_lo: Option<f64>,
+    /// Its high end.
+    pub server_cpu_us_per_req_med_hi: Option<f64>,
     /// Median over kept intervals: server syscalls per request.
     pub server_syscalls_per_req_med: Option<f64>,
     /// Calibration probe (a fixed compute loop and cheap syscalls), µs: median over intervals.

@@ -132,6 +132,19 @@ pub fn render(r: &RunResult) -> String {
             iqr(r.lat_p99_med_us, r.lat_p99_iqr_us, 0),
             iqr(r.probe_us, r.probe_iqr_us, 1),
         );
+        if let (Some(clo), Some(chi)) = (
+            r.server_cpu_us_per_req_med_lo,
+            r.server_cpu_us_per_req_med_hi,
+        ) {
+            let _ = writeln!(
+                s,
+                "  95 % CI      of the medians (bootstrap over intervals): CPU {clo:.2}–{chi:.2} µs/req · {} req/s",
+                match (r.req_per_s_med_lo, r.req_per_s_med_hi) {
+                    (Some(a), Some(b)) => format!("{a:.0}–{b:.0}"),
+                    _ => "-".into(),
+                }
+            );
+        }
     }
     let _ =
         writeln!(
