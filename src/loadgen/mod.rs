@@ -93,9 +93,9 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         (None, None) => bail!("give --backend NAME (start a server) or --addr HOST:PORT"),
     };
     let sampler = match &server {
-        Some(s) => sampler::Sampler::new(Some(page.path()), Some(s.pid()))
+        Some(s) => sampler::Sampler::new(Some(page.path()), Some(s.pid()), placement.server_cpu)
             .context("reading the server's counters page")?,
-        None => sampler::Sampler::new(None, None)?,
+        None => sampler::Sampler::new(None, None, None)?,
     };
     let addr = server
         .as_ref()

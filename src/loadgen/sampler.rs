@@ -4,12 +4,17 @@
 //! (`clock_getcpuclockid`, nanoseconds), its own CPU time, the host's steal,
 //! and times a calibration probe. Consecutive samples give one interval each.
 //!
-//! The probe is a fixed piece of work — a compute loop and a run of cheap
-//! system calls — timed in the sampling thread's own CPU time (so preemption
-//! does not count): on these VMs the CPU flips between a fast and a slow
-//! state, and the probe sees the flip that every time per request shifts with.
+//! The probe is a fixed piece of work — a compute loop, a run of cheap system
+//! calls and 64-byte messages through a Unix socket pair (the kind of work
+//! the server does) — timed in its thread's own CPU time (so preemption does
+//! not count), on a thread pinned to the server's CPU when the server is
+//! pinned: on these VMs the CPU flips between a fast and a slow state, and
+//! the probe is there to see the flip every time per request shifts with.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::mux::MuxStats;
@@ -40,21 +45,28 @@ pub struct Sample {
 pub struct Sampler {
     page: Option<StatsReader>,
     server_pid: Option<u32>,
+    prober: Prober,
 }
 
 impl Sampler {
     /// A sampler for a server with process id `server_pid` publishing at
-    /// `page` (both `None` for an external server: client figures only).
-    pub fn new(page: Option<&Path>, server_pid: Option<u32>) -> std::io::Result<Sampler> {
+    /// `page` (both `None` for an external server: client figures only),
+    /// probing on `probe_cpu`.
+    pub fn new(
+        page: Option<&Path>,
+        server_pid: Option<u32>,
+        probe_cpu: Option<usize>,
+    ) -> std::io::Result<Sampler> {
         Ok(Sampler {
             page: page.map(StatsReader::open).transpose()?,
             server_pid,
+            prober: Prober::start(probe_cpu)?,
         })
     }
 
     /// Take a sample now.
     pub fn sample(&self) -> Sample {
-        let probe_us = probe();
+        let probe_us = self.prober.run();
         Sample {
             at: Instant::now(),
             server: self.page.as_ref().and_then(StatsReader::read),
@@ -68,14 +80,69 @@ impl Sampler {
     }
 }
 
+/// The probe's own thread (pinned where the server runs), driven over channels.
+struct Prober {
+    ask: Option<mpsc::Sender<()>>,
+    answers: mpsc::Receiver<f64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prober {
+    fn start(cpu: Option<usize>) -> std::io::Result<Prober> {
+        let (ask, asks) = mpsc::channel::<()>();
+        let (answer, answers) = mpsc::channel();
+        let mut pair = UnixStream::pair()?;
+        let thread = std::thread::Builder::new()
+            .name("loadgen-probe".into())
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = sys::pin_to_cpu(cpu) {
+                        eprintln!("loadgen: warning: pinning the probe to CPU {cpu}: {e}");
+                    }
+                }
+                while asks.recv().is_ok() {
+                    if answer.send(probe(&mut pair)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Prober {
+            ask: Some(ask),
+            answers,
+            thread: Some(thread),
+        })
+    }
+
+    /// The probe's time now, µs (NaN if its thread is gone).
+    fn run(&self) -> f64 {
+        let asked = self.ask.as_ref().is_some_and(|a| a.send(()).is_ok());
+        if !asked {
+            return f64::NAN;
+        }
+        self.answers.recv().unwrap_or(f64::NAN)
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.ask = None; // its loop ends
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Compute-loop rounds of the probe (about 50 µs on a 2020s server core).
 const PROBE_ROUNDS: u64 = 40_000;
 /// System calls of the probe.
 const PROBE_SYSCALLS: usize = 50;
+/// 64-byte messages the probe sends through its socket pair and reads back.
+const PROBE_MESSAGES: usize = 20;
 
 /// Time the fixed probe work three times in this thread's CPU time and keep
-/// the fastest (the least disturbed), µs.
-pub fn probe() -> f64 {
+/// the fastest (the least disturbed), µs. `pair` is a connected socket pair.
+pub fn probe(pair: &mut (UnixStream, UnixStream)) -> f64 {
+    let mut msg = [0u8; 64];
     (0..3)
         .map(|_| {
             let t0 = sys::thread_cpu_time().unwrap_or_default();
@@ -89,6 +156,12 @@ pub fn probe() -> f64 {
             std::hint::black_box(x);
             for _ in 0..PROBE_SYSCALLS {
                 std::hint::black_box(sys::thread_cpu_time().ok());
+            }
+            for _ in 0..PROBE_MESSAGES {
+                // A failed socket shows as a faster probe; it cannot fail
+                // between two ends this thread holds, short of memory.
+                let _ = pair.0.write_all(&msg);
+                let _ = pair.1.read_exact(&mut msg);
             }
             let t1 = sys::thread_cpu_time().unwrap_or_default();
             t1.saturating_sub(t0).as_secs_f64() * 1e6
@@ -143,11 +216,17 @@ mod tests {
 
     #[test]
     fn the_probe_is_steady_and_counts_work() {
-        let runs: Vec<f64> = (0..5).map(|_| probe()).collect();
+        let mut pair = UnixStream::pair().unwrap();
+        let runs: Vec<f64> = (0..5).map(|_| probe(&mut pair)).collect();
         assert!(runs.iter().all(|&t| t > 1.0), "{runs:?}");
         let min = runs.iter().copied().fold(f64::INFINITY, f64::min);
         let max = runs.iter().copied().fold(0.0, f64::max);
         // Generous: the test machine is shared; the point is that it measures work.
         assert!(max < 5.0 * min, "{runs:?}");
+        // The same from its own thread, pinned to CPU 0 (allowed here), and it stops on drop.
+        let prober = Prober::start(Some(0)).unwrap();
+        let t = prober.run();
+        assert!(t > 1.0 && t < 5.0 * max, "{t} vs {runs:?}");
+        drop(prober);
     }
 }
