@@ -514,6 +514,43 @@ fn loadgen_cases(t: &mut Table) {
         ],
     );
     t.with(c, "--repeat", "auto", &["--max-repeat", "3"], Pass);
+    let open = ["--rate", "1000"];
+    for (v, e) in [
+        ("poisson", Pass),
+        ("uniform", Pass),
+        ("bogus", Error),
+        ("", Error),
+    ] {
+        t.with(c, "--arrivals", v, &open, e);
+    }
+    t.add(c, "--arrivals", &[("uniform", Error)]); // without --rate
+    for (v, e) in [
+        ("0", Pass),
+        ("18446744073709551615", Pass),
+        ("-1", Error),
+        ("x", Error),
+    ] {
+        t.with(c, "--seed", v, &open, e);
+    }
+    t.add(c, "--seed", &[("7", Pass)]);
+    // A switch that needs --rate: alone it is an error; with it, the run's
+    // verdict decides (a 0.2 s run at 1,000 msg/s may not converge its p99).
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--strict".into(),
+        value: None,
+        extra: open.iter().map(|s| s.to_string()).collect(),
+        without: vec![],
+        expect: Either,
+    });
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--strict".into(),
+        value: None,
+        extra: vec![],
+        without: vec![],
+        expect: Error,
+    });
     // 1,000 runs of the longest window: more than a day.
     t.with(c, "--repeat", "1000", &["--duration", "3600"], Error);
     t.add(

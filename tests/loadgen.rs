@@ -345,6 +345,46 @@ fn open_loop_above_capacity_says_so() {
     );
     // Corrected latency (from intended send times) exceeds the uncorrected one.
     assert!(r.lat_p99_us >= r.uncorrected_p99_us.unwrap());
+    // The generator's self-check names itself as the cause: it could not
+    // send at that rate, so its gaps are not the exponential it drew.
+    assert_eq!(r.arrivals.as_deref(), Some("poisson"));
+    assert!(r.verdict.contains("fell behind"), "{}", r.verdict);
+    assert!(
+        r.verdict.contains("not the intended exponential"),
+        "{}",
+        r.verdict
+    );
+    assert!(r.send_fit_p.unwrap() < 0.001 && r.send_rate.unwrap() < 0.95 * 50e6);
+    // (Far behind, no message intended in the window may have been answered:
+    // then there is no p99 to bound.)
+    if let (Some(lo), Some(hi)) = (r.p99_ci_lo_us, r.p99_ci_hi_us) {
+        assert!(lo <= r.lat_p99_us && r.lat_p99_us <= hi, "{r:?}");
+    }
+}
+
+/// `--strict` turns an invalid self-check into exit status 1 (with
+/// `--allow-errors`, so only the verdict can fail the run).
+#[test]
+fn strict_fails_an_invalid_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "epoll-et",
+            "--conns",
+            "2",
+            "--rate",
+            "50000000",
+            "--duration",
+            "0.5",
+            "--allow-errors",
+            "--strict",
+        ],
+    );
+    let r = r.unwrap_or_else(|| panic!("{}", text(&out)));
+    assert_ne!(r.verdict, "valid");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
 #[test]

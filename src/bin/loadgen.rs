@@ -248,7 +248,14 @@ fn run_one(
         println!("  hint: `loadgen doctor` checks this machine for what makes numbers unstable");
     }
     let refused = r.server_refused.unwrap_or(0);
-    let ok = (r.errors == 0 && refused == 0) || args.allow_errors;
+    let mut ok = (r.errors == 0 && refused == 0) || args.allow_errors;
+    if args.strict && !r.verdict.is_empty() && r.verdict != "valid" {
+        eprintln!(
+            "loadgen: --strict: the self-check found this measurement invalid: {}",
+            r.verdict
+        );
+        ok = false;
+    }
     rows.push(out.result);
     Ok(ok)
 }
@@ -438,8 +445,9 @@ fn main() {
             Ok(true) => 0,
             Ok(false) => {
                 eprintln!(
-                    "loadgen: errors or refused connections were counted (see above); exit status 1 \
-                     (--allow-errors to ignore)"
+                    "loadgen: error: errors or refused connections were counted, or --strict found \
+                     the measurement invalid (see above); exit status 1 (--allow-errors ignores \
+                     counted errors)"
                 );
                 1
             }

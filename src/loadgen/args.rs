@@ -12,6 +12,7 @@ use crate::server::{Protocol, ReadPolicy};
 use crate::units::{parse_duration, parse_size};
 use crate::{limits, sys};
 
+use super::client::schedule::Arrivals;
 use super::message::HEADER_LEN;
 
 pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
@@ -184,10 +185,22 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
 
-    /// Open loop: messages per second in total (0.001 to 100 million), spread evenly over the
-    /// connections; latency is measured from each message's intended send time (coordinated-omission corrected).
+    /// Open loop: messages per second in total (0.001 to 100 million), spread over the
+    /// connections (see --arrivals); latency is measured from each message's intended send
+    /// time (coordinated-omission corrected).
     #[arg(long)]
     pub rate: Option<f64>,
+
+    /// Open loop: how sends are spaced. poisson: each connection draws exponential gaps (the
+    /// client as a whole is Poisson at --rate: independent arrivals, which show queueing in
+    /// the tail); uniform: even gaps, connections phase-shifted.
+    #[arg(long, value_enum, default_value_t = Arrivals::Poisson, requires = "rate")]
+    pub arrivals: Arrivals,
+
+    /// Seed of the random draws (Poisson gaps, self-check samples): the same seed repeats a
+    /// run's arrivals.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 
     /// Warm-up before measuring (excluded from every figure).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -255,6 +268,11 @@ pub struct RunArgs {
     /// `--repeat auto`: most runs.
     #[arg(long, default_value_t = 10)]
     pub max_repeat: usize,
+
+    /// Open loop: exit 1 when the generator's self-check finds the measurement invalid
+    /// (arrivals not as intended, correlated samples, p99 not converged to --target-ci).
+    #[arg(long, requires = "rate")]
+    pub strict: bool,
 
     /// Hostile clients to run beside the well-behaved ones during the measured
     /// window (set by `loadgen chaos`).

@@ -28,6 +28,7 @@ pub mod message;
 pub mod reliability;
 mod result;
 pub mod sampler;
+pub mod selfcheck;
 mod setup;
 pub mod sweep;
 
@@ -122,6 +123,8 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             rate_per_conn,
             timeout: args.load.timeout,
             senders: if chat { senders } else { 0 },
+            arrivals: args.arrivals,
+            seed: args.seed.wrapping_add(t as u64),
         })
         .collect();
 

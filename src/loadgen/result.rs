@@ -159,6 +159,26 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
             robust.excluded, robust.intervals
         ));
     }
+    let selfcheck = args.rate.map(|rate| {
+        super::selfcheck::check(
+            &w.check,
+            &w.latency,
+            super::selfcheck::Intended {
+                arrivals: args.arrivals,
+                rate,
+                conns: if args.load.workload == Protocol::Chat {
+                    args.senders_or_default()
+                } else {
+                    args.conns
+                },
+                target_ci: args.target_ci,
+            },
+            m.measured_s,
+        )
+    });
+    if let Some(c) = selfcheck.as_ref().filter(|c| !c.failures.is_empty()) {
+        warnings.push(format!("self-check: {}", c.verdict()));
+    }
     let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
     let s = |f: &dyn Fn(&ServerDelta) -> Option<f64>| server.as_ref().and_then(f);
     let causes = w
@@ -213,6 +233,17 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         mb_per_s: req_per_s * args.msg_size as f64 / 1e6,
         unsent: args.rate.map(|_| w.unsent),
         rate_not_met,
+        arrivals: args.rate.map(|_| args.arrivals.to_string()),
+        seed: args.rate.map(|_| args.seed),
+        send_rate: selfcheck.as_ref().map(|c| c.send_rate),
+        send_lag_p50_us: selfcheck.as_ref().map(|c| c.lag_p50_us),
+        send_lag_p99_us: selfcheck.as_ref().map(|c| c.lag_p99_us),
+        send_fit_d: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.0)),
+        send_fit_p: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.1)),
+        lat_autocorr: selfcheck.as_ref().and_then(|c| c.autocorr),
+        p99_ci_lo_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.0)),
+        p99_ci_hi_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.1)),
+        verdict: selfcheck.as_ref().map(|c| c.verdict()).unwrap_or_default(),
         lat_min_us: if h.is_empty() { 0 } else { h.min() },
         lat_mean_us: if h.is_empty() { 0.0 } else { h.mean() },
         lat_p50_us: q(0.5),

@@ -143,6 +143,28 @@ pub struct RunResult {
     pub unsent: Option<u64>,
     /// Open loop: achieved rate below 95% of the target (the server could not keep up).
     pub rate_not_met: Option<bool>,
+    /// Open loop: `poisson` or `uniform` sends.
+    pub arrivals: Option<String>,
+    /// Open loop: the seed of the random draws.
+    pub seed: Option<u64>,
+    /// Open loop self-check: messages sent per second in the window.
+    pub send_rate: Option<f64>,
+    /// Open loop self-check: median lateness of sends after their intended time, µs.
+    pub send_lag_p50_us: Option<u64>,
+    /// Open loop self-check: 99th percentile of that.
+    pub send_lag_p99_us: Option<u64>,
+    /// Open loop self-check (Poisson): KS statistic of the send gaps against the exponential.
+    pub send_fit_d: Option<f64>,
+    /// Open loop self-check (Poisson): its p-value.
+    pub send_fit_p: Option<f64>,
+    /// Open loop self-check: lag-1 autocorrelation of a sparse latency subsample.
+    pub lat_autocorr: Option<f64>,
+    /// 95 % interval of p99 from order statistics, low end, µs.
+    pub p99_ci_lo_us: Option<u64>,
+    /// Its high end.
+    pub p99_ci_hi_us: Option<u64>,
+    /// Open loop self-check: `valid`, or what failed (`; `-separated); empty in closed loop.
+    pub verdict: String,
     /// Latency minimum.
     pub lat_min_us: u64,
     /// Latency mean.

@@ -60,6 +60,22 @@ pub fn render(r: &RunResult) -> String {
         r.lat_p9999_us,
         r.lat_max_us
     );
+    if !r.verdict.is_empty() {
+        let _ = writeln!(
+            s,
+            "  self-check   {} arrivals, seed {} · sent {} msg/s, lag p50 {} / p99 {} µs · gaps fit p {} · lag-1 r {} · p99 95 % CI {}–{} µs · {}",
+            r.arrivals.as_deref().unwrap_or("-"),
+            r.seed.map_or("-".into(), |s| s.to_string()),
+            opt(r.send_rate, 0),
+            r.send_lag_p50_us.map_or("-".into(), |v| v.to_string()),
+            r.send_lag_p99_us.map_or("-".into(), |v| v.to_string()),
+            r.send_fit_p.map_or("-".into(), |p| format!("{p:.3}")),
+            opt(r.lat_autocorr, 2),
+            r.p99_ci_lo_us.map_or("-".into(), |v| v.to_string()),
+            r.p99_ci_hi_us.map_or("-".into(), |v| v.to_string()),
+            if r.verdict == "valid" { "measurement valid" } else { "NOT valid (see warning)" }
+        );
+    }
     if let (Some(p50), Some(p99)) = (r.uncorrected_p50_us, r.uncorrected_p99_us) {
         let _ = writeln!(
             s,

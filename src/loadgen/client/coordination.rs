@@ -80,4 +80,8 @@ pub struct WorkerPlan {
     pub timeout: Duration,
     /// Chat: clients with ids below this send lines; 0 for echo.
     pub senders: usize,
+    /// Open loop: how sends are spaced.
+    pub arrivals: super::schedule::Arrivals,
+    /// Seed of this worker's random draws (arrivals, samples).
+    pub seed: u64,
 }

@@ -87,6 +87,8 @@ pub struct Ctx<'a> {
     pub timeline: Timeline,
     /// What this worker measured so far.
     pub res: WorkerResult,
+    /// This worker's random draws for the self-check samples (seeded).
+    pub rng: rand::rngs::SmallRng,
 }
 
 impl Ctx<'_> {
@@ -114,6 +116,9 @@ impl Ctx<'_> {
             return;
         }
         let lat = us_between(intended, now);
+        if actual.is_some() {
+            self.res.check.add_latency(lat, &mut self.rng);
+        }
         self.res.requests += 1;
         self.res.latency.saturating_record(lat);
         if let Some(actual) = actual {
@@ -144,6 +149,8 @@ pub struct ClientConn<C> {
     out: SendBuf,
     /// The workload's state.
     pub state: C,
+    /// Open loop: when this connection last sent (the self-check's gaps).
+    last_sent: Option<Instant>,
 }
 
 /// Connect the worker's connections, then drive them with `workload` to the
@@ -160,6 +167,7 @@ pub fn run<W: Workload>(workload: W, plan: &WorkerPlan, shared: &Shared) -> Work
             stream,
             id,
             open: true,
+            last_sent: None,
             out: SendBuf::default(),
             state: workload.new_conn(plan, id),
         })
@@ -178,6 +186,8 @@ pub fn run<W: Workload>(workload: W, plan: &WorkerPlan, shared: &Shared) -> Work
             shared,
             timeline,
             res,
+            // Another stream than the schedule's (which takes the seed itself).
+            rng: rand::SeedableRng::seed_from_u64(plan.seed ^ 0x9e37_79b9_7f4a_7c15),
         },
         workload,
         mux,
@@ -204,7 +214,9 @@ impl<W: Workload> Driver<'_, W> {
     fn run(&mut self) {
         let now = Instant::now();
         let plan = self.ctx.plan;
-        let mut schedule = plan.rate_per_conn.map(Schedule::new);
+        let mut schedule = plan
+            .rate_per_conn
+            .map(|r| Schedule::new(r, plan.arrivals, plan.seed));
         for i in 0..self.conns.len() {
             let fd = self.conns[i].stream.as_raw_fd();
             if let Err(e) = self.mux.register(fd, Token(i), Interest::READABLE) {
@@ -335,6 +347,20 @@ impl<W: Workload> Driver<'_, W> {
         );
         if self.ctx.in_window(intended) {
             self.ctx.res.sent += 1;
+        }
+        // The self-check judges the sends made in the window, whenever they
+        // were intended (a generator far behind sends only old messages).
+        if let (Some(rate), true) = (self.ctx.plan.rate_per_conn, self.ctx.in_window(now)) {
+            let check = &mut self.ctx.res.check;
+            check.sent += 1;
+            check.send_lag.saturating_record(us_between(intended, now));
+            if let Some(last) = c.last_sent {
+                let gap = now.saturating_duration_since(last).as_secs_f64() * rate;
+                check.add_gap(gap, &mut self.ctx.rng);
+            }
+        }
+        if self.ctx.plan.rate_per_conn.is_some() {
+            c.last_sent = Some(now);
         }
         if was_empty {
             self.flush(i); // nothing was pending before: write now

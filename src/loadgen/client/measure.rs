@@ -88,6 +88,77 @@ pub struct WorkerResult {
     pub connected_idle: usize,
     /// Chat: lines from other programs (hostile clients) seen and ignored.
     pub foreign_lines: u64,
+    /// Open loop: what the generator's self-check reads.
+    pub check: CheckSamples,
+}
+
+/// Most send gaps a worker keeps for the fit test (a uniform random sample:
+/// reservoir sampling).
+pub const MAX_GAPS: usize = 5000;
+/// Most latency samples a worker keeps, in completion order, for the
+/// independence check.
+pub const MAX_LAT_SAMPLES: usize = 20_000;
+/// Chance that a latency sample joins that sequence (a sparse random
+/// subsample, as Lancet takes, is what the percentile's interval assumes).
+pub const LAT_SAMPLE_P: f64 = 0.05;
+
+/// Open loop: samples for the generator to check itself.
+#[derive(Debug, Clone)]
+pub struct CheckSamples {
+    /// Messages sent during the window (by actual send time).
+    pub sent: u64,
+    /// How late each message sent in the window left after its intended time, µs.
+    pub send_lag: Histogram<u64>,
+    /// Gaps between two sends of one connection, in units of the mean gap
+    /// (exponential with mean 1 for Poisson arrivals).
+    pub gaps: Vec<f64>,
+    /// Gaps seen (the reservoir keeps at most [`MAX_GAPS`]).
+    pub gaps_seen: u64,
+    /// Latency samples in completion order, one sequence per worker, µs.
+    pub latencies: Vec<Vec<f64>>,
+}
+
+impl Default for CheckSamples {
+    fn default() -> Self {
+        CheckSamples {
+            sent: 0,
+            send_lag: new_histogram(),
+            gaps: Vec::new(),
+            gaps_seen: 0,
+            latencies: vec![Vec::new()],
+        }
+    }
+}
+
+impl CheckSamples {
+    /// Offer a gap to the reservoir.
+    pub fn add_gap(&mut self, gap: f64, rng: &mut impl rand::Rng) {
+        self.gaps_seen += 1;
+        if self.gaps.len() < MAX_GAPS {
+            self.gaps.push(gap);
+        } else {
+            let j = rng.gen_range(0..self.gaps_seen);
+            if (j as usize) < MAX_GAPS {
+                self.gaps[j as usize] = gap;
+            }
+        }
+    }
+
+    /// Offer a latency sample to the sparse sequence.
+    pub fn add_latency(&mut self, us: u64, rng: &mut impl rand::Rng) {
+        let seq = self.latencies.last_mut().expect("one sequence per worker");
+        if seq.len() < MAX_LAT_SAMPLES && rng.gen::<f64>() < LAT_SAMPLE_P {
+            seq.push(us as f64);
+        }
+    }
+
+    fn merge(&mut self, other: CheckSamples) {
+        self.sent += other.sent;
+        self.send_lag.add(&other.send_lag).expect("same bounds");
+        self.gaps.extend(other.gaps);
+        self.gaps_seen += other.gaps_seen;
+        self.latencies.extend(other.latencies);
+    }
 }
 
 impl Default for WorkerResult {
@@ -104,6 +175,7 @@ impl Default for WorkerResult {
             connected_active: 0,
             connected_idle: 0,
             foreign_lines: 0,
+            check: CheckSamples::default(),
         }
     }
 }
@@ -132,6 +204,7 @@ impl WorkerResult {
         self.connected_active += other.connected_active;
         self.connected_idle += other.connected_idle;
         self.foreign_lines += other.foreign_lines;
+        self.check.merge(other.check);
         self
     }
 }

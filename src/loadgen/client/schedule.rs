@@ -1,19 +1,65 @@
 //! The open loop's schedule: when each connection's next message is due.
+//!
+//! Each sending connection is its own arrival process at the per-connection
+//! rate: `poisson` draws exponential gaps (so the whole client, the sum of
+//! independent Poisson processes, is Poisson at the total rate — users that
+//! arrive independently), `uniform` spaces messages evenly with the
+//! connections' phases spread over one gap. Draws come from one seeded
+//! generator per worker, so `--seed` repeats a run's arrivals.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// How open-loop sends are spaced.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrivals {
+    /// Exponential gaps (independent arrivals): queueing shows in the tail.
+    #[default]
+    Poisson,
+    /// Even gaps, connections phase-shifted (the older behaviour).
+    Uniform,
+}
+
+impl std::fmt::Display for Arrivals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Arrivals::Poisson => "poisson",
+            Arrivals::Uniform => "uniform",
+        })
+    }
+}
+
 /// Open loop: messages a connection may have in flight before due messages
 /// wait for a free slot (their latency still counts from the intended time).
 pub const OPEN_LOOP_MAX_IN_FLIGHT: usize = 64;
 
-/// Open loop: when each connection's next message is due. Connections are
-/// spread evenly over one interval; a message whose connection has no free
-/// slot waits, keeping its intended time, without holding up the others.
+/// Open loop: when each connection's next message is due. A message whose
+/// connection has no free slot waits, keeping its intended time, without
+/// holding up the others.
 pub struct Schedule {
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Mean gap between two messages of one connection.
     interval: Duration,
+    arrivals: Arrivals,
+    rng: SmallRng,
 }
 
 /// What the caller says about a connection whose message is due.
@@ -27,19 +73,38 @@ pub enum Slot {
 }
 
 impl Schedule {
-    /// A schedule at `rate` messages per second per connection.
-    pub fn new(rate: f64) -> Schedule {
+    /// A schedule at `rate` messages per second per connection, its draws
+    /// seeded with `seed`.
+    pub fn new(rate: f64, arrivals: Arrivals, seed: u64) -> Schedule {
         Schedule {
             heap: BinaryHeap::new(),
             interval: Duration::from_secs_f64(1.0 / rate),
+            arrivals,
+            rng: SmallRng::seed_from_u64(seed),
         }
     }
 
-    /// Add connection `i`, the `rank`-th of `of`, starting at `start`.
+    /// The gap to a connection's next message.
+    fn gap(&mut self) -> Duration {
+        match self.arrivals {
+            Arrivals::Uniform => self.interval,
+            Arrivals::Poisson => {
+                // Inverse transform: −ln(U) is exponential with mean 1; U in (0, 1].
+                let u: f64 = 1.0 - self.rng.gen::<f64>();
+                self.interval.mul_f64(-u.ln())
+            }
+        }
+    }
+
+    /// Add connection `i`, the `rank`-th of `of`, starting at `start`:
+    /// uniform phases spread over one gap; Poisson starts after a first draw
+    /// (a Poisson process has no phase).
     pub fn add(&mut self, i: usize, start: Instant, rank: u32, of: usize) {
-        let phase = self.interval.as_secs_f64() * rank as f64 / of.max(1) as f64;
-        self.heap
-            .push(Reverse((start + Duration::from_secs_f64(phase), i)));
+        let first = match self.arrivals {
+            Arrivals::Uniform => self.interval.mul_f64(f64::from(rank) / of.max(1) as f64),
+            Arrivals::Poisson => self.gap(),
+        };
+        self.heap.push(Reverse((start + first, i)));
     }
 
     /// Collect into `out` the `(connection, intended time)` of the messages
@@ -72,7 +137,7 @@ impl Schedule {
                             break;
                         }
                         out.push((i, due));
-                        due += self.interval;
+                        due += self.gap();
                     }
                     if due > now {
                         self.heap.push(Reverse((due, i)));
@@ -92,7 +157,8 @@ impl Schedule {
     }
 
     /// Messages due before `end` that were never sent, on connections for
-    /// which `open` holds.
+    /// which `open` holds: the one due, and those after it at the mean gap
+    /// (exact for uniform arrivals, the expectation for Poisson).
     pub fn unsent_before(&self, end: Instant, open: impl Fn(usize) -> bool) -> u64 {
         self.heap
             .iter()
@@ -111,7 +177,7 @@ mod tests {
     #[test]
     fn a_connection_far_behind_takes_only_its_free_slots() {
         // 1 ms per message, 10 s behind: 10,000 messages owed, 64 slots free.
-        let mut s = Schedule::new(1000.0);
+        let mut s = Schedule::new(1000.0, Arrivals::Uniform, 1);
         let start = Instant::now();
         s.add(0, start, 0, 1);
         let now = start + Duration::from_secs(10);
@@ -135,5 +201,48 @@ mod tests {
         assert!(out.is_empty());
         s.take_due(now, |_| Slot::Gone, &mut out);
         assert_eq!(s.unsent_before(now, |_| true), 0);
+    }
+
+    /// The gaps one connection's schedule produces when every message is
+    /// sent on time, in units of the mean gap.
+    fn gaps(arrivals: Arrivals, seed: u64) -> Vec<f64> {
+        let mut s = Schedule::new(100.0, arrivals, seed);
+        let start = Instant::now();
+        s.add(0, start, 0, 1);
+        let mut out = Vec::new();
+        let mut times = Vec::new();
+        let end = start + Duration::from_secs(30);
+        while times.len() < 2000 {
+            let next = s.heap.peek().unwrap().0 .0;
+            s.take_due(next.min(end), |_| Slot::Free(1), &mut out);
+            times.extend(out.iter().map(|&(_, t)| t));
+        }
+        times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64() * 100.0)
+            .collect()
+    }
+
+    #[test]
+    fn poisson_gaps_are_exponential_and_uniform_ones_are_not() {
+        let exp_cdf = |x: f64| 1.0 - (-x).exp();
+        let poisson = gaps(Arrivals::Poisson, 7);
+        let (_, p) = crate::stats::ks_test(&poisson, exp_cdf);
+        assert!(p > 0.01, "Poisson gaps vs exponential: p = {p}");
+        let mean = poisson.iter().sum::<f64>() / poisson.len() as f64;
+        assert!((mean - 1.0).abs() < 0.1, "mean gap {mean} of the set rate");
+        let uniform = gaps(Arrivals::Uniform, 7);
+        let (_, p) = crate::stats::ks_test(&uniform, exp_cdf);
+        assert!(p < 1e-6, "uniform gaps vs exponential: p = {p}");
+        // And vice versa: the uniform schedule's gaps are its constant gap,
+        // the Poisson ones spread as an exponential's (coefficient of variation 1).
+        let cv = |g: &[f64]| {
+            let m = g.iter().sum::<f64>() / g.len() as f64;
+            (g.iter().map(|x| (x - m).powi(2)).sum::<f64>() / g.len() as f64).sqrt() / m
+        };
+        assert!(cv(&uniform) < 1e-3 && (cv(&poisson) - 1.0).abs() < 0.1);
+        // The same seed repeats the arrivals; another does not.
+        assert_eq!(gaps(Arrivals::Poisson, 7), poisson);
+        assert_ne!(gaps(Arrivals::Poisson, 8), poisson);
     }
 }
