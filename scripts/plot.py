@@ -25,10 +25,26 @@ Figures (each only when the CSV holds the runs it needs):
                             (x axis: 1/(1-q), log scale)
   costs_vs_conns.png        server CPU, syscalls and p99 per request vs
                             active connections, one row per message size
+  p99_vs_load.png           open loop (`loadgen sweep --rates`): p99 latency
+                            vs offered load, one line per arm, one panel per
+                            scenario; the SLO, each arm's capacity under it
+                            and the client-limited range from curve.txt
   chat.png                  chat rows: deliveries/s and server CPU per
                             delivery by arm
   wait_cost.png             from a bench CSV (`loadgen bench-table --csv`):
                             time per wait with one ready fd among N watched
+
+The closed-loop figures above skip open-loop rows (load_model = open), so a
+load-latency sweep does not mix into them. In p99_vs_load.png a point is the
+geometric mean of the repeats of one (arm, scenario, offered rate) with its
+95 % t-interval; a single run's bars are its p99's order-statistics interval
+(p99_ci_lo_us, p99_ci_hi_us) when the CSV has it. p99 there is the whole
+window's (lat_p99_us), the figure the SLO and the intervals refer to. Hollow
+markers: a run of the point failed the generator's self-check (verdict not
+`valid`). curve.txt beside the CSV gives slo_us (dashed line; an arm's
+capacity is the highest offered rate with p99 <= SLO at it and at every lower
+rate) and client_capacity (x >= 80 % of it shaded: the client, not the
+server, limits the rate there).
 
 Example:
   python3 scripts/plot.py results/reference/runs.csv -o results/reference/
@@ -452,6 +468,206 @@ def fig_costs_by_size(plt, rows, out):
     return save(fig, out, "costs_vs_conns.png")
 
 
+def is_open(row):
+    """An open-loop row (older CSVs without `load_model` are closed loop)."""
+    return row.get("load_model") == "open"
+
+
+def read_curve(csvs):
+    """{key: float} from the first curve.txt beside one of the CSVs (the
+    `key=value` lines `loadgen sweep --rates` writes), or {}."""
+    for c in csvs:
+        path = os.path.join(os.path.dirname(os.path.abspath(c)), "curve.txt")
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            continue
+        out = {}
+        for line in text.splitlines():
+            key, sep, v = line.partition("=")
+            if not sep:
+                continue
+            try:
+                x = float(v.strip())
+            except ValueError:
+                continue
+            if math.isfinite(x):
+                out[key.strip()] = x
+        return out
+    return {}
+
+
+def fmt_rate(x):
+    return f"{x:,.0f}" if x >= 10 else f"{x:g}"
+
+
+def load_points(rows):
+    """{arm: [(rate, est, lo, hi, n, failed)]} over repeats of each offered
+    rate: geometric mean of the runs' p99 with its 95 % t-interval; for one
+    run, the p99's order-statistics interval when present (else no bars).
+    `failed`: some run's self-check verdict is set and not `valid`."""
+    by = {}
+    for r in rows:
+        x, y = num(r, "target_rate"), num(r, "lat_p99_us")
+        if x is None or y is None:
+            continue
+        by.setdefault(arm_of(r), {}).setdefault(x, []).append(r)
+    out = {}
+    for a, cells in by.items():
+        pts = []
+        for x, rs in cells.items():
+            g = geomean_ci([num(r, "lat_p99_us") for r in rs])
+            if g is None:
+                continue
+            est, lo, hi, n = g
+            if n == 1:
+                ok = [r for r in rs if (num(r, "lat_p99_us") or 0) > 0]
+                clo, chi = num(ok[0], "p99_ci_lo_us"), num(ok[0], "p99_ci_hi_us")
+                if clo is not None and chi is not None and 0 < clo <= est <= chi:
+                    lo, hi = clo, chi
+            failed = any((r.get("verdict") or "valid").strip() != "valid" for r in rs)
+            pts.append((x, est, lo, hi, n, failed))
+        if pts:
+            out[a] = sorted(pts)
+    return out
+
+
+def knee(pts, slo):
+    """The highest offered rate whose p99 estimate is <= slo, with every lower
+    rate's too: (index into pts or None, all rates under the SLO)."""
+    k = None
+    for i, p in enumerate(pts):
+        if p[1] > slo:
+            return k, False
+        k = i
+    return k, True
+
+
+def fig_p99_vs_load(plt, rows, out, curve):
+    """p99 vs offered load for open-loop rows (a `loadgen sweep --rates`)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import offset_copy
+
+    opened = [r for r in rows if is_open(r) and num(r, "target_rate") is not None]
+    if not opened:
+        return None
+    # Base scenarios; the read buffer is part of one only when it varies.
+    with_rb = len({r.get("read_buf") for r in opened}) > 1
+
+    def scen(r):
+        k = (int(num(r, "conns") or 0), int(num(r, "idle") or 0), int(num(r, "msg_size") or 0))
+        return k + ((int(num(r, "read_buf") or 0),) if with_rb else ())
+
+    scenarios = sorted({scen(r) for r in opened})
+    panels = []
+    for sc in scenarios:
+        data = load_points([r for r in opened if scen(r) == sc])
+        if data:
+            panels.append((sc, data))
+    if not any(len(pts) >= 2 for _, data in panels for pts in data.values()):
+        return None
+    slo = curve.get("slo_us")
+    cap = curve.get("client_capacity")
+    cap_conns = curve.get("client_capacity_conns")
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5 * ncols, 5 * nrows), squeeze=False)
+    ns = set()
+    dodge = 2.5
+    for idx, (sc, data) in enumerate(panels):
+        ax = axes[idx // ncols][idx % ncols]
+        arms = sorted(data, key=arm_key)
+        any_failed = False
+        for i, a in enumerate(arms):
+            pts = data[a]
+            ns.update(p[4] for p in pts)
+            c, ls, marker, _ = arm_style(a)
+            shift = (i - (len(arms) - 1) / 2) * dodge
+            trans = offset_copy(ax.transData, fig=fig, x=shift, units="points")
+            label = a
+            k = None
+            if slo is not None:
+                k, all_under = knee(pts, slo)
+                if k is None:
+                    label += f" (p99 > SLO at {fmt_rate(pts[0][0])} msg/s already)"
+                elif all_under:
+                    label += f" (capacity ≥ {fmt_rate(pts[k][0])} msg/s: all rates under SLO)"
+                else:
+                    label += f" (capacity ≈ {fmt_rate(pts[k][0])} msg/s)"
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            artists = ax.plot(xs, ys, linestyle=ls, marker=marker, color=c, label=label)
+            bad = [p for p in pts if p[5]]
+            any_failed |= bool(bad)
+            if bad:
+                artists += ax.plot([p[0] for p in bad], [p[1] for p in bad], linestyle="none",
+                                   marker=marker, markerfacecolor="white", markeredgecolor=c,
+                                   markeredgewidth=1.5, zorder=3)
+            bars = [p for p in pts if p[2] is not None]
+            if bars:
+                eb = ax.errorbar(
+                    [p[0] for p in bars], [p[1] for p in bars],
+                    yerr=[[p[1] - p[2] for p in bars], [p[3] - p[1] for p in bars]],
+                    fmt="none", ecolor=c, elinewidth=1.2, capsize=3, alpha=0.8,
+                )
+                artists += list(eb.get_children())
+            if k is not None:
+                kx, ky, kfailed = pts[k][0], pts[k][1], pts[k][5]
+                artists += ax.plot([kx], [ky], linestyle="none", marker=marker, markersize=13,
+                                   color=c, markerfacecolor="white" if kfailed else c,
+                                   markeredgecolor=c, markeredgewidth=1.5, zorder=4)
+                ax.axvline(kx, color=c, linestyle=":", linewidth=1.3)
+            for artist in artists:
+                artist.set_transform(trans)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if slo is not None:
+            ax.axhline(slo, color="black", linestyle="--", linewidth=1.2,
+                       label=f"SLO p99 ≤ {fmt_rate(slo)} µs")
+        if cap is not None and (cap_conns is None or int(cap_conns) == sc[0]):
+            lo_x, hi_x = ax.get_xlim()
+            start = 0.8 * cap
+            if start < hi_x:
+                ax.axvspan(max(start, lo_x), hi_x, color="0.85", alpha=0.6, zorder=0, lw=0)
+                ax.set_xlim(lo_x, hi_x)
+                ax.text(0.99, 0.02, f"client-limited\n(≥ 80 % of {fmt_rate(cap)} msg/s)",
+                        transform=ax.transAxes, va="bottom", ha="right", fontsize=8,
+                        color="0.3")
+        handles, labels = ax.get_legend_handles_labels()
+        if any_failed:
+            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
+                                  markeredgecolor="0.3"))
+            labels.append("hollow: self-check failed")
+        if slo is not None:
+            handles.append(Line2D([], [], linestyle=":", marker="o", markersize=9,
+                                  color="0.3"))
+            labels.append("large marker, dotted line: capacity at the SLO")
+        ax.legend(handles, labels, fontsize=7.5)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.set_xlabel("offered load (msg/s, target_rate)")
+        ax.set_ylabel("p99 latency (µs)")
+        what = f"{sc[0]} active, {sc[1]} idle, {sc[2]} B messages"
+        if with_rb:
+            what += f", {sc[3]} B read buffer"
+        ax.set_title(what, fontsize=10)
+    for idx in range(len(panels), nrows * ncols):
+        axes[idx // ncols][idx % ncols].set_visible(False)
+    arrivals = most_common([r for r in opened if r.get("arrivals")], "arrivals")
+    how = f"open loop, {arrivals.capitalize()} arrivals" if arrivals else "open loop"
+    if ns == {1}:
+        note = ("points: one run each; bars: 95 % interval of the run's p99 "
+                "(order statistics) where recorded")
+    else:
+        nlo, nhi = min(ns), max(ns)
+        n = f"n = {nlo}" if nlo == nhi else f"n = {nlo}–{nhi}"
+        note = f"points: geometric mean of repeats ({n}), bars: 95 % CI (t on logs)"
+        if nlo == 1:
+            note += "; single runs: p99's order-statistics interval"
+    fig.suptitle(f"p99 latency vs offered load ({how})\n{machine_label(opened)}\n{note}")
+    fig.tight_layout()
+    return save(fig, out, "p99_vs_load.png")
+
+
 def read_hgrm(path):
     pts = []
     with open(path) as f:
@@ -523,13 +739,16 @@ def main():
             hgrms.extend(sorted(glob.glob(pattern), key=lambda p: arm_key(os.path.basename(p).rsplit("-c", 1)[0])))
     os.makedirs(args.output, exist_ok=True)
     written = []
-    if rows:
+    # Closed-loop figures: open-loop rows (a load-latency sweep) stay out of them.
+    closed = [r for r in rows if not is_open(r)]
+    if closed:
         for fig in (fig_throughput, fig_p99, fig_cpu_vs_idle, fig_trigger, fig_costs_by_size):
-            p = fig(plt, rows, args.output)
+            p = fig(plt, closed, args.output)
             if p:
                 written.append(p)
     for p in (
-        fig_spectrum(plt, hgrms, rows, args.output),
+        fig_p99_vs_load(plt, rows, args.output, read_curve(csvs)),
+        fig_spectrum(plt, hgrms, closed or rows, args.output),
         fig_wait_cost(plt, bench, args.output),
         fig_chat(plt, chat, args.output),
     ):

@@ -35,9 +35,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a matrix of backends × connections × idle × message sizes × read buffers, each
-    /// cell --repeat times, into --out DIR (runs.csv, hgrm/, REPORT.md).
-    Sweep(SweepArgs),
+    /// Run a matrix of backends × connections × idle × message sizes × read buffers (× offered
+    /// rates with --rates: load–latency curves), each cell --repeat times, into --out DIR
+    /// (runs.csv, hgrm/, REPORT.md).
+    Sweep(Box<SweepArgs>),
     /// Hostile clients and limits: for each backend, a run with well-behaved verified
     /// clients beside resets, half-closes, slow readers, never-readers, slowloris and
     /// connect storms; descriptor pressure (server limit 512, 1,000 clients); C10K.

@@ -77,6 +77,15 @@ pub struct SweepArgs {
     /// `--repeat auto`: most rounds per cell.
     #[arg(long, default_value_t = 10)]
     pub max_repeat: usize,
+    /// Open loop: offered rates in msg/s, comma-separated; every scenario runs at each, in
+    /// ascending order — a load–latency curve per arm, with Poisson arrivals and the
+    /// generator's self-check on every point. A calibration run first measures what the
+    /// client itself can send; the report gives each arm's capacity at --slo.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// With --rates: the p99 latency target the report's capacity refers to.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub slo: Duration,
     /// Backend the report's ratios refer to.
     #[arg(long, default_value = "epoll-et")]
     pub baseline: String,
@@ -163,7 +172,7 @@ pub fn arms(backends: &[Backend]) -> Vec<Arm> {
 }
 
 /// One point of the matrix (without the backend).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scenario {
     /// Active connections.
     pub conns: usize,
@@ -173,6 +182,22 @@ pub struct Scenario {
     pub msg_size: usize,
     /// Server read size.
     pub read_buf: usize,
+    /// Open loop: offered messages per second (`--rates`); `None`: closed loop.
+    pub rate: Option<f64>,
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "conns={} idle={} msg={} read-buf={}",
+            self.conns, self.idle, self.msg_size, self.read_buf
+        )?;
+        match self.rate {
+            Some(r) => write!(f, " rate={r}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A scenario and the arms it runs on.
@@ -202,6 +227,7 @@ fn cross(
                             idle,
                             msg_size,
                             read_buf,
+                            rate: None,
                         },
                         arms: arms(backends),
                     });
@@ -212,8 +238,31 @@ fn cross(
     out
 }
 
-/// The matrix a sweep runs, in order, without repeats.
+/// The matrix a sweep runs, in order, without repeats; with `--rates`, each
+/// scenario at each rate, ascending (a load–latency curve per arm).
 pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
+    let cells = base_matrix(a);
+    if a.rates.is_empty() {
+        return cells;
+    }
+    let mut rates = a.rates.clone();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    cells
+        .into_iter()
+        .flat_map(|c| {
+            rates.iter().map(move |&r| Cell {
+                scenario: Scenario {
+                    rate: Some(r),
+                    ..c.scenario
+                },
+                arms: c.arms.clone(),
+            })
+        })
+        .collect()
+}
+
+fn base_matrix(a: &SweepArgs) -> Vec<Cell> {
     match a.preset {
         None => cross(&a.backends, &a.conns, &a.idle, &a.msg_size, &a.read_buf),
         Some(Preset::Reference) => {
@@ -237,6 +286,7 @@ impl SweepArgs {
         r.idle = s.idle;
         r.msg_size = s.msg_size;
         r.read_buf = s.read_buf;
+        r.rate = s.rate;
         r.warmup = self.warmup;
         r.duration = self.duration;
         r.allow_errors = true;
@@ -247,8 +297,9 @@ impl SweepArgs {
 }
 
 fn hgrm_path(out: &Path, arm: &str, s: Scenario, rep: usize) -> PathBuf {
+    let rate = s.rate.map_or(String::new(), |r| format!("-o{r}"));
     out.join("hgrm").join(format!(
-        "{}-c{}-i{}-m{}-b{}-r{}.hgrm",
+        "{}-c{}-i{}-m{}-b{}{rate}-r{}.hgrm",
         arm, s.conns, s.idle, s.msg_size, s.read_buf, rep
     ))
 }
@@ -293,6 +344,24 @@ pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
             let _ = writeln!(md, "- {line}");
         }
     }
+    if let Ok(text) = std::fs::read_to_string(out.join(CURVE_FILE)) {
+        let value = |key: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .strip_prefix('=')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+        };
+        if let Some(slo_us) = value("slo_us") {
+            if let Some(section) =
+                report::capacity::render(&rows, baseline, slo_us, value("client_capacity"))
+            {
+                md.push_str(&section);
+            }
+        }
+    }
     if let Ok(skipped) = std::fs::read_to_string(out.join(SKIPPED_FILE)) {
         md.push_str("\n## Backends skipped\n\n");
         for line in skipped.lines() {
@@ -328,6 +397,49 @@ fn skip_unavailable(cells: &mut [Cell]) -> String {
         }
     }
     lines
+}
+
+/// With `--rates`: the SLO and the client's own sending capacity, `key=value`
+/// lines (read back by the report and by plot.py).
+pub const CURVE_FILE: &str = "curve.txt";
+
+/// Offered load of the calibration run: far beyond what any client sends.
+const CALIBRATION_RATE: f64 = 50e6;
+
+/// The client capacity guard: one short open-loop run of `cell`'s first arm
+/// at a rate no client reaches, to measure how many messages per second this
+/// client can send with these connections. Rates above 80 % of it are marked
+/// client-limited in the report.
+fn write_curve_file(a: &SweepArgs, exe: &Path, cell: &Cell) -> Result<()> {
+    let mut text = format!("slo_us={}\n", a.slo.as_micros());
+    let arm = &cell.arms[0];
+    let mut args = a.run_args(
+        arm.backend,
+        Scenario {
+            rate: Some(CALIBRATION_RATE),
+            ..cell.scenario
+        },
+    );
+    args.warmup = Duration::from_millis(300);
+    args.duration = Duration::from_secs(1);
+    eprintln!(
+        "calibrating the client: {} {} at {CALIBRATION_RATE:.0} msg/s for 1 s",
+        arm.label, cell.scenario.conns
+    );
+    match super::run(&args, exe, &mut NoProgress) {
+        Ok(out) => {
+            if let Some(rate) = out.result.send_rate {
+                eprintln!("  the client sends at most {rate:.0} msg/s with these connections");
+                let _ = writeln!(
+                    text,
+                    "client_capacity={rate:.1}\nclient_capacity_conns={}",
+                    cell.scenario.conns
+                );
+            }
+        }
+        Err(e) => eprintln!("  calibration failed ({e:#}); rates are not checked against it"),
+    }
+    std::fs::write(a.out.join(CURVE_FILE), text).context("writing curve.txt")
 }
 
 /// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
@@ -388,17 +500,18 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     for cell in &cells {
         for arm in &cell.arms {
             let s = cell.scenario;
-            super::check(&a.run_args(arm.backend, s)).with_context(|| {
-                format!(
-                    "{} conns={} idle={} msg={} read-buf={}",
-                    arm.label, s.conns, s.idle, s.msg_size, s.read_buf
-                )
-            })?;
+            super::check(&a.run_args(arm.backend, s))
+                .with_context(|| format!("{} {s}", arm.label))?;
         }
     }
     std::fs::create_dir_all(a.out.join("hgrm"))
         .with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(a.out.join("command.txt"), format!("{command}\n"))?;
+    if let Some(first) = cells.iter().find(|c| c.scenario.rate.is_some()) {
+        write_curve_file(a, exe, first)?;
+    } else {
+        let _ = std::fs::remove_file(a.out.join(CURVE_FILE));
+    }
     let skipped_path = a.out.join(SKIPPED_FILE);
     if skipped.is_empty() {
         let _ = std::fs::remove_file(&skipped_path);
@@ -458,13 +571,9 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                     Repeat::Auto => format!("≤{max_rep}"),
                 };
                 eprintln!(
-                    "[{}/{total_now}] {} conns={} idle={} msg={} read-buf={} repeat {rep}/{of} · ETA {eta}",
+                    "[{}/{total_now}] {} {s} repeat {rep}/{of} · ETA {eta}",
                     done + 1,
                     arm.label,
-                    s.conns,
-                    s.idle,
-                    s.msg_size,
-                    s.read_buf,
                 );
                 let args = a.run_args(arm.backend, s);
                 match super::run(&args, exe, &mut NoProgress) {
@@ -489,13 +598,9 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                         let mut log = String::new();
                         let _ = writeln!(
                             log,
-                            "{} {} conns={} idle={} msg={} read-buf={} repeat={rep}: {e:#}",
+                            "{} {} {s} repeat={rep}: {e:#}",
                             super::now_rfc3339(),
                             arm.label,
-                            s.conns,
-                            s.idle,
-                            s.msg_size,
-                            s.read_buf
                         );
                         append(&a.out.join("failures.log"), &log)?;
                     }

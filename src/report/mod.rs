@@ -4,6 +4,7 @@
 //! read [`crate::record`]; nothing here imports the load generator.
 
 pub mod bench;
+pub mod capacity;
 pub mod csv;
 pub mod hgrm;
 pub mod json;

@@ -1,0 +1,336 @@
+//! Load–latency curves in the report: for each open-loop series (scenarios
+//! that differ only in the offered rate), one table of p99 against offered
+//! load per arm, and each arm's **capacity at the latency target** — the
+//! highest offered rate whose p99 stays under the SLO, at every lower rate
+//! too, with the achieved rate at least 95 % of the offered one.
+//!
+//! Uncertainty: a point's p99 is the geometric mean over repeats with its
+//! 95 % t-interval (one run: the order-statistics interval of its p99). The
+//! capacity's range runs from the highest rate whose p99 *interval* is wholly
+//! under the SLO (and every lower one's) to the highest rate whose interval
+//! still reaches under it — between two measured rates the answer is not
+//! known more finely than the rates given.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::summary::Estimate;
+use crate::record::{LoadModel, RunResult};
+
+/// Fraction of the client's own capacity above which a point measures the client.
+pub const CLIENT_LIMIT: f64 = 0.8;
+
+/// One offered rate of one arm.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// Offered msg/s.
+    pub rate: f64,
+    /// p99, µs, with its interval.
+    pub p99: Estimate,
+    /// Achieved req/s (geometric mean).
+    pub achieved: f64,
+    /// Runs whose self-check said `valid`, of all runs.
+    pub valid: usize,
+    /// Runs.
+    pub runs: usize,
+}
+
+impl Point {
+    fn meets(&self, slo_us: f64, p99: f64) -> bool {
+        p99 <= slo_us && self.achieved >= 0.95 * self.rate
+    }
+}
+
+/// An arm's capacity at the SLO: estimate and range (msg/s; 0: not even the lowest rate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// From the point estimates.
+    pub estimate: f64,
+    /// Surely met up to here (interval wholly under the SLO).
+    pub lo: f64,
+    /// Possibly met up to here (interval reaching under the SLO).
+    pub hi: f64,
+}
+
+/// The capacity of a curve (points in ascending rate).
+pub fn capacity(points: &[Point], slo_us: f64) -> Capacity {
+    let highest = |p99: &dyn Fn(&Point) -> f64| {
+        points
+            .iter()
+            .take_while(|p| p.meets(slo_us, p99(p)))
+            .last()
+            .map_or(0.0, |p| p.rate)
+    };
+    Capacity {
+        estimate: highest(&|p| p.p99.value),
+        lo: highest(&|p| p.p99.ci.map_or(p.p99.value, |c| c.1)),
+        hi: highest(&|p| p.p99.ci.map_or(p.p99.value, |c| c.0)),
+    }
+}
+
+fn point(rate: f64, rows: &[&RunResult]) -> Option<Point> {
+    let p99s: Vec<f64> = rows.iter().map(|r| r.lat_p99_us as f64).collect();
+    let mut p99 = Estimate::of(&p99s)?;
+    if rows.len() == 1 {
+        let r = rows[0];
+        p99.ci = r
+            .p99_ci_lo_us
+            .zip(r.p99_ci_hi_us)
+            .map(|(a, b)| (a as f64, b as f64));
+    }
+    let achieved = Estimate::of(&rows.iter().map(|r| r.req_per_s).collect::<Vec<_>>())?.value;
+    Some(Point {
+        rate,
+        p99,
+        achieved,
+        valid: rows.iter().filter(|r| r.verdict == "valid").count(),
+        runs: rows.len(),
+    })
+}
+
+type SeriesKey = (usize, usize, usize, usize, String);
+
+/// The curves in `rows`: per series (conns, idle, msg, read buffer, workload), per arm.
+pub fn curves(rows: &[RunResult]) -> BTreeMap<SeriesKey, BTreeMap<String, Vec<Point>>> {
+    let mut grouped: BTreeMap<SeriesKey, BTreeMap<String, BTreeMap<u64, Vec<&RunResult>>>> =
+        BTreeMap::new();
+    for r in rows.iter().filter(|r| r.load_model == LoadModel::Open) {
+        let Some(rate) = r.target_rate else { continue };
+        let key = (
+            r.conns,
+            r.idle,
+            r.msg_size,
+            r.read_buf,
+            r.workload.to_string(),
+        );
+        grouped
+            .entry(key)
+            .or_default()
+            .entry(r.arm_label().to_string())
+            .or_default()
+            .entry(rate.to_bits())
+            .or_default()
+            .push(r);
+    }
+    grouped
+        .into_iter()
+        .map(|(k, arms)| {
+            let arms = arms
+                .into_iter()
+                .map(|(arm, by_rate)| {
+                    let mut pts: Vec<Point> = by_rate
+                        .into_iter()
+                        .filter_map(|(bits, rows)| point(f64::from_bits(bits), &rows))
+                        .collect();
+                    pts.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+                    (arm, pts)
+                })
+                .collect();
+            (k, arms)
+        })
+        .filter(|(_, arms): &(SeriesKey, BTreeMap<String, Vec<Point>>)| {
+            arms.values().any(|p| p.len() >= 2)
+        })
+        .collect()
+}
+
+fn num(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// The report section, or `None` when `rows` hold no curve.
+pub fn render(
+    rows: &[RunResult],
+    baseline: &str,
+    slo_us: f64,
+    client_capacity: Option<f64>,
+) -> Option<String> {
+    let all = curves(rows);
+    if all.is_empty() {
+        return None;
+    }
+    let mut s = format!(
+        "\n## Capacity at the latency target (p99 ≤ {} µs)\n\n\
+         Open-loop runs at increasing offered rates (Poisson arrivals unless the rows say \
+         otherwise). A point's p99 is the geometric mean over repeats with its 95 % interval \
+         (one run: the order-statistics interval). An arm's capacity is the highest offered \
+         rate whose p99 stays under the target — at every lower rate too — with at least \
+         95 % of the rate achieved; its range runs from where the p99 interval is wholly \
+         under the target to where it still reaches under it. `✗n` counts runs whose \
+         self-check did not say valid; `⚑` marks rates above {:.0} % of what the client \
+         itself can send{}, which measure the client as much as the server.\n",
+        slo_us,
+        CLIENT_LIMIT * 100.0,
+        client_capacity.map_or(String::new(), |c| format!(
+            " ({} msg/s, measured before the curve)",
+            num(c)
+        ))
+    );
+    for ((conns, idle, msg, read_buf, workload), arms) in &all {
+        let _ = writeln!(
+            s,
+            "\n### {workload} · {conns} active + {idle} idle · {msg} B · read buffer {read_buf}\n"
+        );
+        let mut rates: Vec<f64> = arms.values().flatten().map(|p| p.rate).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        let names: Vec<&String> = arms.keys().collect();
+        let _ = writeln!(
+            s,
+            "| offered msg/s | {} |",
+            names
+                .iter()
+                .map(|n| format!("{n}: p99 µs (CI) · achieved"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(s, "|---|{}", "---|".repeat(names.len()));
+        for rate in &rates {
+            let limited = client_capacity.is_some_and(|c| *rate > CLIENT_LIMIT * c);
+            let mut line = format!("| {}{} |", num(*rate), if limited { " ⚑" } else { "" });
+            for n in &names {
+                let cell = arms[*n]
+                    .iter()
+                    .find(|p| p.rate == *rate)
+                    .map_or("–".into(), |p| {
+                        let ci = p
+                            .p99
+                            .ci
+                            .map_or(String::new(), |(a, b)| format!(" ({}–{})", num(a), num(b)));
+                        let bad = p.runs - p.valid;
+                        format!(
+                            "{}{ci} · {}{}",
+                            num(p.p99.value),
+                            num(p.achieved),
+                            if bad > 0 {
+                                format!(" ✗{bad}")
+                            } else {
+                                String::new()
+                            }
+                        )
+                    });
+                let _ = write!(line, " {cell} |");
+            }
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s);
+        let caps: BTreeMap<&String, Capacity> = arms
+            .iter()
+            .map(|(n, pts)| (n, capacity(pts, slo_us)))
+            .collect();
+        let base = caps
+            .iter()
+            .find(|(n, _)| n.as_str() == baseline || n.as_str() == format!("{baseline}#1"))
+            .map(|(_, c)| *c);
+        for (n, c) in &caps {
+            let mut line = if c.estimate > 0.0 {
+                format!(
+                    "- {n}: capacity {} msg/s (between {} and {})",
+                    num(c.estimate),
+                    num(c.lo),
+                    num(c.hi)
+                )
+            } else {
+                format!("- {n}: p99 above the target already at the lowest rate")
+            };
+            if let Some(b) = base.filter(|b| b.estimate > 0.0 && c.estimate > 0.0) {
+                let range = if b.hi > 0.0 && b.lo > 0.0 {
+                    format!(" (range {:.2}–{:.2})", c.lo / b.hi, c.hi / b.lo)
+                } else {
+                    String::new()
+                };
+                let _ = write!(line, "; {:.2}× {baseline}{range}", c.estimate / b.estimate);
+            }
+            if client_capacity.is_some_and(|cc| c.estimate > CLIENT_LIMIT * cc) {
+                line.push_str(" — client-limited: the client, not the server, set this bound");
+            }
+            line.push('.');
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(rate: f64, p99: f64, ci: Option<(f64, f64)>, achieved: f64) -> Point {
+        Point {
+            rate,
+            p99: Estimate {
+                value: p99,
+                ci,
+                n: 3,
+            },
+            achieved,
+            valid: 3,
+            runs: 3,
+        }
+    }
+
+    #[test]
+    fn capacity_is_the_highest_rate_under_the_target_with_its_range() {
+        let pts = [
+            p(1000.0, 200.0, Some((180.0, 220.0)), 1000.0),
+            p(2000.0, 400.0, Some((350.0, 450.0)), 2000.0),
+            p(4000.0, 900.0, Some((700.0, 1200.0)), 4000.0),
+            p(8000.0, 3000.0, Some((950.0, 9000.0)), 7990.0),
+            p(16000.0, 20000.0, Some((15000.0, 30000.0)), 9000.0),
+        ];
+        let c = capacity(&pts, 1000.0);
+        // 4,000 is under by its estimate, but its interval reaches above:
+        // surely met up to 2,000, possibly up to 8,000 (whose interval dips under).
+        assert_eq!(
+            c,
+            Capacity {
+                estimate: 4000.0,
+                lo: 2000.0,
+                hi: 8000.0
+            }
+        );
+        // A rate not achieved does not count even with a low p99.
+        let behind = [
+            p(1000.0, 200.0, None, 1000.0),
+            p(2000.0, 300.0, None, 1500.0),
+        ];
+        assert_eq!(capacity(&behind, 1000.0).estimate, 1000.0);
+        // Over the target from the start.
+        assert_eq!(capacity(&pts, 100.0).estimate, 0.0);
+    }
+
+    #[test]
+    fn the_section_names_capacities_ratios_and_client_limits() {
+        let row = |arm: &str, rate: f64, p99: u64| RunResult {
+            backend: arm.into(),
+            load_model: LoadModel::Open,
+            target_rate: Some(rate),
+            conns: 10,
+            msg_size: 64,
+            read_buf: 16384,
+            req_per_s: rate,
+            lat_p99_us: p99,
+            verdict: "valid".into(),
+            ..RunResult::default()
+        };
+        let rows = vec![
+            row("poll", 1000.0, 300),
+            row("epoll-et", 1000.0, 200),
+            row("poll", 2000.0, 2000),
+            row("epoll-et", 2000.0, 500),
+            row("poll", 4000.0, 9000),
+            row("epoll-et", 4000.0, 5000),
+        ];
+        let md = render(&rows, "epoll-et", 1000.0, Some(4000.0)).unwrap();
+        assert!(md.contains("- epoll-et: capacity 2000 msg/s"), "{md}");
+        assert!(md.contains("- poll: capacity 1000 msg/s"), "{md}");
+        assert!(md.contains("0.50× epoll-et"), "{md}");
+        // 4,000 is above 80 % of the client's 4,000: marked.
+        assert!(md.contains("| 4000 ⚑ |"), "{md}");
+        assert!(render(&rows[..0], "epoll-et", 1000.0, None).is_none());
+    }
+}
