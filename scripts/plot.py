@@ -42,9 +42,10 @@ geometric mean of the repeats of one (arm, scenario, offered rate) with its
 window's (lat_p99_us), the figure the SLO and the intervals refer to. Hollow
 markers: a run of the point failed the generator's self-check (verdict not
 `valid`). curve.txt beside the CSV gives slo_us (dashed line; an arm's
-capacity is the highest offered rate with p99 <= SLO at it and at every lower
-rate) and client_capacity (x >= 80 % of it shaded: the client, not the
-server, limits the rate there).
+capacity, as in the report, is the highest offered rate with p99 <= SLO and at
+least 95 % of the rate achieved, at it and at every lower rate) and
+client_capacity (x >= 80 % of it shaded: the client, not the server, limits
+the rate there).
 
 Example:
   python3 scripts/plot.py results/reference/runs.csv -o results/reference/
@@ -503,10 +504,11 @@ def fmt_rate(x):
 
 
 def load_points(rows):
-    """{arm: [(rate, est, lo, hi, n, failed)]} over repeats of each offered
-    rate: geometric mean of the runs' p99 with its 95 % t-interval; for one
-    run, the p99's order-statistics interval when present (else no bars).
-    `failed`: some run's self-check verdict is set and not `valid`."""
+    """{arm: [(rate, est, lo, hi, n, failed, achieved)]} over repeats of each
+    offered rate: geometric mean of the runs' p99 (lat_p99_us) with its 95 %
+    t-interval; for one run, the p99's order-statistics interval when present
+    (else no bars). `failed`: some run's self-check verdict is set and not
+    `valid`. `achieved`: geometric mean of req_per_s (None if absent)."""
     by = {}
     for r in rows:
         x, y = num(r, "target_rate"), num(r, "lat_p99_us")
@@ -527,18 +529,21 @@ def load_points(rows):
                 if clo is not None and chi is not None and 0 < clo <= est <= chi:
                     lo, hi = clo, chi
             failed = any((r.get("verdict") or "valid").strip() != "valid" for r in rs)
-            pts.append((x, est, lo, hi, n, failed))
+            ach = geomean_ci([num(r, "req_per_s") for r in rs])
+            pts.append((x, est, lo, hi, n, failed, ach[0] if ach else None))
         if pts:
             out[a] = sorted(pts)
     return out
 
 
 def knee(pts, slo):
-    """The highest offered rate whose p99 estimate is <= slo, with every lower
-    rate's too: (index into pts or None, all rates under the SLO)."""
+    """The highest offered rate whose p99 estimate is <= slo and whose
+    achieved rate is >= 95 % of the offered one, with every lower rate's too
+    (the rule of the report, src/report/capacity.rs): (index into pts or
+    None, all rates meet it)."""
     k = None
     for i, p in enumerate(pts):
-        if p[1] > slo:
+        if p[1] > slo or (p[6] is not None and p[6] < 0.95 * p[0]):
             return k, False
         k = i
     return k, True
@@ -590,9 +595,9 @@ def fig_p99_vs_load(plt, rows, out, curve):
             if slo is not None:
                 k, all_under = knee(pts, slo)
                 if k is None:
-                    label += f" (p99 > SLO at {fmt_rate(pts[0][0])} msg/s already)"
+                    label += f" (SLO not met at {fmt_rate(pts[0][0])} msg/s already)"
                 elif all_under:
-                    label += f" (capacity ≥ {fmt_rate(pts[k][0])} msg/s: all rates under SLO)"
+                    label += f" (capacity ≥ {fmt_rate(pts[k][0])} msg/s: every rate meets the SLO)"
                 else:
                     label += f" (capacity ≈ {fmt_rate(pts[k][0])} msg/s)"
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -624,13 +629,16 @@ def fig_p99_vs_load(plt, rows, out, curve):
         if slo is not None:
             ax.axhline(slo, color="black", linestyle="--", linewidth=1.2,
                        label=f"SLO p99 ≤ {fmt_rate(slo)} µs")
-        if cap is not None and (cap_conns is None or int(cap_conns) == sc[0]):
+        if cap is not None:
             lo_x, hi_x = ax.get_xlim()
             start = 0.8 * cap
             if start < hi_x:
                 ax.axvspan(max(start, lo_x), hi_x, color="0.85", alpha=0.6, zorder=0, lw=0)
                 ax.set_xlim(lo_x, hi_x)
-                ax.text(0.99, 0.02, f"client-limited\n(≥ 80 % of {fmt_rate(cap)} msg/s)",
+                note = f"client-limited\n(≥ 80 % of {fmt_rate(cap)} msg/s"
+                if cap_conns is not None and int(cap_conns) != sc[0]:
+                    note += f",\nmeasured with {int(cap_conns)} connections"
+                ax.text(0.99, 0.02, note + ")",
                         transform=ax.transAxes, va="bottom", ha="right", fontsize=8,
                         color="0.3")
         handles, labels = ax.get_legend_handles_labels()
@@ -641,7 +649,8 @@ def fig_p99_vs_load(plt, rows, out, curve):
         if slo is not None:
             handles.append(Line2D([], [], linestyle=":", marker="o", markersize=9,
                                   color="0.3"))
-            labels.append("large marker, dotted line: capacity at the SLO")
+            labels.append("large marker, dotted line: capacity (p99 ≤ SLO, ≥ 95 % of\n"
+                          "offered achieved, here and at every lower rate)")
         ax.legend(handles, labels, fontsize=7.5)
         ax.grid(True, which="both", alpha=0.25)
         ax.set_xlabel("offered load (msg/s, target_rate)")

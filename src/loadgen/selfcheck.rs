@@ -123,8 +123,8 @@ pub fn check(
             let gaps_late = c.lag_p50_us as f64 * 1e-6 * target_rate / conns.max(1) as f64;
             c.failures.push(format!(
                 "send gaps are not the intended exponential (KS D = {d:.3}, p = {p:.1e}; sends \
-                 left a median {} µs late, {} a connection's mean gap): the generator clumped or \
-                 fell behind its schedule",
+                 left a median {} µs late, {} a connection's mean gap): the sends departed \
+                 from the schedule — quantised to the client's loop turns, clumped, or behind it",
                 c.lag_p50_us,
                 if gaps_late < 10.0 {
                     format!("{:.0} % of", 100.0 * gaps_late)

@@ -29,7 +29,7 @@ pub struct Point {
     pub p99: Estimate,
     /// Achieved req/s (geometric mean).
     pub achieved: f64,
-    /// Runs whose self-check said `valid`, of all runs.
+    /// Runs whose self-check did not fail (said `valid`, or predates it), of all runs.
     pub valid: usize,
     /// Runs.
     pub runs: usize,
@@ -83,7 +83,11 @@ fn point(rate: f64, rows: &[&RunResult]) -> Option<Point> {
         rate,
         p99,
         achieved,
-        valid: rows.iter().filter(|r| r.verdict == "valid").count(),
+        // Rows from before the self-check (no verdict) are not counted as failed.
+        valid: rows
+            .iter()
+            .filter(|r| r.verdict.is_empty() || r.verdict == "valid")
+            .count(),
         runs: rows.len(),
     })
 }
