@@ -616,6 +616,23 @@ fn sweep_cases(t: &mut Table) {
     t.malformed(c, "--repeat");
     t.add(c, "--interval", &[("0", Error), ("x", Error)]);
     t.add(c, "--repeat", &[("auto", Pass)]);
+    t.add(
+        c,
+        "--rates",
+        &[
+            ("1000", Pass),
+            ("0", Error),
+            ("1e12", Error),
+            ("nan", Error),
+            ("x", Error),
+            ("", Error),
+        ],
+    );
+    t.add(
+        c,
+        "--slo",
+        &[("5ms", Pass), ("0", Error), ("2h", Error), ("x", Error)],
+    );
     t.add(c, "--target-ci", &[("0%", Error), ("x", Error)]);
     t.with(c, "--max-repeat", "2", &["--repeat", "auto"], Error);
     t.with(c, "--max-repeat", "x", &["--repeat", "auto"], Error);

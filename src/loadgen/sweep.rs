@@ -474,6 +474,9 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
             (AUTO_MIN_REPEAT, a.max_repeat)
         }
     };
+    if a.slo.is_zero() || a.slo > Duration::from_secs(3600) {
+        bail!("--slo must be more than 0 and at most 1 h");
+    }
     let mut cells = matrix(a);
     let skipped = skip_unavailable(&mut cells);
     let Some(total) = cells
