@@ -234,6 +234,39 @@ fn a_short_curve_gives_rows_capacities_and_a_plot() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 5000);
 }
 
+/// `--rates auto` probes rising rates until every arm misses the SLO: with a
+/// target no server meets (1 µs) that is the first rate, 2 % of the client's
+/// calibrated capacity, and only that rate is swept.
+#[test]
+fn auto_rates_stop_where_every_arm_misses_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("auto");
+    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["sweep", "--backends", "poll,epoll-et", "--conns", "5"])
+        .args(["--rates", "auto", "--slo", "1us", "--repeat", "1"])
+        .args(["--warmup", "0.1", "--duration", "0.3", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let curve = std::fs::read_to_string(out.join("curve.txt")).unwrap();
+    let capacity: f64 = curve
+        .lines()
+        .find_map(|l| l.strip_prefix("client_capacity="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{curve}"));
+    assert!(curve.contains("auto_rates conns=5"), "{curve}");
+    let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    assert_eq!(rows.len(), 2, "one rate, two arms");
+    let rate = rows[0].target_rate.unwrap();
+    assert!(rows.iter().all(|r| r.target_rate == Some(rate)));
+    // Two significant digits of 2 % of the capacity.
+    assert!(
+        (rate / (0.02 * capacity) - 1.0).abs() < 0.06,
+        "{rate} vs {capacity}"
+    );
+}
+
 fn has_matplotlib() -> bool {
     Command::new("python3")
         .args(["-c", "import matplotlib"])

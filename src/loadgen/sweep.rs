@@ -77,12 +77,14 @@ pub struct SweepArgs {
     /// `--repeat auto`: most rounds per cell.
     #[arg(long, default_value_t = 10)]
     pub max_repeat: usize,
-    /// Open loop: offered rates in msg/s, comma-separated; every scenario runs at each, in
-    /// ascending order — a load–latency curve per arm, with Poisson arrivals and the
+    /// Open loop: offered rates in msg/s, comma-separated, or `auto`; every scenario runs at
+    /// each, in ascending order — a load–latency curve per arm, with Poisson arrivals and the
     /// generator's self-check on every point. A calibration run first measures what the
-    /// client itself can send; the report gives each arm's capacity at --slo.
-    #[arg(long, value_delimiter = ',')]
-    pub rates: Vec<f64>,
+    /// client itself can send; the report gives each arm's capacity at --slo. `auto`: short
+    /// probing runs from 2 % of that capacity up, ×1.5 per step, until every arm misses the
+    /// SLO or the rate (or the client's capacity is reached); those rates are then swept.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate_arg)]
+    pub rates: Vec<RateArg>,
     /// With --rates: the p99 latency target the report's capacity refers to.
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     pub slo: Duration,
@@ -98,6 +100,37 @@ pub struct SweepArgs {
     /// Settings shared with a single run (`loadgen --help` explains each).
     #[command(flatten)]
     pub load: LoadSettings,
+}
+
+/// One `--rates` item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateArg {
+    /// This many messages per second.
+    At(f64),
+    /// Find the rates (see `--rates`).
+    Auto,
+}
+
+fn parse_rate_arg(s: &str) -> Result<RateArg, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(RateArg::Auto);
+    }
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() => Ok(RateArg::At(r)),
+        _ => Err(format!("{s:?} is neither a rate in msg/s nor `auto`")),
+    }
+}
+
+/// Most rates `--rates auto` probes per scenario.
+const AUTO_RATE_STEPS: usize = 20;
+
+/// `x` to two significant digits (rates people can read).
+fn round2(x: f64) -> f64 {
+    if x <= 0.0 {
+        return x;
+    }
+    let scale = 10f64.powi(x.log10().floor() as i32 - 1);
+    (x / scale).round() * scale
 }
 
 /// How many times each cell runs.
@@ -242,10 +275,17 @@ fn cross(
 /// scenario at each rate, ascending (a load–latency curve per arm).
 pub fn matrix(a: &SweepArgs) -> Vec<Cell> {
     let cells = base_matrix(a);
-    if a.rates.is_empty() {
-        return cells;
+    let mut rates: Vec<f64> = a
+        .rates
+        .iter()
+        .filter_map(|r| match r {
+            RateArg::At(x) => Some(*x),
+            RateArg::Auto => None,
+        })
+        .collect();
+    if rates.is_empty() {
+        return cells; // closed loop, or `auto` (the rates are found after calibrating)
     }
-    let mut rates = a.rates.clone();
     rates.sort_by(f64::total_cmp);
     rates.dedup();
     cells
@@ -410,7 +450,8 @@ const CALIBRATION_RATE: f64 = 50e6;
 /// at a rate no client reaches, to measure how many messages per second this
 /// client can send with these connections. Rates above 80 % of it are marked
 /// client-limited in the report.
-fn write_curve_file(a: &SweepArgs, exe: &Path, cell: &Cell) -> Result<()> {
+fn write_curve_file(a: &SweepArgs, exe: &Path, cell: &Cell) -> Result<Option<f64>> {
+    let mut capacity = None;
     let mut text = format!("slo_us={}\n", a.slo.as_micros());
     let arm = &cell.arms[0];
     let mut args = a.run_args(
@@ -429,6 +470,7 @@ fn write_curve_file(a: &SweepArgs, exe: &Path, cell: &Cell) -> Result<()> {
     match super::run(&args, exe, &mut NoProgress) {
         Ok(out) => {
             if let Some(rate) = out.result.send_rate {
+                capacity = Some(rate);
                 eprintln!("  the client sends at most {rate:.0} msg/s with these connections");
                 let _ = writeln!(
                     text,
@@ -439,7 +481,76 @@ fn write_curve_file(a: &SweepArgs, exe: &Path, cell: &Cell) -> Result<()> {
         }
         Err(e) => eprintln!("  calibration failed ({e:#}); rates are not checked against it"),
     }
-    std::fs::write(a.out.join(CURVE_FILE), text).context("writing curve.txt")
+    std::fs::write(a.out.join(CURVE_FILE), text).context("writing curve.txt")?;
+    Ok(capacity)
+}
+
+/// `--rates auto`: for each (closed-loop) cell, probe rising rates with short
+/// runs (not recorded) until every arm misses the SLO or the rate, or the
+/// client's capacity is passed; return the cells at the rates found, and
+/// note them in curve.txt.
+fn discover_rates(
+    a: &SweepArgs,
+    exe: &Path,
+    cells: Vec<Cell>,
+    capacity: Option<f64>,
+) -> Result<Vec<Cell>> {
+    let top = capacity.unwrap_or(limits::MAX_RATE).min(limits::MAX_RATE);
+    let start = round2(capacity.map_or(1000.0, |c| c * 0.02)).max(limits::MIN_RATE);
+    let slo_us = a.slo.as_secs_f64() * 1e6;
+    let mut notes = String::new();
+    let mut out = Vec::new();
+    for cell in cells {
+        let mut rates = Vec::new();
+        let mut rate = start;
+        for _ in 0..AUTO_RATE_STEPS {
+            rates.push(rate);
+            let mut every_arm_missed = true;
+            for arm in &cell.arms {
+                let s = Scenario {
+                    rate: Some(rate),
+                    ..cell.scenario
+                };
+                let mut args = a.run_args(arm.backend, s);
+                args.warmup = Duration::from_millis(300);
+                args.duration = a.duration.min(Duration::from_secs(1));
+                eprintln!("finding rates: {} {s} (probe, not recorded)", arm.label);
+                match super::run(&args, exe, &mut NoProgress) {
+                    Ok(o) => {
+                        let r = &o.result;
+                        if r.req_per_s >= 0.95 * rate && (r.lat_p99_us as f64) <= slo_us {
+                            every_arm_missed = false;
+                        }
+                    }
+                    Err(e) if crate::signals::interrupted() => bail!("interrupted: {e:#}"),
+                    Err(e) => eprintln!("  probe failed ({e:#}): counted as a miss"),
+                }
+            }
+            if every_arm_missed || rate >= top {
+                break;
+            }
+            rate = round2(rate * 1.5).min(limits::MAX_RATE);
+        }
+        let _ = writeln!(
+            notes,
+            "auto_rates {}: {}",
+            cell.scenario,
+            rates
+                .iter()
+                .map(|r| format!("{r}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        out.extend(rates.into_iter().map(|r| Cell {
+            scenario: Scenario {
+                rate: Some(r),
+                ..cell.scenario
+            },
+            arms: cell.arms.clone(),
+        }));
+    }
+    append(&a.out.join(CURVE_FILE), &notes)?;
+    Ok(out)
 }
 
 /// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
@@ -477,6 +588,10 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     if a.slo.is_zero() || a.slo > Duration::from_secs(3600) {
         bail!("--slo must be more than 0 and at most 1 h");
     }
+    let auto_rates = a.rates.contains(&RateArg::Auto);
+    if auto_rates && a.rates.len() > 1 {
+        bail!("--rates auto stands alone (give either rates or auto)");
+    }
     let mut cells = matrix(a);
     let skipped = skip_unavailable(&mut cells);
     let Some(total) = cells
@@ -510,10 +625,21 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     std::fs::create_dir_all(a.out.join("hgrm"))
         .with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(a.out.join("command.txt"), format!("{command}\n"))?;
-    if let Some(first) = cells.iter().find(|c| c.scenario.rate.is_some()) {
-        write_curve_file(a, exe, first)?;
-    } else {
+    if a.rates.is_empty() {
         let _ = std::fs::remove_file(a.out.join(CURVE_FILE));
+    } else if let Some(first) = cells.first() {
+        let capacity = write_curve_file(a, exe, first)?;
+        if auto_rates {
+            cells = discover_rates(a, exe, cells, capacity)?;
+            let runs: usize = cells.iter().map(|c| c.arms.len()).sum::<usize>() * max_rep;
+            let planned = (a.warmup + a.duration).as_secs_f64() * runs as f64;
+            if planned > limits::MAX_DURATION.as_secs_f64() {
+                bail!(
+                    "the rates found make {runs} runs, {planned:.0} s of measuring, more than a \
+                     day: give fewer repeats or a shorter --duration"
+                );
+            }
+        }
     }
     let skipped_path = a.out.join(SKIPPED_FILE);
     if skipped.is_empty() {
