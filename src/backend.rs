@@ -31,6 +31,10 @@ pub enum Backend {
     /// io_uring's completion model: multishot accept and receive into a
     /// provided-buffer ring, sends from owned buffers.
     Uring,
+    /// One blocking thread per connection (the textbook's first server).
+    Threads,
+    /// tokio: what a Rust programmer writes (one task per connection).
+    Tokio,
 }
 
 /// How a backend serves: the level above the [`Multiplexer`](crate::mux::Multiplexer).
@@ -42,17 +46,35 @@ pub enum Model {
     /// Completion notification: the kernel performs the I/O and reports it done
     /// (`server::uring`).
     Completion,
+    /// No multiplexer: one blocking thread per connection (`server::threads`).
+    Threads,
+    /// An async runtime's own reactor (tokio, `server::tokio_rt`): the
+    /// server's code never sees a system call.
+    Runtime,
+}
+
+/// Which of a backend's costs it can count itself. What it cannot count is
+/// reported as unknown (an empty cell, "–"), never as zero; `loadgen
+/// --count-syscalls` counts system calls from the kernel for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Its `reads` + `writes` (+ waits) are every system call it makes to serve.
+    pub syscalls: bool,
+    /// It has a multiplexer whose waits, events and scanned slots are counted.
+    pub mux: bool,
 }
 
 impl Backend {
     /// Every backend, in report order (readiness by age, then io_uring).
-    pub const ALL: [Backend; 6] = [
+    pub const ALL: [Backend; 8] = [
         Backend::Select,
         Backend::Poll,
         Backend::EpollLt,
         Backend::EpollEt,
         Backend::UringPoll,
         Backend::Uring,
+        Backend::Threads,
+        Backend::Tokio,
     ];
 
     /// The backend's name: the value of `--backend` and the label in every report.
@@ -64,6 +86,8 @@ impl Backend {
             Backend::EpollEt => "epoll-et",
             Backend::UringPoll => "uring-poll",
             Backend::Uring => "uring",
+            Backend::Threads => "threads",
+            Backend::Tokio => "tokio",
         }
     }
 
@@ -76,6 +100,8 @@ impl Backend {
             Backend::EpollEt => "epoll(7) edge-triggered: reports once per arrival; the server must drain non-blocking sockets to EAGAIN",
             Backend::UringPoll => "io_uring as a readiness multiplexer: one-shot POLL_ADD re-armed after each report (level-triggered), batched into one io_uring_enter per wait",
             Backend::Uring => "io_uring completions: multishot accept and recv into a provided-buffer ring, sends from owned buffers, one io_uring_enter per loop turn",
+            Backend::Threads => "one blocking thread per connection (--stack-size each): read, then write; the kernel's scheduler is the multiplexer",
+            Backend::Tokio => "tokio: one task per connection on the current-thread runtime (--threads N: multi-thread); its reactor is epoll, hidden",
         }
     }
 
@@ -83,7 +109,43 @@ impl Backend {
     pub const fn model(self) -> Model {
         match self {
             Backend::Uring => Model::Completion,
+            Backend::Threads => Model::Threads,
+            Backend::Tokio => Model::Runtime,
             _ => Model::Readiness,
+        }
+    }
+
+    /// What the backend counts itself.
+    pub const fn counted(self) -> Counted {
+        match self.model() {
+            Model::Readiness | Model::Completion => Counted {
+                syscalls: true,
+                mux: true,
+            },
+            Model::Threads => Counted {
+                syscalls: true,
+                mux: false,
+            },
+            Model::Runtime => Counted {
+                syscalls: false,
+                mux: false,
+            },
+        }
+    }
+
+    /// The system calls the server made to serve, from its counters' deltas
+    /// over a window: waits + reads + writes for a readiness loop (plus
+    /// io_uring's extra enters), the enters of the completion loop (receives
+    /// and sends are ring requests), reads + writes for blocking threads
+    /// (the blocking call is the wait); `None` for a runtime that hides them.
+    pub fn syscalls(self, c: &crate::server::Counters, m: &crate::mux::MuxStats) -> Option<u64> {
+        match self.model() {
+            Model::Readiness => {
+                Some(m.wait_calls + c.reads + c.writes + m.enters.saturating_sub(m.wait_calls))
+            }
+            Model::Completion => Some(m.enters),
+            Model::Threads => Some(c.reads + c.writes),
+            Model::Runtime => None,
         }
     }
 

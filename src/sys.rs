@@ -499,3 +499,31 @@ pub fn thread_cpu_time() -> io::Result<Duration> {
     syscall!(clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts))?;
     Ok(timespec_duration(ts))
 }
+
+/// One blocking (or not) `read` into the spare capacity of `buf`, which
+/// grows by what was read (through `rustix`). The bytes are never zeroed
+/// first: a thread-per-connection server's buffer costs resident memory only
+/// for what the kernel has written into it.
+pub fn read_into_spare(fd: &impl AsFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    Ok(rustix::io::read(fd, rustix::buffer::spare_capacity(buf))?)
+}
+
+/// `send(MSG_DONTWAIT)` on a (blocking) socket: what it takes now, or
+/// `WouldBlock` (through `socket2`).
+pub fn send_nowait(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    socket2::SockRef::from(stream).send_with_flags(data, libc::MSG_DONTWAIT)
+}
+
+/// shutdown(2) on a descriptor held elsewhere. The caller guarantees that
+/// `fd` is still open and is the socket it means (the thread server holds a
+/// lock that the owning thread must take before it closes the descriptor);
+/// the call itself touches no memory, so a wrong number is an error, not
+/// undefined behaviour.
+pub fn shutdown_raw(fd: RawFd, how: std::net::Shutdown) -> io::Result<()> {
+    let how = match how {
+        std::net::Shutdown::Read => libc::SHUT_RD,
+        std::net::Shutdown::Write => libc::SHUT_WR,
+        std::net::Shutdown::Both => libc::SHUT_RDWR,
+    };
+    syscall!(shutdown(fd, how)).map(drop)
+}

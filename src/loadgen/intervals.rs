@@ -47,8 +47,8 @@ pub struct Inputs<'a> {
     pub interval: Duration,
     /// CPUs the load generator may use.
     pub client_cpu_count: usize,
-    /// The server is a completion backend (its syscalls are its enters).
-    pub completion: bool,
+    /// The server's backend (what it counts, and how its syscalls add up).
+    pub backend: Option<crate::backend::Backend>,
 }
 
 fn per(n: u64, d: u64) -> Option<f64> {
@@ -75,18 +75,10 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
                 .zip(b.server_cpu)
                 .map(|(x, y)| y.saturating_sub(x).as_secs_f64() * 1e6);
             let counters = a.server.zip(b.server);
-            let syscalls = counters.map(|((c0, m0), (c1, m1))| {
-                let waits = m1.wait_calls.saturating_sub(m0.wait_calls);
-                let enters = m1.enters.saturating_sub(m0.enters);
-                if inp.completion {
-                    enters
-                } else {
-                    waits
-                        + c1.reads.saturating_sub(c0.reads)
-                        + c1.writes.saturating_sub(c0.writes)
-                        + enters.saturating_sub(waits)
-                }
+            let syscalls = counters.and_then(|((c0, m0), (c1, m1))| {
+                inp.backend?.syscalls(&c1.since(&c0), &m1.since(&m0))
             });
+            let counts_mux = inp.backend.is_some_and(|b| b.counted().mux);
             let client_cpu_pct = 100.0 * b.client_cpu_us.saturating_sub(a.client_cpu_us) as f64
                 / (length_s * 1e6 * inp.client_cpu_count.max(1) as f64);
             IntervalRow {
@@ -109,9 +101,9 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
                     .filter(|_| requests > 0)
                     .map(|us| us / requests as f64),
                 server_syscalls_per_req: syscalls.and_then(|s| per(s, requests)),
-                server_events_per_req: counters.and_then(|((_, m0), (_, m1))| {
-                    per(m1.events.saturating_sub(m0.events), requests)
-                }),
+                server_events_per_req: counters.filter(|_| counts_mux).and_then(
+                    |((_, m0), (_, m1))| per(m1.events.saturating_sub(m0.events), requests),
+                ),
                 server_bytes_out: counters
                     .map(|((c0, _), (c1, _))| c1.bytes_out.saturating_sub(c0.bytes_out)),
                 client_limited: client_cpu_pct >= CLIENT_LIMIT_PCT,

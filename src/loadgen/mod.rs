@@ -101,6 +101,11 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     let addr = server
         .as_ref()
         .map_or_else(|| args.addr.unwrap(), |s| s.addr);
+    // The server's memory before any connection: the baseline of RSS per connection.
+    let rss_base_kib = match server.as_mut() {
+        Some(s) => Some(s.snapshot(Duration::from_secs(5))?.rss_kib),
+        None => None,
+    };
 
     // ---- plans: connection ids and idle connections dealt round-robin ----
     let threads = placement.threads;
@@ -212,6 +217,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             client_cpus: placement.client_cpus.clone(),
             measured_s: window.measured_s,
             server: server_window,
+            server_rss_base_kib: rss_base_kib,
             client_cpu_us: window.client_cpu_us,
             client_cpu_count: placement
                 .client_cpus

@@ -22,6 +22,8 @@ pub struct Measured<'a> {
     pub measured_s: f64,
     /// Server snapshots at the window's start and end (own server only).
     pub server: Option<(Snapshot, Snapshot)>,
+    /// The server's RSS before any connection, KiB (own server only).
+    pub server_rss_base_kib: Option<u64>,
     /// Load generator CPU µs over the window.
     pub client_cpu_us: u64,
     /// CPUs available to the load generator.
@@ -41,56 +43,56 @@ pub struct Measured<'a> {
 /// The server's costs over the measured window: end snapshot minus start.
 struct ServerDelta {
     cpu_us: u64,
-    waits: u64,
-    reads: u64,
-    writes: u64,
-    ctl_calls: u64,
-    enters: u64,
-    sqes: u64,
-    /// Receives and sends are ring requests, not system calls (`uring`).
-    completion: bool,
-    events: u64,
-    slots_scanned: u64,
+    counters: crate::server::Counters,
+    mux: crate::mux::MuxStats,
+    /// What the backend counts itself (the rest is unknown, not zero).
+    counted: crate::backend::Counted,
+    /// System calls, if the backend counts them ([`crate::backend::Backend::syscalls`]).
+    syscalls: Option<u64>,
     ctx_switches: u64,
     max_rss_kib: u64,
+    rss_kib: u64,
     refused: u64,
     bytes_out: u64,
 }
 
 impl ServerDelta {
-    /// System calls the server made for its work (see `server_syscalls_per_req`).
-    fn syscalls(&self) -> u64 {
-        if self.completion {
-            self.enters
-        } else {
-            self.waits + self.reads + self.writes + self.enters.saturating_sub(self.waits)
-        }
-    }
-
     fn between(a: &Snapshot, b: &Snapshot) -> ServerDelta {
         let cpu = |s: &Snapshot| s.rusage.user_us + s.rusage.sys_us;
         let ctx =
             |s: &Snapshot| s.rusage.voluntary_ctx_switches + s.rusage.involuntary_ctx_switches;
+        let counters = b.counters.since(&a.counters);
+        let mux = b.mux.since(&a.mux);
+        let backend = b.backend.parse::<crate::backend::Backend>().ok();
         ServerDelta {
             cpu_us: cpu(b).saturating_sub(cpu(a)),
-            waits: b.mux.wait_calls.saturating_sub(a.mux.wait_calls),
-            reads: b.counters.reads.saturating_sub(a.counters.reads),
-            writes: b.counters.writes.saturating_sub(a.counters.writes),
-            ctl_calls: b.mux.ctl_calls.saturating_sub(a.mux.ctl_calls),
-            enters: b.mux.enters.saturating_sub(a.mux.enters),
-            sqes: b.mux.sqes.saturating_sub(a.mux.sqes),
-            completion: b
-                .backend
-                .parse::<crate::backend::Backend>()
-                .is_ok_and(|be| be.model() == crate::backend::Model::Completion),
-            events: b.mux.events.saturating_sub(a.mux.events),
-            slots_scanned: b.mux.slots_scanned.saturating_sub(a.mux.slots_scanned),
+            counted: backend.map_or(
+                crate::backend::Counted {
+                    syscalls: false,
+                    mux: false,
+                },
+                |be| be.counted(),
+            ),
+            syscalls: backend.and_then(|be| be.syscalls(&counters, &mux)),
+            counters,
+            mux,
             ctx_switches: ctx(b).saturating_sub(ctx(a)),
             max_rss_kib: b.rusage.max_rss_kib,
+            rss_kib: b.rss_kib,
             // Refusals happen while connecting, before the window: report them all.
             refused: b.counters.refused,
             bytes_out: b.counters.bytes_out.saturating_sub(a.counters.bytes_out),
         }
+    }
+
+    /// A multiplexer's count, or unknown.
+    fn mux(&self, n: u64) -> Option<u64> {
+        self.counted.mux.then_some(n)
+    }
+
+    /// A read / write count that is a system call count, or unknown.
+    fn io(&self, n: u64) -> Option<u64> {
+        self.counted.syscalls.then_some(n)
     }
 }
 
@@ -141,16 +143,13 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         }
     }
 
-    let completion = args
-        .backend
-        .is_some_and(|b| b.model() == crate::backend::Model::Completion);
     let interval_rows = super::intervals::rows(&super::intervals::Inputs {
         samples: &m.samples,
         histograms: &w.intervals,
         measure_start: m.measure_start,
         interval: m.interval,
         client_cpu_count: m.client_cpu_count,
-        completion,
+        backend: args.backend,
     });
     let robust = super::intervals::robust(&interval_rows);
     if robust.excluded > 0 {
@@ -273,18 +272,31 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_read_pauses: m.server.as_ref().map(|(_, b)| b.counters.read_pauses),
         server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
         server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
-        server_syscalls_per_req: s(&|s| per(s.syscalls(), reqs)),
-        server_waits_per_req: s(&|s| per(s.waits, reqs)),
-        server_reads_per_req: s(&|s| per(s.reads, reqs)),
-        server_writes_per_req: s(&|s| per(s.writes, reqs)),
-        server_ctl_per_req: s(&|s| per(s.ctl_calls, reqs)),
-        server_enters_per_req: s(&|s| (s.enters > 0).then(|| s.enters as f64 / reqs.max(1) as f64)),
-        server_sqes_per_req: s(&|s| (s.sqes > 0).then(|| s.sqes as f64 / reqs.max(1) as f64)),
-        server_events_per_wait: s(&|s| per(s.events, s.waits)),
-        server_events_per_req: s(&|s| per(s.events, reqs)),
-        server_slots_per_wait: s(&|s| per(s.slots_scanned, s.waits)),
+        server_syscalls_per_req: s(&|s| s.syscalls.and_then(|n| per(n, reqs))),
+        server_waits_per_req: s(&|s| s.mux(s.mux.wait_calls).and_then(|n| per(n, reqs))),
+        server_reads_per_req: s(&|s| s.io(s.counters.reads).and_then(|n| per(n, reqs))),
+        server_writes_per_req: s(&|s| s.io(s.counters.writes).and_then(|n| per(n, reqs))),
+        server_ctl_per_req: s(&|s| s.mux(s.mux.ctl_calls).and_then(|n| per(n, reqs))),
+        server_enters_per_req: s(&|s| {
+            (s.mux.enters > 0).then(|| s.mux.enters as f64 / reqs.max(1) as f64)
+        }),
+        server_sqes_per_req: s(&|s| {
+            (s.mux.sqes > 0).then(|| s.mux.sqes as f64 / reqs.max(1) as f64)
+        }),
+        server_events_per_wait: s(&|s| s.mux(s.mux.events).and_then(|n| per(n, s.mux.wait_calls))),
+        server_events_per_req: s(&|s| s.mux(s.mux.events).and_then(|n| per(n, reqs))),
+        server_slots_per_wait: s(&|s| {
+            s.mux(s.mux.slots_scanned)
+                .and_then(|n| per(n, s.mux.wait_calls))
+        }),
         server_ctx_switches_per_req: s(&|s| per(s.ctx_switches, reqs)),
         server_max_rss_kib: server.as_ref().map(|s| s.max_rss_kib),
+        server_rss_per_conn_kib: server.as_ref().zip(m.server_rss_base_kib).and_then(
+            |(s, base)| {
+                let conns = (w.connected_active + w.connected_idle) as f64;
+                (conns > 0.0).then(|| s.rss_kib.saturating_sub(base) as f64 / conns)
+            },
+        ),
         client_cpu_pct,
         client_cpu_us_per_req: per(m.client_cpu_us, reqs),
         steal_pct: m.steal_pct,

@@ -210,6 +210,19 @@ pub struct MuxStats {
     pub sqes: u64,
 }
 
+impl MuxStats {
+    /// The counts over a window ending with `self` and starting with `earlier`.
+    pub fn since(&self, earlier: &MuxStats) -> MuxStats {
+        let mut d = *self;
+        let ws: &mut [u64] = bytemuck::cast_slice_mut(std::slice::from_mut(&mut d));
+        let es: &[u64] = bytemuck::cast_slice(std::slice::from_ref(earlier));
+        for (w, e) in ws.iter_mut().zip(es) {
+            *w = w.saturating_sub(*e);
+        }
+        d
+    }
+}
+
 /// A readiness-notification mechanism. See the module docs for the contract.
 pub trait Multiplexer {
     /// The label used in every report: "select", "poll", "epoll-lt", "epoll-et".
@@ -268,7 +281,9 @@ macro_rules! with_multiplexer {
                 let $mux = $crate::mux::UringPoll::new()?;
                 Some($body)
             }
-            $crate::mux::Backend::Uring => None,
+            $crate::mux::Backend::Uring
+            | $crate::mux::Backend::Threads
+            | $crate::mux::Backend::Tokio => None,
         }
     };
 }

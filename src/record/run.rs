@@ -243,6 +243,10 @@ pub struct RunResult {
     pub server_ctx_switches_per_req: Option<f64>,
     /// Server peak RSS, KiB.
     pub server_max_rss_kib: Option<u64>,
+    /// Server RSS at the window's end minus its RSS before any connection,
+    /// per connection (active and idle), KiB.
+    #[serde(default)]
+    pub server_rss_per_conn_kib: Option<f64>,
     /// Load generator CPU utilisation, percent of its CPUs.
     pub client_cpu_pct: f64,
     /// Load generator CPU time per request, µs.

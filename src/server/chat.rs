@@ -26,7 +26,7 @@ use crate::mux::Multiplexer;
 pub const LINE_TOO_LONG: &[u8] = b"ERR line too long\n";
 /// Bytes a rejected client may still send after its error line before it
 /// is closed regardless.
-const LINGER_DISCARD_MAX: usize = 1 << 20;
+pub(super) const LINGER_DISCARD_MAX: usize = 1 << 20;
 
 /// A line over `--max-line` arrived (complete or not).
 pub(super) struct TooLong;
@@ -36,12 +36,15 @@ pub(super) struct TooLong;
 /// it. With no newline left the rest goes to `partial` and `None` comes back.
 /// Shared by both loops: the readiness loop reads into its buffer, the
 /// io_uring loop receives into a provided one.
-pub(super) fn next_line(
+pub(super) fn next_line<L>(
     partial: &mut Vec<u8>,
     data: &[u8],
     start: &mut usize,
     max_line: usize,
-) -> Option<Result<Rc<[u8]>, TooLong>> {
+) -> Option<Result<L, TooLong>>
+where
+    L: for<'a> From<&'a [u8]> + From<Vec<u8>> + std::ops::Deref<Target = [u8]>,
+{
     let rest = &data[*start..];
     let Some(pos) = rest.iter().position(|&b| b == b'\n') else {
         *start = data.len();
@@ -49,11 +52,11 @@ pub(super) fn next_line(
         return (partial.len() > max_line).then_some(Err(TooLong));
     };
     *start += pos + 1;
-    let line: Rc<[u8]> = if partial.is_empty() {
-        Rc::from(&rest[..=pos])
+    let line = if partial.is_empty() {
+        L::from(&rest[..=pos])
     } else {
         partial.extend_from_slice(&rest[..=pos]);
-        Rc::from(std::mem::take(partial))
+        L::from(std::mem::take(partial))
     };
     Some(if line.len() - 1 > max_line {
         Err(TooLong)
@@ -264,7 +267,7 @@ mod tests {
     fn lines(partial: &mut Vec<u8>, data: &[u8], max: usize) -> Vec<Result<String, ()>> {
         let mut start = 0;
         let mut out = Vec::new();
-        while let Some(r) = next_line(partial, data, &mut start, max) {
+        while let Some(r) = next_line::<Rc<[u8]>>(partial, data, &mut start, max) {
             let stop = r.is_err();
             out.push(
                 r.map(|l| String::from_utf8_lossy(&l).into_owned())

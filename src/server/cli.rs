@@ -67,6 +67,35 @@ fn parse_nofile(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// `--stack-size`: at least [`super::threads::MIN_STACK`], at most 64 MiB.
+pub fn parse_stack_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    let min = super::threads::MIN_STACK;
+    if n < min {
+        return Err(format!(
+            "at least {} KiB: the thread's frames, its read path and the C library's \
+             thread-local storage live there",
+            min / 1024
+        ));
+    }
+    if n > 64 << 20 {
+        return Err("at most 64 MiB per thread".to_string());
+    }
+    Ok(n)
+}
+
+/// `--threads`: 1 to 1024 runtime worker threads.
+pub fn parse_runtime_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of threads"))?;
+    if !(1..=1024).contains(&n) {
+        return Err("between 1 and 1024 worker threads".to_string());
+    }
+    Ok(n)
+}
+
 /// Settings of the echo server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -146,6 +175,16 @@ pub struct ServerArgs {
     /// server: loadgen does, once per --interval.
     #[arg(long, value_name = "PATH")]
     pub stats_page: Option<std::path::PathBuf>,
+
+    /// threads: stack size of each connection thread (default 64 KiB; at least 32 KiB, at most
+    /// 64 MiB). Only touched pages cost memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_stack_size)]
+    pub stack_size: Option<usize>,
+
+    /// tokio: the multi-thread runtime with N worker threads (default: the current-thread
+    /// runtime, one thread like the event loops).
+    #[arg(long, value_name = "N", value_parser = parse_runtime_threads)]
+    pub threads: Option<usize>,
 }
 
 impl ServerArgs {
@@ -162,6 +201,8 @@ impl ServerArgs {
             events: self.events,
             trace: self.trace,
             stats_page: self.stats_page.clone(),
+            stack_size: self.stack_size.unwrap_or(super::DEFAULT_STACK),
+            runtime_threads: self.threads.unwrap_or(0),
         }
     }
 
@@ -177,6 +218,20 @@ impl ServerArgs {
                  use --max-pending {longest} or more",
                 self.max_pending,
                 self.max_line
+            );
+        }
+        if self.stack_size.is_some() && self.backend != Backend::Threads {
+            anyhow::bail!("--stack-size is for --backend threads");
+        }
+        if self.threads.is_some() && self.backend != Backend::Tokio {
+            anyhow::bail!("--threads is for --backend tokio (its multi-thread runtime)");
+        }
+        if self.trace != TraceLevel::Off
+            && matches!(self.backend, Backend::Threads | Backend::Tokio)
+        {
+            anyhow::bail!(
+                "--trace follows an event loop's waits; {} has none of its own to show",
+                self.backend
             );
         }
         let (_, hard) = sys::nofile_limit().context("reading RLIMIT_NOFILE")?;

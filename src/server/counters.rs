@@ -82,6 +82,65 @@ pub struct Counters {
     pub trace_lines_dropped: u64,
 }
 
+/// Word offsets of the fields that are levels or peaks, not running totals.
+const LEVELS: [usize; 3] = [
+    std::mem::offset_of!(Counters, conns) / 8,
+    std::mem::offset_of!(Counters, peak_conns) / 8,
+    std::mem::offset_of!(Counters, peak_pending_bytes) / 8,
+];
+
+impl Counters {
+    fn words(&self) -> &[u64] {
+        bytemuck::cast_slice(std::slice::from_ref(self))
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        bytemuck::cast_slice_mut(std::slice::from_mut(self))
+    }
+
+    /// The counts over a window ending with `self` and starting with
+    /// `earlier`: totals subtracted, levels and peaks as they are now.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        let mut d = *self;
+        for (i, (w, e)) in d.words_mut().iter_mut().zip(earlier.words()).enumerate() {
+            if !LEVELS.contains(&i) {
+                *w = w.saturating_sub(*e);
+            }
+        }
+        d
+    }
+
+    /// Fold in the counters of another thread of the same server: totals
+    /// added, peaks the larger (`conns` is added too: each part counts its own).
+    pub fn merge(&mut self, other: &Counters) {
+        for (i, (w, o)) in self.words_mut().iter_mut().zip(other.words()).enumerate() {
+            if i == LEVELS[0] || !LEVELS.contains(&i) {
+                *w += *o;
+            } else {
+                *w = (*w).max(*o);
+            }
+        }
+    }
+
+    /// The counters as 64-bit words (the layout the stats page and the
+    /// threads' shards copy).
+    pub fn as_words(&self) -> &[u64] {
+        self.words()
+    }
+
+    /// Counters from words written by [`Counters::as_words`].
+    pub fn from_words(words: impl IntoIterator<Item = u64>) -> Counters {
+        let mut c = Counters::default();
+        for (w, v) in c.words_mut().iter_mut().zip(words) {
+            *w = v;
+        }
+        c
+    }
+}
+
+/// Words in [`Counters`].
+pub const COUNTER_WORDS: usize = std::mem::size_of::<Counters>() / 8;
+
 /// Count a pause of accepting (descriptors ran out); the first one is also
 /// said. Both loops pause the same way, for the same reason.
 pub(super) fn note_accept_pause(counters: &mut Counters, e: &std::io::Error) {
@@ -109,6 +168,37 @@ pub struct Snapshot {
     pub rusage: Rusage,
     /// Current resident set size, KiB.
     pub rss_kib: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_subtracts_totals_and_keeps_levels() {
+        let a = Counters {
+            reads: 10,
+            conns: 5,
+            peak_conns: 7,
+            ..Counters::default()
+        };
+        let b = Counters {
+            reads: 25,
+            conns: 3,
+            peak_conns: 9,
+            peak_pending_bytes: 4,
+            ..Counters::default()
+        };
+        let d = b.since(&a);
+        assert_eq!(
+            (d.reads, d.conns, d.peak_conns, d.peak_pending_bytes),
+            (15, 3, 9, 4)
+        );
+        let mut m = a;
+        m.merge(&b);
+        assert_eq!((m.reads, m.conns, m.peak_conns), (35, 8, 9));
+        assert_eq!(Counters::from_words(b.as_words().iter().copied()), b);
+    }
 }
 
 impl Snapshot {

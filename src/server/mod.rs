@@ -14,13 +14,19 @@ mod control;
 mod counters;
 mod event_loop;
 mod protocol;
+mod room;
+mod shards;
 pub mod stats_page;
+pub mod threads;
+pub mod tokio_rt;
 mod trace;
 pub mod uring;
 
 pub use chat::Chat;
 pub use chat::LINE_TOO_LONG;
-pub use cli::{parse_max_pending, parse_read_buf, ServerArgs};
+pub use cli::{
+    parse_max_pending, parse_read_buf, parse_runtime_threads, parse_stack_size, ServerArgs,
+};
 pub use control::{CONTROL_SNAPSHOT, CONTROL_STOP};
 pub use counters::{Counters, Snapshot};
 pub use event_loop::EventLoop;
@@ -134,6 +140,11 @@ pub struct Config {
     /// `--stats-page`: publish the counters into this shared-memory file once
     /// per loop turn (see [`stats_page`]).
     pub stats_page: Option<std::path::PathBuf>,
+    /// `threads`: stack size of each connection thread, bytes.
+    pub stack_size: usize,
+    /// `tokio`: worker threads of the multi-thread runtime; 0 = the
+    /// current-thread runtime.
+    pub runtime_threads: usize,
 }
 
 impl Default for Config {
@@ -149,9 +160,14 @@ impl Default for Config {
             events: 1024,
             trace: TraceLevel::Off,
             stats_page: None,
+            stack_size: DEFAULT_STACK,
+            runtime_threads: 0,
         }
     }
 }
+
+/// `threads`: default stack of a connection thread.
+pub const DEFAULT_STACK: usize = 64 * 1024;
 
 /// The kernel caps the listen backlog at `net.core.somaxconn`.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -214,6 +230,8 @@ pub fn serve_on(
         ))
         .expect("a readiness backend has a multiplexer"),
         Model::Completion => uring::serve(listener, control, cfg, on_ready, on_snapshot),
+        Model::Threads => threads::serve(listener, control, cfg, on_ready, on_snapshot),
+        Model::Runtime => tokio_rt::serve(listener, control, cfg, on_ready, on_snapshot),
     }
 }
 
