@@ -30,7 +30,7 @@ fn budget_cut_connections_are_revisited(backend: Backend) {
     let c = server.stop().counters;
     assert_eq!(c.bytes_out, 6 * (3 << 20));
 }
-per_backend!(budget_cut_connections_are_revisited);
+per_loop_backend!(budget_cut_connections_are_revisited);
 
 /// A fire-hose client (sending and reading as fast as it can) must not starve
 /// an interactive one.
@@ -75,7 +75,7 @@ fn fire_hose_does_not_starve_others(backend: Backend) {
     );
     server.stop();
 }
-per_backend!(fire_hose_does_not_starve_others);
+per_loop_backend!(fire_hose_does_not_starve_others);
 
 /// Draining stops at a read shorter than the buffer (the receive queue is
 /// empty then), so a request/response client costs one read per message, not
@@ -95,7 +95,7 @@ fn short_read_ends_the_drain(backend: Backend) {
     drop(s);
     server.stop();
 }
-per_backend!(short_read_ends_the_drain);
+per_loop_backend!(short_read_ends_the_drain);
 
 /// Level-triggered `once` with the textbook's 4-byte buffer: one read per
 /// wake-up, so wait calls grow with the message size; edge trigger drains all
@@ -114,4 +114,4 @@ fn tiny_buffer_wakeups(backend: Backend) {
         assert!(snap.mux.wait_calls >= 16, "{:?}", snap.mux);
     }
 }
-per_backend!(tiny_buffer_wakeups);
+per_loop_backend!(tiny_buffer_wakeups);

@@ -81,14 +81,29 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
     assert!(r.requests > 500, "{} requests", r.requests);
     // The client's count and the server's echoed bytes agree, up to the
     // messages in flight at the two cuts (one per connection each).
+    // A connection thread (`threads`) publishes its counts after each
+    // request: one preempted between its write and its publication is one
+    // more message unseen at each cut.
+    let unpublished = if backend == Backend::Threads {
+        2 * 500
+    } else {
+        0
+    };
     let server_msgs = r.server_bytes_out.unwrap() / r.msg_size as u64;
     assert!(
-        server_msgs.abs_diff(r.requests) <= 2 * 500,
+        server_msgs.abs_diff(r.requests) <= 2 * 500 + unpublished,
         "client {} vs server {server_msgs}",
         r.requests
     );
     assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
-    assert!(r.server_reads_per_req.unwrap() >= 0.9);
+    // What a backend cannot count is unknown, never zero.
+    let counted = backend.counted();
+    match r.server_reads_per_req {
+        Some(reads) => assert!(counted.syscalls && reads >= 0.9, "{reads}"),
+        None => assert!(!counted.syscalls, "{backend} counts its reads"),
+    }
+    assert_eq!(r.server_syscalls_per_req.is_some(), counted.syscalls);
+    assert_eq!(r.server_waits_per_req.is_some(), counted.mux);
     assert!(r.lat_p50_us > 0 && r.lat_p50_us <= r.lat_p99_us && r.lat_p99_us <= r.lat_max_us);
     // Idle connections are registered on the server: select and poll scan all
     // ~702 slots on every wait that returns events (waits interrupted by the
@@ -96,6 +111,8 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
     // events it returned.
     if matches!(backend, Backend::Select | Backend::Poll) {
         assert!(r.server_slots_per_wait.unwrap() >= 600.0, "{r:?}");
+    } else if !counted.mux {
+        assert_eq!(r.server_events_per_wait, None, "{r:?}");
     } else {
         assert_eq!(r.server_slots_per_wait, r.server_events_per_wait, "{r:?}");
     }
@@ -151,7 +168,11 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
     );
     for i in iv {
         assert!(i.server_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
-        assert!(i.server_syscalls_per_req.unwrap() > 0.0, "{i:?}");
+        let counted = r.backend.parse::<Backend>().unwrap().counted();
+        match i.server_syscalls_per_req {
+            Some(n) => assert!(counted.syscalls && n > 0.0, "{i:?}"),
+            None => assert!(!counted.syscalls, "{i:?}"),
+        }
         assert!(
             // 250 ms apart, give or take how late a loaded machine wakes the sampler.
             i.probe_us > 0.0 && (0.1..0.4).contains(&i.length_s),
@@ -514,10 +535,14 @@ fn chat_fan_out_is_complete(backend: Backend) {
     // Deliveries are attributed to the window of their send time: each line
     // sent in it reached all 50 clients.
     assert_eq!(r.requests, lines * 50);
-    assert!(
-        r.server_writes_per_req.unwrap() <= 1.0,
-        "writev batches lines"
-    );
+    match r.server_writes_per_req {
+        Some(w) => assert!(w <= 1.0, "writev batches lines: {w}"),
+        None => assert_eq!(
+            backend,
+            Backend::Tokio,
+            "only tokio cannot count its writes"
+        ),
+    }
 }
 per_backend!(chat_fan_out_is_complete);
 

@@ -121,7 +121,7 @@ fn waits_per_message(backend: Backend) {
         );
     }
 }
-per_backend!(waits_per_message);
+per_loop_backend!(waits_per_message);
 
 /// `--trace=all`: the reads behind those waits, the accept and the close, all
 /// naming the connection's descriptor.
@@ -160,7 +160,7 @@ fn every_event(backend: Backend) {
     let err = settled(&server, 1, |e| e.lines().filter(|&l| l == closed).count());
     assert!(err.lines().any(|l| l == closed), "no {closed:?}:\n{err}");
 }
-per_backend!(every_event);
+per_loop_backend!(every_event);
 
 /// Without `--trace` the server writes nothing on stderr.
 fn off_prints_nothing(backend: Backend) {
@@ -172,7 +172,7 @@ fn off_prints_nothing(backend: Backend) {
     assert_eq!(snap.counters.trace_lines_dropped, 0);
     assert_eq!(err, "", "stderr without --trace");
 }
-per_backend!(off_prints_nothing);
+per_loop_backend!(off_prints_nothing);
 
 /// Kills and reaps the child on drop.
 struct Reaped(std::process::Child);

@@ -128,7 +128,8 @@ pub struct ServerArgs {
     pub read_policy: ReadPolicy,
 
     /// Cap on output pending per connection. Echo: the server stops reading a client that does
-    /// not read its echoes once this much is queued for it. Chat: a client whose queue would
+    /// not read its echoes once this much is queued for it (threads and tokio stop reading
+    /// while one read's echo, at most this much, is unsent). Chat: a client whose queue would
     /// exceed it is disconnected (slow consumer). At most 1 GiB or half the available memory.
     #[arg(long, default_value = "256KiB", value_parser = parse_max_pending)]
     pub max_pending: usize,

@@ -229,11 +229,16 @@ mod tests {
         assert_eq!(c.outbox().lines.len(), 1);
         room.leave(ka, &a);
 
-        let mut slices = [IoSlice::new(&[]); IOV_MAX];
-        assert_eq!(batch.slices(&mut slices), 1);
+        {
+            let mut slices = [IoSlice::new(&[]); IOV_MAX];
+            assert_eq!(batch.slices(&mut slices), 1);
+        }
         batch.advance(2);
-        let n = batch.slices(&mut slices);
-        assert_eq!(&*slices[..n][0], b"llo\n");
+        {
+            let mut slices = [IoSlice::new(&[]); IOV_MAX];
+            let n = batch.slices(&mut slices);
+            assert_eq!(&*slices[..n][0], b"llo\n");
+        }
         batch.advance(4);
         assert!(batch.is_empty());
     }

@@ -231,17 +231,27 @@ fn accept_all(
         let entry = reg.vacant_entry();
         let key = entry.key();
         let fd = stream.as_raw_fd();
+        // A chat member joins the room now, as the event loop registers a
+        // connection at accept: lines sent after it is counted reach it.
+        let membership = (shared.cfg.protocol == Protocol::Chat).then(|| {
+            let m = Member::new(CondWake(Condvar::new()));
+            (shared.room.join(&m), m)
+        });
+        let joined = membership.as_ref().map(|(k, m)| (*k, Arc::clone(m)));
         let open = shared.shards.opened();
         let sh = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .stack_size(shared.cfg.stack_size)
-            .spawn(move || connection(&sh, key, stream));
+            .spawn(move || connection(&sh, key, stream, membership));
         match spawned {
             Ok(handle) => {
                 entry.insert(Entry { fd, handle });
                 acc.c.peak_conns = acc.c.peak_conns.max(open);
             }
             Err(e) => {
+                if let Some((k, m)) = joined {
+                    shared.room.leave(k, &m);
+                }
                 shared.shards.unopened();
                 acc.c.refused += 1;
                 if !std::mem::replace(warned_spawn, true) {
@@ -255,12 +265,15 @@ fn accept_all(
     }
 }
 
+/// A chat member's key in the room, and the member.
+type Membership = (usize, Arc<Member<CondWake>>);
+
 /// A connection thread, from accept to close.
-fn connection(shared: &Shared, key: usize, stream: TcpStream) {
+fn connection(shared: &Shared, key: usize, stream: TcpStream, membership: Option<Membership>) {
     let mut t = shared.shards.handle();
-    let reset = match shared.cfg.protocol {
-        Protocol::Echo => echo(&stream, &shared.cfg, &mut t),
-        Protocol::Chat => chat(&stream, shared, &mut t),
+    let reset = match membership {
+        None => echo(&stream, &shared.cfg, &mut t),
+        Some((room_key, member)) => chat(&stream, shared, room_key, &member, &mut t),
     };
     t.closed(reset);
     t.publish();
@@ -313,6 +326,8 @@ fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
             }
             t.c.read_pauses += 1;
             t.c.peak_pending_bytes = t.c.peak_pending_bytes.max((n - done) as u64);
+            // Visible while the thread waits (possibly for ever) for the peer to read.
+            t.publish();
             while done < n {
                 t.c.writes += 1;
                 match (&*stream).write(&buf[done..]) {
@@ -333,15 +348,19 @@ fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
 }
 
 /// A chat member: this thread reads and broadcasts, a second one writes.
-fn chat(stream: &TcpStream, shared: &Shared, t: &mut Tally) -> bool {
-    let member = Member::new(CondWake(Condvar::new()));
-    let key = shared.room.join(&member);
+fn chat(
+    stream: &TcpStream,
+    shared: &Shared,
+    key: usize,
+    member: &Arc<Member<CondWake>>,
+    t: &mut Tally,
+) -> bool {
     std::thread::scope(|s| {
         let writer = std::thread::Builder::new()
             .stack_size(shared.cfg.stack_size)
             .spawn_scoped(s, || {
                 let mut wt = shared.shards.handle();
-                let reset = chat_writer(stream, &member, &mut wt);
+                let reset = chat_writer(stream, member, &mut wt);
                 wt.publish();
                 reset
             });
@@ -350,12 +369,12 @@ fn chat(stream: &TcpStream, shared: &Shared, t: &mut Tally) -> bool {
             Err(e) => {
                 eprintln!("muxserver: cannot start a chat writer thread: {e}");
                 t.c.errors += 1;
-                shared.room.leave(key, &member);
+                shared.room.leave(key, member);
                 return false;
             }
         };
-        let reset = chat_reader(stream, shared, key, &member, t);
-        shared.room.leave(key, &member);
+        let reset = chat_reader(stream, shared, key, member, t);
+        shared.room.leave(key, member);
         member.update(|o| o.finished = true);
         let wreset = writer.join().unwrap_or(false);
         reset || wreset

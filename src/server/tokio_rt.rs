@@ -156,9 +156,15 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                     if stream.set_nodelay(true).is_err() {
                         acc.c.errors += 1;
                     }
+                    // A chat member joins the room at accept, as in the event
+                    // loop: lines sent after it is counted reach it.
+                    let membership = (shared.cfg.protocol == Protocol::Chat).then(|| {
+                        let m = Member::new(NotifyWake(Notify::new()));
+                        (shared.room.join(&m), m)
+                    });
                     let open = shared.shards.opened();
                     shared.peak_conns.fetch_max(open, Ordering::Relaxed);
-                    tokio::spawn(connection(stream, Arc::clone(&shared)));
+                    tokio::spawn(connection(stream, Arc::clone(&shared), membership));
                 }
             }
             Err(e) => match e.raw_os_error() {
@@ -199,14 +205,22 @@ impl Drop for ConnTally {
     }
 }
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>) {
+/// A chat member's key in the room, and the member.
+type Membership = (usize, Arc<Member<NotifyWake>>);
+
+async fn connection(stream: TcpStream, shared: Arc<Shared>, membership: Option<Membership>) {
     let mut ct = ConnTally {
         t: shared.shards.handle(),
         reset: false,
     };
-    ct.reset = match shared.cfg.protocol {
-        Protocol::Echo => echo(stream, &shared.cfg, &mut ct.t).await,
-        Protocol::Chat => chat(stream, &shared, &mut ct.t).await,
+    ct.reset = match membership {
+        None => echo(stream, &shared.cfg, &mut ct.t).await,
+        Some((key, member)) => {
+            let mut stream = stream;
+            let reset = chat_member(&mut stream, &shared, key, &member, &mut ct.t).await;
+            shared.room.leave(key, &member);
+            reset
+        }
     };
 }
 
@@ -249,6 +263,8 @@ async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
             }
             t.c.peak_pending_bytes = t.c.peak_pending_bytes.max((n - done) as u64);
             t.c.writes += 1;
+            // Visible while the task waits (possibly for ever) for the peer to read.
+            t.publish();
             if let Err(e) = stream.write_all(&buf[done..]).await {
                 t.c.bytes_out += done as u64;
                 return failed(t, &e);
@@ -257,14 +273,6 @@ async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
         t.c.bytes_out += n as u64;
         t.publish();
     }
-}
-
-async fn chat(mut stream: TcpStream, shared: &Shared, t: &mut Tally) -> bool {
-    let member = Member::new(NotifyWake(Notify::new()));
-    let key = shared.room.join(&member);
-    let reset = chat_member(&mut stream, shared, key, &member, t).await;
-    shared.room.leave(key, &member);
-    reset
 }
 
 async fn chat_member(

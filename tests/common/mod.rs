@@ -46,6 +46,50 @@ macro_rules! per_backend {
             fn uring() {
                 super::$name(Backend::Uring)
             }
+            #[test]
+            fn threads() {
+                super::$name(Backend::Threads)
+            }
+            #[test]
+            fn tokio() {
+                super::$name(Backend::Tokio)
+            }
+        }
+    };
+}
+
+/// [`per_backend!`] for the suites about an event loop's own mechanics
+/// (read budgets and revisits, `--trace`): the backends that have one, i.e.
+/// every backend but `threads` and `tokio`, which have no loop of their own.
+#[macro_export]
+macro_rules! per_loop_backend {
+    ($name:ident) => {
+        mod $name {
+            use muxbench::mux::Backend;
+            #[test]
+            fn select() {
+                super::$name(Backend::Select)
+            }
+            #[test]
+            fn poll() {
+                super::$name(Backend::Poll)
+            }
+            #[test]
+            fn epoll_lt() {
+                super::$name(Backend::EpollLt)
+            }
+            #[test]
+            fn epoll_et() {
+                super::$name(Backend::EpollEt)
+            }
+            #[test]
+            fn uring_poll() {
+                super::$name(Backend::UringPoll)
+            }
+            #[test]
+            fn uring() {
+                super::$name(Backend::Uring)
+            }
         }
     };
 }
