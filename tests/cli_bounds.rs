@@ -305,6 +305,47 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         "--stats-page",
         &[(page.as_str(), Pass), (UNWRITABLE, Error), ("", Error)],
     );
+    // Backend-specific: with their backend, the bounds; with another, an error.
+    for (flag, backend, values) in [
+        (
+            "--stack-size",
+            "threads",
+            &[
+                ("0", Error),
+                ("32767", Error),
+                ("32KiB", Pass),
+                ("64MiB", Pass),
+                ("67108865", Error),
+                ("12q", Error),
+                ("", Error),
+            ][..],
+        ),
+        (
+            "--threads",
+            "tokio",
+            &[
+                ("0", Error),
+                ("1", Pass),
+                ("1024", Pass),
+                ("1025", Error),
+                ("x", Error),
+                ("", Error),
+            ][..],
+        ),
+    ] {
+        for (v, e) in values {
+            t.cases.push(Case {
+                cmd,
+                flag: flag.into(),
+                value: Some(v.to_string()),
+                extra: vec!["--backend".into(), backend.into()],
+                without: vec!["--backend"],
+                expect: *e,
+            });
+        }
+    }
+    t.add(cmd, "--stack-size", &[("64KiB", Error)]);
+    t.add(cmd, "--threads", &[("2", Error)]);
 }
 
 fn loadgen_cases(t: &mut Table) {
@@ -551,6 +592,43 @@ fn loadgen_cases(t: &mut Table) {
         without: vec![],
         expect: Error,
     });
+    // Counting from the kernel needs this machine's tracefs and perf rights:
+    // a run or one clear error; never with an external server.
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--count-syscalls".into(),
+        value: None,
+        extra: vec![],
+        without: vec![],
+        expect: Either,
+    });
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--count-syscalls".into(),
+        value: None,
+        extra: vec!["--addr".into(), env.echo_addr.to_string()],
+        without: vec!["--backend"],
+        expect: Error,
+    });
+    t.add(
+        c,
+        "--stack-size",
+        &[("32KiB", Pass), ("1KiB", Error), ("x", Error)],
+    );
+    t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
+    for (flag, value, backend) in [
+        ("--stack-size", "48KiB", "threads"),
+        ("--server-threads", "2", "tokio"),
+    ] {
+        t.cases.push(Case {
+            cmd: c,
+            flag: flag.into(),
+            value: Some(value.into()),
+            extra: vec!["--backend".into(), backend.into()],
+            without: vec!["--backend"],
+            expect: Pass,
+        });
+    }
     // 1,000 runs of the longest window: more than a day.
     t.with(c, "--repeat", "1000", &["--duration", "3600"], Error);
     t.add(
@@ -580,6 +658,22 @@ fn sweep_cases(t: &mut Table) {
     t.with(c, "--senders", "2", &["--workload", "chat"], Error);
     t.add(c, "--senders", &[("1", Error), ("x", Error)]);
     t.add(c, "--preset", &[("bogus", Error)]);
+    // Server settings of the backends that use them (others ignore them).
+    t.add(c, "--stack-size", &[("1KiB", Error), ("x", Error)]);
+    t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
+    for (flag, value, backend) in [
+        ("--stack-size", "48KiB", "threads"),
+        ("--server-threads", "2", "tokio"),
+    ] {
+        t.cases.push(Case {
+            cmd: c,
+            flag: flag.into(),
+            value: Some(value.into()),
+            extra: vec!["--backends".into(), format!("epoll-et,{backend}")],
+            without: vec!["--backends"],
+            expect: Pass,
+        });
+    }
     t.add(
         c,
         "--backends",

@@ -576,3 +576,65 @@ fn chat_open_loop_meets_the_rate() {
     assert_eq!(r.rate_not_met, Some(false), "{r:?}");
     assert_eq!(r.requests, r.lines_sent.unwrap() * 20);
 }
+
+/// `--count-syscalls`: the kernel's count of the server's system calls over
+/// the window agrees with the server's own (waits + reads + writes) within a
+/// few percent where it has one — a test of the internal counters — and is
+/// the only count for tokio, which has none. Skipped, saying why, on a
+/// machine where the kernel will not count (no tracefs, no perf rights).
+fn kernel_counts_syscalls(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            backend.name(),
+            "--conns",
+            "20",
+            "--duration",
+            "1",
+            "--count-syscalls",
+        ],
+    );
+    if !out.status.success() && text(&out).contains("--count-syscalls: cannot count") {
+        eprintln!("skipped: {}", text(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    let r = r.unwrap();
+    let kernel = r.server_syscalls_kernel_per_req.expect("kernel count");
+    assert!(kernel > 0.0);
+    match r.server_syscalls_per_req {
+        Some(own) => {
+            // What the server does not count: its snapshot signals and
+            // control pipe, and (threads) the stats page refresh.
+            let gap = (kernel - own).abs() / own;
+            assert!(gap < 0.05, "kernel {kernel:.3} vs own {own:.3} per request");
+        }
+        None => {
+            assert_eq!(backend, Backend::Tokio);
+            // At least a read and a write per echo.
+            assert!(kernel >= 1.5, "{kernel}");
+        }
+    }
+}
+
+mod kernel_counts_syscalls {
+    use muxbench::mux::Backend;
+    #[test]
+    fn epoll_et() {
+        super::kernel_counts_syscalls(Backend::EpollEt)
+    }
+    #[test]
+    fn uring() {
+        super::kernel_counts_syscalls(Backend::Uring)
+    }
+    #[test]
+    fn threads() {
+        super::kernel_counts_syscalls(Backend::Threads)
+    }
+    #[test]
+    fn tokio() {
+        super::kernel_counts_syscalls(Backend::Tokio)
+    }
+}

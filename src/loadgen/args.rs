@@ -125,6 +125,16 @@ pub struct LoadSettings {
     #[arg(long, default_value = "256KiB", value_parser = crate::server::parse_max_pending)]
     pub max_pending: usize,
 
+    /// Server (threads): stack size of each connection thread (default 64 KiB).
+    #[arg(long, value_name = "SIZE", value_parser = crate::server::parse_stack_size)]
+    #[serde(default)]
+    pub stack_size: Option<usize>,
+
+    /// Server (tokio): the multi-thread runtime with N workers (default: current-thread).
+    #[arg(long, value_name = "N", value_parser = crate::server::parse_runtime_threads)]
+    #[serde(default)]
+    pub server_threads: Option<usize>,
+
     /// Sample the server's counters, the CPU times, steal and a calibration probe once per
     /// this interval of the measured window (10 ms to 1 h; default 1 s, or longer so that a
     /// window has at most 3,600 intervals); each run's figures are medians over its intervals,
@@ -273,6 +283,14 @@ pub struct RunArgs {
     /// (arrivals not as intended, correlated samples, p99 not converged to --target-ci).
     #[arg(long, requires = "rate")]
     pub strict: bool,
+
+    /// Count the server's system calls over the measured window from the kernel
+    /// (perf_event_open on the raw_syscalls:sys_enter tracepoint, every server thread):
+    /// `server_syscalls_kernel_per_req`, beside the server's own count where it has one (tokio
+    /// has none). Own server only; needs tracefs and root, CAP_PERFMON or perf_event_paranoid <= 1.
+    #[arg(long, conflicts_with = "addr")]
+    #[serde(default)]
+    pub count_syscalls: bool,
 
     /// Hostile clients to run beside the well-behaved ones during the measured
     /// window (set by `loadgen chaos`).

@@ -106,6 +106,15 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?.rss_kib),
         None => None,
     };
+    // Before any connection: threads started later inherit the counters.
+    let kernel_syscalls = match (&server, args.count_syscalls) {
+        (Some(s), true) => Some(sys::SyscallCounter::attach(s.pid()).context(
+            "--count-syscalls: cannot count the server's system calls from the kernel \
+             (needs tracefs at /sys/kernel/tracing and root, CAP_PERFMON or \
+             kernel.perf_event_paranoid <= 1)",
+        )?),
+        _ => None,
+    };
 
     // ---- plans: connection ids and idle connections dealt round-robin ----
     let threads = placement.threads;
@@ -186,7 +195,15 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             chaos::run(addr, &spec, timeline.measure_end, chat)
         })
     });
-    let outcome = coordinate(args, threads, &shared, server.as_mut(), &sampler, progress);
+    let outcome = coordinate(
+        args,
+        threads,
+        &shared,
+        server.as_mut(),
+        kernel_syscalls.as_ref(),
+        &sampler,
+        progress,
+    );
     if outcome.is_err() {
         shared.abort.store(true, Ordering::SeqCst);
     }
@@ -218,6 +235,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             measured_s: window.measured_s,
             server: server_window,
             server_rss_base_kib: rss_base_kib,
+            server_kernel_syscalls: window.kernel_syscalls,
             client_cpu_us: window.client_cpu_us,
             client_cpu_count: placement
                 .client_cpus
@@ -270,6 +288,8 @@ fn join_workers(
 struct Window {
     measured_s: f64,
     server: Option<(crate::server::Snapshot, crate::server::Snapshot)>,
+    /// The server's system calls over the window, counted by the kernel.
+    kernel_syscalls: Option<u64>,
     client_cpu_us: u64,
     steal_pct: f64,
     /// At the window's start and at each interval's end.
@@ -305,6 +325,7 @@ fn coordinate(
     threads_expected: usize,
     shared: &Shared,
     mut server: Option<&mut ServerChild>,
+    kernel_syscalls: Option<&sys::SyscallCounter>,
     sampler: &sampler::Sampler,
     progress: &mut dyn Progress,
 ) -> Result<(Window, Vec<String>)> {
@@ -404,6 +425,7 @@ fn coordinate(
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
         None => None,
     };
+    let sys0 = kernel_syscalls.map(sys::SyscallCounter::read).transpose()?;
     let ru0 = sys::rusage_self()?;
     let cpu0 = CpuTimes::read();
     let mut boundary = measure_start;
@@ -421,6 +443,7 @@ fn coordinate(
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
         None => None,
     };
+    let sys1 = kernel_syscalls.map(sys::SyscallCounter::read).transpose()?;
     let ru1 = sys::rusage_self()?;
     let cpu1 = CpuTimes::read();
     if all_closed {
@@ -434,6 +457,7 @@ fn coordinate(
         Window {
             measured_s,
             server: snap0.zip(snap1),
+            kernel_syscalls: sys0.zip(sys1).map(|(a, b)| b.saturating_sub(a)),
             client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
             steal_pct: cpu0.steal_pct_until(&cpu1),
             samples,

@@ -22,6 +22,8 @@ pub struct Measured<'a> {
     pub measured_s: f64,
     /// Server snapshots at the window's start and end (own server only).
     pub server: Option<(Snapshot, Snapshot)>,
+    /// The server's system calls over the window, from the kernel (`--count-syscalls`).
+    pub server_kernel_syscalls: Option<u64>,
     /// The server's RSS before any connection, KiB (own server only).
     pub server_rss_base_kib: Option<u64>,
     /// Load generator CPU µs over the window.
@@ -273,6 +275,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
         server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
         server_syscalls_per_req: s(&|s| s.syscalls.and_then(|n| per(n, reqs))),
+        server_syscalls_kernel_per_req: m.server_kernel_syscalls.and_then(|n| per(n, reqs)),
         server_waits_per_req: s(&|s| s.mux(s.mux.wait_calls).and_then(|n| per(n, reqs))),
         server_reads_per_req: s(&|s| s.io(s.counters.reads).and_then(|n| per(n, reqs))),
         server_writes_per_req: s(&|s| s.io(s.counters.writes).and_then(|n| per(n, reqs))),

@@ -199,6 +199,18 @@ pub(super) fn server_command(
         .args(["--read-buf", &args.read_buf.to_string()])
         .args(["--max-pending", &args.load.max_pending.to_string()])
         .args(["--read-policy", args.load.read_policy.name()])
+        .args(
+            args.load
+                .stack_size
+                .filter(|_| backend == crate::mux::Backend::Threads)
+                .map(|n| format!("--stack-size={n}")),
+        )
+        .args(
+            args.load
+                .server_threads
+                .filter(|_| backend == crate::mux::Backend::Tokio)
+                .map(|n| format!("--threads={n}")),
+        )
         .arg("--stats-page")
         .arg(stats_page);
     if let Some(cpu) = cpu {

@@ -220,6 +220,10 @@ pub struct RunResult {
     /// completion backend (`uring`) its `io_uring_enter` calls, since its
     /// receives and sends are requests in the ring, not system calls.
     pub server_syscalls_per_req: Option<f64>,
+    /// Server system calls per request as the kernel counted them
+    /// (`--count-syscalls`: every system call of every server thread).
+    #[serde(default)]
+    pub server_syscalls_kernel_per_req: Option<f64>,
     /// Server wait calls (select/poll/epoll_wait) per request.
     pub server_waits_per_req: Option<f64>,
     /// Server reads per request.

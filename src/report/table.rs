@@ -101,9 +101,12 @@ pub fn render(r: &RunResult) -> String {
             opt(r.server_writes_per_req, 2)
         )
     };
+    let kernel = r.server_syscalls_kernel_per_req.map_or(String::new(), |k| {
+        format!(" · kernel-counted syscalls {k:.2}")
+    });
     let _ = writeln!(
         s,
-        "  server/req   CPU {} µs · syscalls {} ({breakdown}) · ctx sw {}",
+        "  server/req   CPU {} µs · syscalls {} ({breakdown}){kernel} · ctx sw {}",
         opt(r.server_cpu_us_per_req, 2),
         opt(r.server_syscalls_per_req, 2),
         opt(r.server_ctx_switches_per_req, 3),
@@ -117,12 +120,14 @@ pub fn render(r: &RunResult) -> String {
     }
     let _ = writeln!(
         s,
-        "  server       {}% CPU · {} events/wait · {} events/req · {} slots scanned/wait · max RSS {} KiB · refused {}",
+        "  server       {}% CPU · {} events/wait · {} events/req · {} slots scanned/wait · max RSS {} KiB{} · refused {}",
         opt(r.server_cpu_pct, 0),
         opt(r.server_events_per_wait, 1),
         opt(r.server_events_per_req, 2),
         opt(r.server_slots_per_wait, 1),
         r.server_max_rss_kib.map_or("-".into(), |v| v.to_string()),
+        r.server_rss_per_conn_kib
+            .map_or(String::new(), |v| format!(" ({v:.1} KiB per connection)")),
         r.server_refused.map_or("-".into(), |v| v.to_string()),
     );
     let _ = writeln!(

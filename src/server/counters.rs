@@ -170,6 +170,13 @@ pub struct Snapshot {
     pub rss_kib: u64,
 }
 
+impl Snapshot {
+    /// The snapshot as one line of JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a Snapshot always serialises")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,12 +205,5 @@ mod tests {
         m.merge(&b);
         assert_eq!((m.reads, m.conns, m.peak_conns), (35, 8, 9));
         assert_eq!(Counters::from_words(b.as_words().iter().copied()), b);
-    }
-}
-
-impl Snapshot {
-    /// The snapshot as one line of JSON.
-    pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).expect("a Snapshot always serialises")
     }
 }
