@@ -264,6 +264,19 @@ pub fn tcp_listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpLis
     Ok(socket.into())
 }
 
+/// [`tcp_listen`] with `SO_REUSEPORT` too: several listeners on one port,
+/// the kernel spreading connections over them (`--accept reuseport`).
+pub fn tcp_listen_reuseport(addr: std::net::SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 /// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN
 /// (through `socket2`).
 pub fn set_linger_zero(socket: &impl AsFd) -> io::Result<()> {

@@ -346,6 +346,39 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
     }
     t.add(cmd, "--stack-size", &[("64KiB", Error)]);
     t.add(cmd, "--threads", &[("2", Error)]);
+    t.add(
+        cmd,
+        "--reactors",
+        &[
+            ("0", Error),
+            ("1", Pass),
+            ("2", Pass),
+            ("1024", Pass),
+            ("1025", Error),
+            ("x", Error),
+            ("", Error),
+        ],
+    );
+    let two = ["--reactors", "2"];
+    for (v, e) in [
+        ("reuseport", Pass),
+        ("exclusive", Pass),
+        ("shared", Pass),
+        ("bogus", Error),
+    ] {
+        t.with(cmd, "--accept", v, &two, e);
+    }
+    t.add(cmd, "--accept", &[("shared", Error)]); // requires --reactors
+    for (v, e) in [
+        ("0", Pass),
+        ("0,0", Pass),
+        ("99999", Error),
+        ("x", Error),
+        ("", Error),
+    ] {
+        t.with(cmd, "--server-cpus", v, &two, e);
+    }
+    t.add(cmd, "--server-cpus", &[("0", Error)]); // requires --reactors
 }
 
 fn loadgen_cases(t: &mut Table) {
@@ -616,6 +649,9 @@ fn loadgen_cases(t: &mut Table) {
         &[("32KiB", Pass), ("1KiB", Error), ("x", Error)],
     );
     t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
+    t.add(c, "--reactors", &[("2", Pass), ("0", Error)]);
+    t.with(c, "--accept", "exclusive", &["--reactors", "2"], Pass);
+    t.add(c, "--accept", &[("shared", Error)]);
     for (flag, value, backend) in [
         ("--stack-size", "48KiB", "threads"),
         ("--server-threads", "2", "tokio"),
@@ -661,6 +697,9 @@ fn sweep_cases(t: &mut Table) {
     // Server settings of the backends that use them (others ignore them).
     t.add(c, "--stack-size", &[("1KiB", Error), ("x", Error)]);
     t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
+    t.add(c, "--reactors", &[("2", Pass), ("0", Error)]);
+    t.with(c, "--accept", "exclusive", &["--reactors", "2"], Pass);
+    t.add(c, "--accept", &[("shared", Error)]);
     for (flag, value, backend) in [
         ("--stack-size", "48KiB", "threads"),
         ("--server-threads", "2", "tokio"),

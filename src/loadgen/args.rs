@@ -135,6 +135,17 @@ pub struct LoadSettings {
     #[serde(default)]
     pub server_threads: Option<usize>,
 
+    /// Server (readiness backends, echo): N event loops, each with its own multiplexer; all on
+    /// --server-cpu (the 2-core default leaves one CPU to the client).
+    #[arg(long, value_name = "N", value_parser = crate::server::parse_reactors)]
+    #[serde(default)]
+    pub reactors: Option<usize>,
+
+    /// Server, with --reactors: reuseport | exclusive | shared (see `muxserver --help`).
+    #[arg(long, value_enum, requires = "reactors")]
+    #[serde(default)]
+    pub accept: Option<crate::server::reactors::AcceptMode>,
+
     /// Sample the server's counters, the CPU times, steal and a calibration probe once per
     /// this interval of the measured window (10 ms to 1 h; default 1 s, or longer so that a
     /// window has at most 3,600 intervals); each run's figures are medians over its intervals,

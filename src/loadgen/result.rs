@@ -294,6 +294,15 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         }),
         server_ctx_switches_per_req: s(&|s| per(s.ctx_switches, reqs)),
         server_max_rss_kib: server.as_ref().map(|s| s.max_rss_kib),
+        server_reactor_conns: m.server.as_ref().and_then(|(_, b)| {
+            (!b.reactors.is_empty()).then(|| {
+                b.reactors
+                    .iter()
+                    .map(|c| c.accepts.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+        }),
         server_rss_per_conn_kib: server.as_ref().zip(m.server_rss_base_kib).and_then(
             |(s, base)| {
                 let conns = (w.connected_active + w.connected_idle) as f64;

@@ -207,6 +207,21 @@ pub(super) fn server_command(
         )
         .args(
             args.load
+                .reactors
+                .filter(|_| backend.model() == crate::backend::Model::Readiness)
+                .map(|n| format!("--reactors={n}")),
+        )
+        .args(
+            args.load
+                .accept
+                .filter(|_| {
+                    backend.model() == crate::backend::Model::Readiness
+                        && args.load.reactors.is_some()
+                })
+                .map(|a| format!("--accept={a}")),
+        )
+        .args(
+            args.load
                 .server_threads
                 .filter(|_| backend == crate::mux::Backend::Tokio)
                 .map(|n| format!("--threads={n}")),

@@ -152,4 +152,25 @@ impl Multiplexer for Epoll {
     fn stats(&self) -> MuxStats {
         self.stats
     }
+
+    /// `EPOLLIN | EPOLLEXCLUSIVE` (plus `EPOLLET` under edge trigger; the
+    /// kernel refuses `EPOLLRDHUP` with it, which a listener does not need).
+    fn register_exclusive(&mut self, fd: RawFd, token: Token) -> io::Result<()> {
+        self.stats.ctl_calls += 1;
+        let mut flags = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
+        if self.trigger == Trigger::Edge {
+            flags |= libc::EPOLLET as u32;
+        }
+        sys::epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            flags,
+            token.0 as u64,
+        )
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EEXIST) => super::already_registered(fd),
+            _ => e,
+        })
+    }
 }

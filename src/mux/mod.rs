@@ -211,6 +211,15 @@ pub struct MuxStats {
 }
 
 impl MuxStats {
+    /// Add another reactor's counts.
+    pub fn merge(&mut self, other: &MuxStats) {
+        let ws: &mut [u64] = bytemuck::cast_slice_mut(std::slice::from_mut(self));
+        let os: &[u64] = bytemuck::cast_slice(std::slice::from_ref(other));
+        for (w, o) in ws.iter_mut().zip(os) {
+            *w += *o;
+        }
+    }
+
     /// The counts over a window ending with `self` and starting with `earlier`.
     pub fn since(&self, earlier: &MuxStats) -> MuxStats {
         let mut d = *self;
@@ -242,6 +251,19 @@ pub trait Multiplexer {
     fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize>;
     /// Counters kept by the backend.
     fn stats(&self) -> MuxStats;
+    /// Watch a listening socket that other multiplexers (other reactors)
+    /// watch too, such that one arrival wakes one of them, not all
+    /// (`EPOLLEXCLUSIVE`). Only epoll can; the others say so.
+    fn register_exclusive(&mut self, fd: RawFd, _token: Token) -> io::Result<()> {
+        let _ = fd;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{} cannot wake one waiter of several (EPOLLEXCLUSIVE is epoll's)",
+                self.name()
+            ),
+        ))
+    }
 }
 
 pub use crate::backend::{Backend, UnknownBackend};

@@ -251,6 +251,9 @@ pub struct RunResult {
     /// per connection (active and idle), KiB.
     #[serde(default)]
     pub server_rss_per_conn_kib: Option<f64>,
+    /// `--reactors`: connections each reactor accepted, `a/b/…` (the balance).
+    #[serde(default)]
+    pub server_reactor_conns: Option<String>,
     /// Load generator CPU utilisation, percent of its CPUs.
     pub client_cpu_pct: f64,
     /// Load generator CPU time per request, µs.

@@ -130,6 +130,12 @@ pub fn render(r: &RunResult) -> String {
             .map_or(String::new(), |v| format!(" ({v:.1} KiB per connection)")),
         r.server_refused.map_or("-".into(), |v| v.to_string()),
     );
+    if let Some(spread) = &r.server_reactor_conns {
+        let _ = writeln!(
+            s,
+            "  reactors     connections accepted per reactor {spread}"
+        );
+    }
     let _ = writeln!(
         s,
         "  client       {:.0}% of its CPUs · {} CPU µs/req · steal {:.1}%",

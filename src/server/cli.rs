@@ -186,6 +186,33 @@ pub struct ServerArgs {
     /// runtime, one thread like the event loops).
     #[arg(long, value_name = "N", value_parser = parse_runtime_threads)]
     pub threads: Option<usize>,
+
+    /// Readiness backends, echo: N event loops, each a thread with its own multiplexer
+    /// (2 to 1024; default 1, the plain server).
+    #[arg(long, value_name = "N", value_parser = parse_reactors)]
+    pub reactors: Option<usize>,
+
+    /// With --reactors: how connections reach the reactors: `reuseport` (a listener each,
+    /// SO_REUSEPORT), `exclusive` (one listener, EPOLLEXCLUSIVE; epoll only) or `shared` (one
+    /// listener, every reactor woken by every arrival: the thundering herd).
+    #[arg(long, value_enum, requires = "reactors")]
+    pub accept: Option<super::reactors::AcceptMode>,
+
+    /// With --reactors: pin reactor i to CPU i of this list (cyclically), e.g. `0-3` or `0,2`.
+    #[arg(long, value_name = "LIST", value_parser = crate::loadgen::parse_cpus, requires = "reactors", conflicts_with = "cpu")]
+    pub server_cpus: Option<crate::loadgen::CpuList>,
+}
+
+/// `--reactors`: 1 to 1024 (1 is the plain server).
+pub fn parse_reactors(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of reactors"))?;
+    if !(1..=1024).contains(&n) {
+        return Err("between 1 and 1024 reactors".to_string());
+    }
+    Ok(n)
 }
 
 impl ServerArgs {
@@ -204,6 +231,7 @@ impl ServerArgs {
             stats_page: self.stats_page.clone(),
             stack_size: self.stack_size.unwrap_or(super::DEFAULT_STACK),
             runtime_threads: self.threads.unwrap_or(0),
+            accept_exclusive: false,
         }
     }
 
@@ -259,10 +287,27 @@ impl ServerArgs {
             sys::pin_to_cpu(cpu).with_context(|| format!("pinning to CPU {cpu}"))?;
         }
         let backend = self.backend;
+        if let Some(cpus) = &self.server_cpus {
+            let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
+            if let Some(bad) = cpus.0.iter().find(|c| !allowed.contains(c)) {
+                anyhow::bail!(
+                    "--server-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})"
+                );
+            }
+        }
+        let plan = self
+            .reactors
+            .filter(|&n| n > 1)
+            .map(|reactors| super::reactors::Plan {
+                reactors,
+                accept: self.accept.unwrap_or_default(),
+                cpus: self.server_cpus.as_ref().map(|c| c.0.clone()),
+            });
         let snapshot = super::serve(
             backend,
             self.addr,
             self.config(),
+            plan.as_ref(),
             |addr| println!("listening on {addr} backend={backend}"),
             |snap| println!("{}", snap.to_json_line()),
         )?;

@@ -80,6 +80,11 @@ pub struct Counters {
     /// `--trace`: lines dropped because stderr could not take them at once.
     #[serde(default)]
     pub trace_lines_dropped: u64,
+    /// Times the listener was reported ready and accepting began. With many
+    /// reactors sharing one listener, more wake-ups than connections is the
+    /// thundering herd.
+    #[serde(default)]
+    pub accept_wakeups: u64,
 }
 
 /// Word offsets of the fields that are levels or peaks, not running totals.
@@ -168,6 +173,9 @@ pub struct Snapshot {
     pub rusage: Rusage,
     /// Current resident set size, KiB.
     pub rss_kib: u64,
+    /// `--reactors`: each reactor's own counters (how the connections spread).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactors: Vec<Counters>,
 }
 
 impl Snapshot {

@@ -91,6 +91,20 @@ pub(super) fn classify(e: &io::Error) -> Step {
     Step::Close { reset }
 }
 
+/// Watch the listener: one of several reactors' exclusively
+/// (`--accept exclusive`), or plainly.
+fn register_listener<M: Multiplexer>(
+    mux: &mut M,
+    listener: &TcpListener,
+    exclusive: bool,
+) -> io::Result<()> {
+    if exclusive {
+        mux.register_exclusive(listener.as_raw_fd(), LISTENER)
+    } else {
+        mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)
+    }
+}
+
 /// The echo server loop. Create it with [`EventLoop::new`], then [`EventLoop::run`].
 pub struct EventLoop<M: Multiplexer, P: Handler = Echo> {
     mux: M,
@@ -117,6 +131,8 @@ pub struct EventLoop<M: Multiplexer, P: Handler = Echo> {
     traced_scanned: u64,
     /// `--stats-page`: where the counters are published each turn.
     page: Option<StatsPage>,
+    /// `--reactors`: this reactor's slot, published each turn.
+    slot: Option<std::sync::Arc<super::reactors::Slot>>,
 }
 
 impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
@@ -130,7 +146,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             max_pending: cfg.max_pending.max(1),
             ..cfg
         };
-        mux.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+        register_listener(&mut mux, &listener, cfg.accept_exclusive)?;
         mux.register(control.as_raw_fd(), CONTROL, Interest::READABLE)?;
         let trace = Tracer::new(cfg.trace)?;
         let page = cfg
@@ -155,7 +171,13 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             trace,
             traced_scanned: 0,
             page,
+            slot: None,
         })
+    }
+
+    /// Publish the counters into `slot` every loop turn (one reactor of several).
+    pub(super) fn publish_to(&mut self, slot: std::sync::Arc<super::reactors::Slot>) {
+        self.slot = Some(slot);
     }
 
     /// The loop's counters, with the gauges filled in.
@@ -176,6 +198,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             mux: self.mux.stats(),
             rusage: sys::rusage_self().unwrap_or_default(),
             rss_kib: sys::current_rss_kib().unwrap_or(0),
+            reactors: Vec::new(),
         }
     }
 
@@ -209,6 +232,9 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
             self.trace.end_turn();
             if let Some(page) = &self.page {
                 page.publish(&self.counters_now(), &self.mux.stats());
+            }
+            if let Some(slot) = &self.slot {
+                slot.publish(&self.counters_now(), &self.mux.stats());
             }
         }
         self.trace.finish();
@@ -273,6 +299,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
         if self.accept_paused_until.is_some() {
             return; // stale event from before the pause
         }
+        self.counters.accept_wakeups += 1;
         for _ in 0..ACCEPT_BATCH {
             match sys::accept_nonblocking(&self.listener) {
                 Ok(stream) => {
@@ -331,12 +358,13 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
     fn resume_accepting(&mut self) {
         if self.accept_paused_until.take().is_some() {
             let fd = self.listener.as_raw_fd();
-            let res = match self.mux.register(fd, LISTENER, Interest::READABLE) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    self.mux.reregister(fd, LISTENER, Interest::READABLE)
-                }
-                other => other,
-            };
+            let res =
+                match register_listener(&mut self.mux, &self.listener, self.cfg.accept_exclusive) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        self.mux.reregister(fd, LISTENER, Interest::READABLE)
+                    }
+                    other => other,
+                };
             if let Err(e) = res {
                 self.counters.errors += 1;
                 eprintln!("muxserver: re-register listener: {e}");

@@ -14,6 +14,7 @@ mod control;
 mod counters;
 mod event_loop;
 mod protocol;
+pub mod reactors;
 mod room;
 mod shards;
 pub mod stats_page;
@@ -25,7 +26,8 @@ pub mod uring;
 pub use chat::Chat;
 pub use chat::LINE_TOO_LONG;
 pub use cli::{
-    parse_max_pending, parse_read_buf, parse_runtime_threads, parse_stack_size, ServerArgs,
+    parse_max_pending, parse_reactors, parse_read_buf, parse_runtime_threads, parse_stack_size,
+    ServerArgs,
 };
 pub use control::{CONTROL_SNAPSHOT, CONTROL_STOP};
 pub use counters::{Counters, Snapshot};
@@ -145,6 +147,9 @@ pub struct Config {
     /// `tokio`: worker threads of the multi-thread runtime; 0 = the
     /// current-thread runtime.
     pub runtime_threads: usize,
+    /// Register the listener with `EPOLLEXCLUSIVE` (one reactor of several
+    /// sharing it: `--accept exclusive`).
+    pub accept_exclusive: bool,
 }
 
 impl Default for Config {
@@ -162,6 +167,7 @@ impl Default for Config {
             stats_page: None,
             stack_size: DEFAULT_STACK,
             runtime_threads: 0,
+            accept_exclusive: false,
         }
     }
 }
@@ -172,17 +178,29 @@ pub const DEFAULT_STACK: usize = 64 * 1024;
 /// The kernel caps the listen backlog at `net.core.somaxconn`.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// Bind `addr`, then serve with `backend` until SIGINT/SIGTERM. `on_ready` is
+/// Bind `addr`, then serve with `backend` (on several reactors if asked) until SIGINT/SIGTERM. `on_ready` is
 /// called with the bound address once the server accepts connections; SIGUSR1
 /// snapshots go to `on_snapshot`. Returns the final snapshot.
 pub fn serve(
     backend: Backend,
     addr: SocketAddr,
     cfg: Config,
+    reactors: Option<&reactors::Plan>,
     on_ready: impl FnOnce(SocketAddr),
     on_snapshot: impl FnMut(&Snapshot),
 ) -> anyhow::Result<Snapshot> {
     use anyhow::Context;
+    if let Some(plan) = reactors {
+        return reactors::serve(
+            backend,
+            addr,
+            cfg,
+            plan,
+            LISTEN_BACKLOG,
+            on_ready,
+            on_snapshot,
+        );
+    }
     sys::ignore_sigpipe().context("ignoring SIGPIPE")?;
     let listener = sys::tcp_listen(addr, LISTEN_BACKLOG)
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -88,6 +88,7 @@ pub(super) fn snapshot(kind: &str, backend: Backend, counters: Counters) -> Snap
         mux: MuxStats::default(),
         rusage: sys::rusage_self().unwrap_or_default(),
         rss_kib: sys::current_rss_kib().unwrap_or(0),
+        reactors: Vec::new(),
     }
 }
 

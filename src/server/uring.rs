@@ -294,6 +294,7 @@ impl UringServer {
             mux: self.mux_stats(),
             rusage: sys::rusage_self().unwrap_or_default(),
             rss_kib: sys::current_rss_kib().unwrap_or(0),
+            reactors: Vec::new(),
         }
     }
 

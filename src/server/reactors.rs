@@ -1,0 +1,331 @@
+//! `--reactors N`: N event loops, each a thread with its own multiplexer
+//! (the readiness backends), optionally pinned (`--server-cpus`). How
+//! connections reach them (`--accept`):
+//!
+//! - `reuseport`: one listener per reactor, all bound to the port with
+//!   `SO_REUSEPORT`; the kernel hashes each connection to one of them.
+//! - `exclusive`: one listener, registered in every reactor with
+//!   `EPOLLEXCLUSIVE` (epoll only): an arrival wakes one waiting reactor
+//!   (or a few), not all.
+//! - `shared`: one listener registered plainly in every reactor: every
+//!   arrival wakes every reactor, and all but one find nothing to accept —
+//!   the thundering herd, counted as `accept_wakeups` per accepted
+//!   connection.
+//!
+//! The calling thread keeps the signals and the control pipe: it sums the
+//! reactors' counters (each publishes them into its [`Slot`] every loop
+//! turn) for snapshots and the stats page, and stops every reactor through
+//! its own control pipe.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::counters::{Counters, COUNTER_WORDS};
+use super::stats_page::StatsPage;
+use super::{control, Config, Protocol, Snapshot, CONTROL_STOP};
+use crate::mux::{Backend, Multiplexer, MuxStats};
+use crate::sys;
+
+/// How the reactors get their connections.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptMode {
+    /// A listener per reactor on one port (SO_REUSEPORT): the kernel spreads connections.
+    #[default]
+    Reuseport,
+    /// One listener in every reactor with EPOLLEXCLUSIVE (epoll backends): one wake-up per arrival.
+    Exclusive,
+    /// One listener in every reactor, plainly: every arrival wakes every reactor (the herd).
+    Shared,
+}
+
+impl AcceptMode {
+    /// The name `--accept` and the reports use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AcceptMode::Reuseport => "reuseport",
+            AcceptMode::Exclusive => "exclusive",
+            AcceptMode::Shared => "shared",
+        }
+    }
+}
+
+impl std::fmt::Display for AcceptMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The reactors asked for.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// How many (at least 2; one is the plain server).
+    pub reactors: usize,
+    /// How connections reach them.
+    pub accept: AcceptMode,
+    /// CPUs to pin them to, reactor `i` on `cpus[i % len]`.
+    pub cpus: Option<Vec<usize>>,
+}
+
+const MUX_WORDS: usize = std::mem::size_of::<MuxStats>() / 8;
+/// How often the stats page is refreshed from the slots.
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+
+/// One reactor's counters, published every loop turn (relaxed word stores:
+/// each word is whole, and a snapshot is a few words behind at worst).
+pub struct Slot {
+    counters: [AtomicU64; COUNTER_WORDS],
+    mux: [AtomicU64; MUX_WORDS],
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            mux: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Publish the reactor's counters.
+    pub fn publish(&self, c: &Counters, m: &MuxStats) {
+        for (a, w) in self.counters.iter().zip(c.as_words()) {
+            a.store(*w, Ordering::Relaxed);
+        }
+        let mw: &[u64] = bytemuck::cast_slice(std::slice::from_ref(m));
+        for (a, w) in self.mux.iter().zip(mw) {
+            a.store(*w, Ordering::Relaxed);
+        }
+    }
+
+    fn load(&self) -> (Counters, MuxStats) {
+        let c = Counters::from_words(self.counters.iter().map(|a| a.load(Ordering::Relaxed)));
+        let mut m = MuxStats::default();
+        let mw: &mut [u64] = bytemuck::cast_slice_mut(std::slice::from_mut(&mut m));
+        for (w, a) in mw.iter_mut().zip(&self.mux) {
+            *w = a.load(Ordering::Relaxed);
+        }
+        (c, m)
+    }
+}
+
+/// Sum the reactors' counters into one snapshot; each reactor's own are in
+/// `reactors` (the balance across them).
+fn combine(kind: &str, backend: Backend, parts: &[(Counters, MuxStats)]) -> Snapshot {
+    let mut counters = Counters::default();
+    let mut mux = MuxStats::default();
+    for (c, m) in parts {
+        counters.merge(c);
+        mux.merge(m);
+    }
+    Snapshot {
+        kind: kind.to_string(),
+        backend: backend.name().to_string(),
+        counters,
+        mux,
+        rusage: sys::rusage_self().unwrap_or_default(),
+        rss_kib: sys::current_rss_kib().unwrap_or(0),
+        reactors: parts.iter().map(|(c, _)| *c).collect(),
+    }
+}
+
+/// The listeners, one per reactor (duplicates of one for `exclusive` and `shared`).
+fn listeners(addr: SocketAddr, plan: &Plan, backlog: i32) -> anyhow::Result<Vec<TcpListener>> {
+    match plan.accept {
+        AcceptMode::Reuseport => {
+            let first = sys::tcp_listen_reuseport(addr, backlog)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            // Port 0 picked a port: the others join that one.
+            let bound = first.local_addr()?;
+            let mut all = vec![first];
+            for _ in 1..plan.reactors {
+                all.push(
+                    sys::tcp_listen_reuseport(bound, backlog).with_context(|| {
+                        format!("cannot listen on {bound} again (SO_REUSEPORT)")
+                    })?,
+                );
+            }
+            Ok(all)
+        }
+        AcceptMode::Exclusive | AcceptMode::Shared => {
+            let one = sys::tcp_listen(addr, backlog)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let mut all = Vec::with_capacity(plan.reactors);
+            for _ in 1..plan.reactors {
+                all.push(one.try_clone()?);
+            }
+            all.push(one);
+            Ok(all)
+        }
+    }
+}
+
+/// Serve `backend` with `plan.reactors` event loops until SIGINT / SIGTERM.
+pub fn serve(
+    backend: Backend,
+    addr: SocketAddr,
+    cfg: Config,
+    plan: &Plan,
+    backlog: i32,
+    on_ready: impl FnOnce(SocketAddr),
+    mut on_snapshot: impl FnMut(&Snapshot),
+) -> anyhow::Result<Snapshot> {
+    if backend.model() != crate::backend::Model::Readiness {
+        anyhow::bail!("--reactors is for the readiness backends (select, poll, epoll-lt, epoll-et, uring-poll), not {backend}");
+    }
+    if plan.accept == AcceptMode::Exclusive
+        && !matches!(backend, Backend::EpollLt | Backend::EpollEt)
+    {
+        anyhow::bail!("--accept exclusive needs EPOLLEXCLUSIVE: an epoll backend, not {backend}");
+    }
+    if cfg.protocol == Protocol::Chat {
+        anyhow::bail!(
+            "--reactors serves echo only: chat needs one room, and each reactor would hold its own"
+        );
+    }
+    sys::ignore_sigpipe().context("ignoring SIGPIPE")?;
+    let listeners = listeners(addr, plan, backlog)?;
+    let local = listeners[0].local_addr()?;
+    let (mut control, wake) = sys::pipe().context("creating the control pipe")?;
+    let _signals =
+        crate::signals::ControlSignals::install(&wake).context("installing signal handlers")?;
+    drop(wake);
+    let page = cfg
+        .stats_page
+        .as_deref()
+        .map(StatsPage::create)
+        .transpose()
+        .context("creating the stats page")?;
+    let reactor_cfg = Config {
+        stats_page: None,
+        accept_exclusive: plan.accept == AcceptMode::Exclusive,
+        ..cfg
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+    let mut stops = Vec::new();
+    let mut slots = Vec::new();
+    let mut handles = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (ctl_read, ctl_write) = sys::pipe()?;
+        stops.push(ctl_write);
+        let slot = Arc::new(Slot::new());
+        slots.push(Arc::clone(&slot));
+        let cfg = reactor_cfg.clone();
+        let cpu = plan.cpus.as_ref().map(|c| c[i % c.len()]);
+        let ready = ready_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("reactor-{i}"))
+            .spawn(move || -> io::Result<Snapshot> {
+                let started = (|| {
+                    if let Some(cpu) = cpu {
+                        sys::pin_to_cpu(cpu)?;
+                    }
+                    crate::with_multiplexer!(backend, |mux| reactor(
+                        mux, listener, ctl_read, cfg, slot, &ready
+                    ))
+                    .expect("a readiness backend has a multiplexer")
+                })();
+                if let Err(e) = &started {
+                    // Unblock the start-up wait if the reactor never got going.
+                    let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+                started
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    for _ in 0..handles.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                stop_all(&mut stops);
+                return Err(e).context("starting a reactor");
+            }
+            Err(_) => anyhow::bail!("a reactor thread ended before it was ready"),
+        }
+    }
+    on_ready(local);
+    let load = |slots: &[Arc<Slot>]| slots.iter().map(|s| s.load()).collect::<Vec<_>>();
+    loop {
+        let mut fds = [libc::pollfd {
+            fd: control.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        match sys::poll(&mut fds, page.as_ref().map(|_| PUBLISH_EVERY)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => other?,
+        };
+        if fds[0].revents != 0 {
+            let cmds = control::drain(&mut control);
+            for _ in 0..cmds.snapshots {
+                on_snapshot(&combine("snapshot", backend, &load(&slots)));
+            }
+            if cmds.stop {
+                break;
+            }
+        }
+        if handles.iter().any(|h| h.is_finished()) {
+            break; // a reactor failed: stop the others, report its error below
+        }
+        if let Some(p) = &page {
+            let s = combine("snapshot", backend, &load(&slots));
+            p.publish(&s.counters, &s.mux);
+        }
+    }
+    stop_all(&mut stops);
+    let mut finals = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        let snap = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("reactor {i} panicked"))?
+            .with_context(|| format!("reactor {i}"))?;
+        finals.push((snap.counters, snap.mux));
+    }
+    Ok(combine("final", backend, &finals))
+}
+
+fn stop_all(stops: &mut [File]) {
+    for s in stops {
+        let _ = s.write_all(&[CONTROL_STOP]);
+    }
+}
+
+/// One reactor: the ordinary event loop, publishing into its slot.
+fn reactor<M: Multiplexer>(
+    mux: M,
+    listener: TcpListener,
+    control: File,
+    cfg: Config,
+    slot: Arc<Slot>,
+    ready: &std::sync::mpsc::Sender<io::Result<()>>,
+) -> io::Result<Snapshot> {
+    match cfg.protocol {
+        Protocol::Echo => {
+            let mut lp = super::EventLoop::<M, super::Echo>::new(mux, listener, control, cfg)?;
+            lp.publish_to(slot);
+            let _ = ready.send(Ok(()));
+            lp.run(|_| {})
+        }
+        Protocol::Chat => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "chat with --reactors: each reactor would hold a separate room",
+        )),
+    }
+}
