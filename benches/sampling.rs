@@ -39,6 +39,7 @@ fn sampling(c: &mut Criterion) {
                 mux,
                 rusage: sys::rusage_self().unwrap_or_default(),
                 rss_kib: sys::current_rss_kib().unwrap_or(0),
+                reactors: Vec::new(),
             };
             black_box(snap.to_json_line())
         })
