@@ -3,10 +3,11 @@
 //! benches — iterates [`Backend::ALL`] and names it with [`Backend::name`], so
 //! adding a backend is one arm here plus the module that implements it.
 //!
-//! A backend is a *serving model* ([`Model`]): either a readiness multiplexer
-//! driven by the generic event loop (`server::EventLoop<M: Multiplexer>`), or a
-//! server of its own kind (io_uring's completion loop). The server dispatches
-//! on the model once, at start-up.
+//! A backend is a *serving model* ([`Model`]): a readiness multiplexer driven
+//! by the generic event loop (`server::EventLoop<M: Multiplexer>`), or a
+//! server of its own kind (io_uring's completion loop, a thread per
+//! connection, tokio's runtime). The server dispatches on the model once, at
+//! start-up; what a model cannot count itself is [`Backend::counted`].
 
 use std::fmt;
 use std::str::FromStr;

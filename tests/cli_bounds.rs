@@ -650,6 +650,7 @@ fn loadgen_cases(t: &mut Table) {
     );
     t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
     t.add(c, "--reactors", &[("2", Pass), ("0", Error)]);
+    t.switch(c, "--count-syscalls");
     t.with(c, "--accept", "exclusive", &["--reactors", "2"], Pass);
     t.add(c, "--accept", &[("shared", Error)]);
     for (flag, value, backend) in [
@@ -698,6 +699,7 @@ fn sweep_cases(t: &mut Table) {
     t.add(c, "--stack-size", &[("1KiB", Error), ("x", Error)]);
     t.add(c, "--server-threads", &[("0", Error), ("x", Error)]);
     t.add(c, "--reactors", &[("2", Pass), ("0", Error)]);
+    t.switch(c, "--count-syscalls");
     t.with(c, "--accept", "exclusive", &["--reactors", "2"], Pass);
     t.add(c, "--accept", &[("shared", Error)]);
     for (flag, value, backend) in [

@@ -145,6 +145,22 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         }
     }
 
+    if let (Some(own), Some(kernel)) = (
+        m.server
+            .as_ref()
+            .and_then(|(a, b)| ServerDelta::between(a, b).syscalls),
+        m.server_kernel_syscalls,
+    ) {
+        let gap = own.abs_diff(kernel) as f64 / own.max(kernel).max(1) as f64;
+        if gap > 0.10 {
+            warnings.push(format!(
+                "the server counted {own} system calls and the kernel {kernel}: {:.0} % apart \
+                 (with thousands of threads, counts published after each request lag at the \
+                 window's edges, and the kernel's inherited counters were seen to lose counts)",
+                gap * 100.0
+            ));
+        }
+    }
     let interval_rows = super::intervals::rows(&super::intervals::Inputs {
         samples: &m.samples,
         histograms: &w.intervals,

@@ -97,6 +97,10 @@ pub struct SweepArgs {
     /// Measured duration per run.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Count every run's server system calls from the kernel too (`loadgen --help`:
+    /// --count-syscalls); the only syscall count tokio gets.
+    #[arg(long)]
+    pub count_syscalls: bool,
     /// Settings shared with a single run (`loadgen --help` explains each).
     #[command(flatten)]
     pub load: LoadSettings,
@@ -330,6 +334,7 @@ impl SweepArgs {
         r.warmup = self.warmup;
         r.duration = self.duration;
         r.allow_errors = true;
+        r.count_syscalls = self.count_syscalls;
         r.csv = self.out.join("runs.csv");
         r.quiet = true;
         r

@@ -441,6 +441,32 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
             );
         }
         let _ = writeln!(s);
+        let kernel_seen = |f: Figure| list.iter().any(|b| b.estimate(f).is_some());
+        if kernel_seen(Figure::KernelSyscallsPerReq) || kernel_seen(Figure::RssPerConnKib) {
+            let _ = writeln!(
+                s,
+                "What the kernel sees (syscalls counted by the server itself and by the kernel, \
+                 `--count-syscalls`; context switches; RSS growth per connection since before \
+                 the first connection, KiB):\n"
+            );
+            let _ = writeln!(
+                s,
+                "| arm | syscalls/req (own) | syscalls/req (kernel) | ctx switches/req | RSS/conn KiB |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for b in list {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    b.arm,
+                    cell(b, base, Figure::SyscallsPerReq, false),
+                    cell(b, base, Figure::KernelSyscallsPerReq, false),
+                    cell(b, base, Figure::CtxSwitchesPerReq, false),
+                    cell(b, base, Figure::RssPerConnKib, false),
+                );
+            }
+            let _ = writeln!(s);
+        }
         for line in scenario_findings(list, baseline) {
             let _ = writeln!(s, "- {line}");
         }

@@ -98,6 +98,12 @@ pub enum Figure {
     EventsPerReq,
     /// Connections refused.
     Refused,
+    /// Server system calls per request, counted by the kernel (`--count-syscalls`).
+    KernelSyscallsPerReq,
+    /// Server context switches per request.
+    CtxSwitchesPerReq,
+    /// Server RSS growth per connection, KiB.
+    RssPerConnKib,
 }
 
 /// The figures `--repeat auto` waits to settle.
@@ -119,6 +125,9 @@ impl Figure {
             Figure::EventsPerWait => r.server_events_per_wait,
             Figure::EventsPerReq => r.server_events_per_req,
             Figure::Refused => r.server_refused.map(|v| v as f64),
+            Figure::KernelSyscallsPerReq => r.server_syscalls_kernel_per_req,
+            Figure::CtxSwitchesPerReq => r.server_ctx_switches_per_req,
+            Figure::RssPerConnKib => r.server_rss_per_conn_kib,
         }
     }
 
@@ -137,6 +146,9 @@ impl Figure {
             Figure::EventsPerWait => "events per wait",
             Figure::EventsPerReq => "events (wake-ups) per request",
             Figure::Refused => "refused connections",
+            Figure::KernelSyscallsPerReq => "kernel-counted syscalls per request",
+            Figure::CtxSwitchesPerReq => "context switches per request",
+            Figure::RssPerConnKib => "RSS per connection",
         }
     }
 }
