@@ -154,3 +154,41 @@ fn unknown_backend_lists_valid_ones() {
         assert!(err.contains(b.name()), "{err}");
     }
 }
+
+/// `--max-conns 5`: the sixth to eighth connections are accepted and closed
+/// at once (counted as refused); the five are served; when one leaves, the
+/// next newcomer is served.
+fn max_conns_refuses_beyond(backend: Backend) {
+    let server = Server::start(backend, &["--max-conns", "5"]);
+    let mut served: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    server.wait_until("five accepted", |s| s.counters.conns == 5);
+    let mut extra: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    let snap = server.wait_until("all eight handled", |s| s.counters.accepts == 8);
+    assert_eq!(
+        (snap.counters.conns, snap.counters.refused),
+        (5, 3),
+        "{snap:?}"
+    );
+    for (i, c) in served.iter_mut().enumerate() {
+        round_trip(c, format!("kept {i}").as_bytes()).unwrap();
+    }
+    for c in &mut extra {
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut b = [0u8; 1];
+        assert!(
+            matches!(c.read(&mut b), Ok(0) | Err(_)),
+            "refused, so closed"
+        );
+    }
+    drop(served.pop());
+    server.wait_until("one left", |s| s.counters.conns == 4);
+    let mut late = TcpStream::connect(server.addr).unwrap();
+    round_trip(&mut late, b"room again").unwrap();
+    let c = server.stop().counters;
+    assert_eq!(c.refused, 3, "{c:?}");
+}
+per_backend!(max_conns_refuses_beyond);

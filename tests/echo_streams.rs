@@ -137,3 +137,23 @@ fn idle_server_does_not_spin(backend: Backend) {
     drop(conns);
 }
 per_backend!(idle_server_does_not_spin);
+
+/// The serving models' own knobs: tokio's multi-thread runtime and the
+/// thread server's smallest and a large stack serve echo in full.
+#[test]
+fn tokio_multi_thread_and_thread_stacks() {
+    for (backend, extra) in [
+        (Backend::Tokio, &["--threads", "2"][..]),
+        (Backend::Threads, &["--stack-size", "32KiB"][..]),
+        (Backend::Threads, &["--stack-size", "8MiB"][..]),
+    ] {
+        let server = Server::start(backend, extra);
+        let plans = (0..100)
+            .map(|i| Plan::new(payload(i, 1 + 3_001 * (i as usize % 40))))
+            .collect();
+        check_echo(server.addr, plans).unwrap_or_else(|e| panic!("{backend} {extra:?}: {e}"));
+        let c = server.stop().counters;
+        let expect: u64 = (0..100u64).map(|i| 1 + 3_001 * (i % 40)).sum();
+        assert_eq!(c.bytes_out, expect, "{backend} {extra:?}");
+    }
+}
