@@ -100,6 +100,11 @@ impl Env {
             ]),
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
             Cmd::Doctor => v(&[("--sample", s("0.1"))]),
+            // One result given twice: its window overlaps itself.
+            Cmd::Merge => {
+                let json = self.dir.join("run.json").display().to_string();
+                v(&[("<INPUTS>", Some(json.clone())), ("<INPUTS>", Some(json))])
+            }
             Cmd::Muxclient => v(&[("<ADDR>", Some(self.echo_addr.to_string()))]),
         }
     }
@@ -379,6 +384,17 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         t.with(cmd, "--server-cpus", v, &two, e);
     }
     t.add(cmd, "--server-cpus", &[("0", Error)]); // requires --reactors
+    t.add(
+        cmd,
+        "--control",
+        &[
+            ("127.0.0.1:0", Pass),
+            ("localhost:0", Pass),
+            ("192.0.2.1:0", Error),
+            ("127.0.0.1:99999", Error),
+            ("", Error),
+        ],
+    );
 }
 
 fn loadgen_cases(t: &mut Table) {
@@ -625,6 +641,48 @@ fn loadgen_cases(t: &mut Table) {
         without: vec![],
         expect: Error,
     });
+    // Several load hosts: the control address of a server that has none is
+    // an error; --start-at bounds.
+    let live = env.echo_addr.to_string();
+    for (v, e) in [
+        (live.as_str(), Error), // an echo server answers nothing like a snapshot
+        ("127.0.0.1:1", Error),
+        ("x", Error),
+        ("", Error),
+    ] {
+        t.cases.push(Case {
+            cmd: c,
+            flag: "--server-control".into(),
+            value: Some(v.into()),
+            extra: vec!["--addr".into(), live.clone()],
+            without: vec!["--backend"],
+            expect: e,
+        });
+    }
+    t.add(c, "--server-control", &[("127.0.0.1:1", Error)]); // requires --addr
+    let soon = format!(
+        "{:.3}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            + 6.0
+    );
+    // Built with the table, run when its turn comes: in time (a run), or
+    // already past (the clear error); either way within the case's limit.
+    t.add(
+        c,
+        "--start-at",
+        &[
+            (soon.as_str(), Either),
+            ("0", Error),
+            ("1e30", Error),
+            ("2020-01-01T00:00:00Z", Error),
+            ("soon", Error),
+            ("", Error),
+        ],
+    );
+    t.add(c, "--host-label", &[("host-a", Pass), ("", Pass)]);
     // Counting from the kernel needs this machine's tracefs and perf rights:
     // a run or one clear error; never with an external server.
     t.cases.push(Case {
@@ -920,6 +978,19 @@ fn other_cases(t: &mut Table) {
     t.add(b, "--output", &[(UNWRITABLE, Error)]);
     t.add(b, "--csv", &[(UNWRITABLE, Error)]);
     t.add(b, "--baseline", &[("epoll-et", Error)]);
+    let g = Cmd::Merge;
+    // Alone, one input is too few (the base's two are left out for it).
+    t.add(g, "<INPUTS>", &[("/nonexistent.json", Error), ("", Error)]);
+    let merged = env.scratch("merged");
+    t.add(g, "--json", &[(merged.as_str(), Pass), (UNWRITABLE, Error)]);
+    let merged_csv = env.scratch("merged.csv");
+    t.add(
+        g,
+        "--csv",
+        &[(merged_csv.as_str(), Pass), (UNWRITABLE, Error)],
+    );
+    let hgrm = env.scratch("merged.hgrm");
+    t.add(g, "--hgrm", &[(hgrm.as_str(), Pass), (UNWRITABLE, Error)]);
     let d = Cmd::Doctor;
     t.add(
         d,
@@ -1032,6 +1103,8 @@ fn env() -> (Env, tempfile::TempDir, Guard) {
         .args(["--backend", "epoll-et", "--conns", "1", "--warmup", "0"])
         .args(["--duration", "0.1", "--quiet", "--csv"])
         .arg(&runs_csv)
+        .arg("--json")
+        .arg(dir.path().join("run.json"))
         .output()
         .expect("running loadgen");
     assert!(made.status.success(), "{made:?}");

@@ -44,6 +44,12 @@ enum Cmd {
     /// connect storms; descriptor pressure (server limit 512, 1,000 clients); C10K.
     /// Writes the reliability table (--out) and exits 1 if a verdict fails.
     Chaos(ChaosArgs),
+    /// Merge the results of several load hosts that drove one server over the same window
+    /// (each: `loadgen --addr HOST:PORT --server-control HOST:PORT --start-at TIME --host-label
+    /// NAME --json FILE`): histograms added, requests and errors summed, the server's figures
+    /// once from the control snapshots. Refuses windows that do not overlap and results from
+    /// different servers.
+    Merge(muxbench::loadgen::merge::MergeArgs),
     /// Regenerate REPORT.md from a runs.csv.
     Report {
         /// The runs CSV (e.g. results/NAME/runs.csv).
@@ -398,6 +404,16 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("loadgen chaos: error: {e:#}");
+                2
+            }
+        },
+        Some(Cmd::Merge(m)) => match muxbench::loadgen::merge::run(&m) {
+            Ok(r) => {
+                print!("{}", muxbench::report::table::render(&r));
+                0
+            }
+            Err(e) => {
+                eprintln!("loadgen merge: error: {e:#}");
                 2
             }
         },

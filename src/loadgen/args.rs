@@ -34,6 +34,32 @@ pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuList(pub Vec<usize>);
 
+/// `--start-at`: RFC 3339 or Unix seconds, within a day of now.
+pub fn parse_start_at(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let secs = match t.parse::<f64>() {
+        Ok(x) if x.is_finite() => x,
+        Ok(_) => return Err(format!("{s:?} is not a time")),
+        Err(_) => humantime::parse_rfc3339_weak(t)
+            .map_err(|e| {
+                format!("{s:?} is neither RFC 3339 (2026-11-30T12:00:00Z) nor Unix seconds: {e}")
+            })?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| format!("{s:?} is before 1970"))?
+            .as_secs_f64(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if (secs - now).abs() > 86_400.0 {
+        return Err(format!(
+            "{s:?} is more than a day from now ({:+.0} s): a typo, or this host's clock is off",
+            secs - now
+        ));
+    }
+    Ok(secs)
+}
+
 /// Parse a CPU list (`1`, `1-3,5`) for `--client-cpus`.
 pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
@@ -191,6 +217,27 @@ pub struct RunArgs {
     /// Name for the external server in reports (with --addr).
     #[arg(long, requires = "addr")]
     pub label: Option<String>,
+
+    /// With --addr: the server's control address (`muxserver --control ADDR`). Its counters at
+    /// the window's edges give the run the server's CPU, syscalls and events per request, as a
+    /// run with loadgen's own server has them. Checked before the run starts.
+    #[arg(long, value_name = "HOST:PORT", requires = "addr", value_parser = crate::addr::parse_connect_addr)]
+    #[serde(default)]
+    pub server_control: Option<SocketAddr>,
+
+    /// Begin the measured window at this instant, so that several load hosts measure the same
+    /// window: RFC 3339 (`2026-11-30T12:00:00Z`) or Unix seconds. Connecting happens first,
+    /// then loadgen waits until the warm-up must begin; an instant already too close (after
+    /// connecting, less than --warmup away) is an error. The hosts' clocks must agree (NTP).
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
+    #[serde(default)]
+    pub start_at: Option<f64>,
+
+    /// Name of this load host in the outputs (`host_label` column); `loadgen merge` lists
+    /// the hosts by it.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub host_label: Option<String>,
 
     /// Settings a sweep shares with a single run.
     #[command(flatten)]

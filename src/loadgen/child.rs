@@ -24,6 +24,8 @@ pub struct ServerChild {
     pub addr: SocketAddr,
     /// The backend it reported.
     pub backend: String,
+    /// `control=ADDR` of the readiness line (`--control`), if any.
+    pub control: Option<String>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
     stderr_reader: std::thread::JoinHandle<()>,
@@ -69,6 +71,7 @@ impl ServerChild {
             child,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             backend: String::new(),
+            control: None,
             lines,
             stderr: err_buf,
             stderr_reader,
@@ -81,7 +84,12 @@ impl ServerChild {
             .split_once(" backend=")
             .ok_or_else(|| anyhow!("readiness line without backend=: {line:?}"))?;
         server.addr = addr.parse().context("address in the readiness line")?;
-        server.backend = backend.to_string();
+        // More `key=value` words may follow (`control=ADDR`).
+        let mut words = backend.split_whitespace();
+        server.backend = words.next().unwrap_or_default().to_string();
+        server.control = words
+            .find_map(|w| w.strip_prefix("control="))
+            .map(str::to_string);
         Ok(server)
     }
 

@@ -24,9 +24,10 @@ pub mod client;
 pub mod doctor;
 pub mod intervals;
 mod machine;
+pub mod merge;
 pub mod message;
 pub mod reliability;
-mod result;
+pub mod result;
 pub mod sampler;
 pub mod selfcheck;
 mod setup;
@@ -101,6 +102,14 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     let addr = server
         .as_ref()
         .map_or_else(|| args.addr.unwrap(), |s| s.addr);
+    // The external server's counters: answered now, or the run does not start.
+    if let Some(c) = args.server_control {
+        let snap =
+            crate::server::remote::fetch(c, Duration::from_secs(3)).context("--server-control")?;
+        if snap.backend.is_empty() {
+            bail!("--server-control {c}: the snapshot names no backend");
+        }
+    }
     // The server's memory before any connection: the baseline of RSS per connection.
     let rss_base_kib = match server.as_mut() {
         Some(s) => Some(s.snapshot(Duration::from_secs(5))?.rss_kib),
@@ -200,7 +209,10 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         threads,
         &shared,
         server.as_mut(),
-        kernel_syscalls.as_ref(),
+        ServerProbes {
+            control: args.server_control,
+            kernel_syscalls: kernel_syscalls.as_ref(),
+        },
         &sampler,
         progress,
     );
@@ -219,12 +231,14 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     });
 
     let mut server_window = None;
-    if let (Some(server), Some((a, b))) = (server.take(), window.server) {
+    if let (Some(server), Some((a, b))) = (server.take(), window.server.clone()) {
         let (_, status) = server.stop(Duration::from_secs(10))?;
         if !status.success() {
             bail!("the server exited with {status} when stopped");
         }
         server_window = Some((a, b));
+    } else if args.server_control.is_some() {
+        server_window = window.server.clone();
     }
     let mut out = result::build(
         result::Measured {
@@ -236,6 +250,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             server: server_window,
             server_rss_base_kib: rss_base_kib,
             server_kernel_syscalls: window.kernel_syscalls,
+            wall: window.wall,
             client_cpu_us: window.client_cpu_us,
             client_cpu_count: placement
                 .client_cpus
@@ -290,6 +305,8 @@ struct Window {
     server: Option<(crate::server::Snapshot, crate::server::Snapshot)>,
     /// The server's system calls over the window, counted by the kernel.
     kernel_syscalls: Option<u64>,
+    /// The window's edges on the wall clock, Unix seconds (taken with the edge snapshots).
+    wall: (f64, f64),
     client_cpu_us: u64,
     steal_pct: f64,
     /// At the window's start and at each interval's end.
@@ -299,6 +316,37 @@ struct Window {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+
+/// What else reads the server at the window's edges.
+struct ServerProbes<'a> {
+    /// An external server's control address (`--server-control`).
+    control: Option<std::net::SocketAddr>,
+    /// The kernel's count of its system calls (`--count-syscalls`).
+    kernel_syscalls: Option<&'a sys::SyscallCounter>,
+}
+
+/// The wall clock, Unix seconds.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The server's counters at a window edge: from loadgen's own server
+/// (SIGUSR1), or from an external one's control address.
+fn edge_snapshot(
+    server: Option<&mut ServerChild>,
+    control: Option<std::net::SocketAddr>,
+) -> Result<Option<crate::server::Snapshot>> {
+    Ok(match (server, control) {
+        (Some(s), _) => Some(s.snapshot(Duration::from_secs(5))?),
+        (None, Some(c)) => Some(
+            crate::server::remote::fetch(c, Duration::from_secs(5))
+                .context("--server-control at a window edge")?,
+        ),
+        (None, None) => None,
+    })
+}
 
 fn check_server(shared: &Shared, server: &mut Option<&mut ServerChild>) -> Result<()> {
     if crate::signals::interrupted() {
@@ -325,7 +373,7 @@ fn coordinate(
     threads_expected: usize,
     shared: &Shared,
     mut server: Option<&mut ServerChild>,
-    kernel_syscalls: Option<&sys::SyscallCounter>,
+    probes: ServerProbes<'_>,
     sampler: &sampler::Sampler,
     progress: &mut dyn Progress,
 ) -> Result<(Window, Vec<String>)> {
@@ -366,7 +414,29 @@ fn coordinate(
         }
     }
 
-    let start = Instant::now();
+    let start = match args.start_at {
+        None => Instant::now(),
+        Some(at) => {
+            // The wall clock's `at` on this process's monotonic clock.
+            let now_unix = unix_now();
+            let warmup_at = at - args.warmup.as_secs_f64();
+            if warmup_at < now_unix {
+                bail!(
+                    "--start-at is {:.1} s away after connecting, less than the {:?} warm-up: \
+                     give the hosts more lead time",
+                    at - now_unix,
+                    args.warmup
+                );
+            }
+            let start = Instant::now() + Duration::from_secs_f64(warmup_at - now_unix);
+            while Instant::now() < start {
+                check_server(shared, &mut server)?;
+                progress.update("wait for --start-at", Duration::ZERO, Duration::ZERO, 0);
+                std::thread::sleep(TICK.min(start.saturating_duration_since(Instant::now())));
+            }
+            start
+        }
+    };
     let measure_start = start + args.warmup;
     let measure_end = measure_start + args.duration;
     let interval = args.load.interval_for(args.duration);
@@ -421,11 +491,12 @@ fn coordinate(
     // One sample at the start and one at each interval's end; the edge
     // snapshots (SIGUSR1) bracket them for the whole-window figures.
     let mut samples = vec![sampler.sample()];
-    let snap0 = match server.as_deref_mut() {
-        Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
-        None => None,
-    };
-    let sys0 = kernel_syscalls.map(sys::SyscallCounter::read).transpose()?;
+    let window_start_unix = unix_now();
+    let snap0 = edge_snapshot(server.as_deref_mut(), probes.control)?;
+    let sys0 = probes
+        .kernel_syscalls
+        .map(sys::SyscallCounter::read)
+        .transpose()?;
     let ru0 = sys::rusage_self()?;
     let cpu0 = CpuTimes::read();
     let mut boundary = measure_start;
@@ -439,11 +510,12 @@ fn coordinate(
     } else {
         measure_end
     };
-    let snap1 = match server {
-        Some(s) => Some(s.snapshot(Duration::from_secs(5))?),
-        None => None,
-    };
-    let sys1 = kernel_syscalls.map(sys::SyscallCounter::read).transpose()?;
+    let window_end_unix = unix_now();
+    let snap1 = edge_snapshot(server, probes.control)?;
+    let sys1 = probes
+        .kernel_syscalls
+        .map(sys::SyscallCounter::read)
+        .transpose()?;
     let ru1 = sys::rusage_self()?;
     let cpu1 = CpuTimes::read();
     if all_closed {
@@ -458,6 +530,7 @@ fn coordinate(
             measured_s,
             server: snap0.zip(snap1),
             kernel_syscalls: sys0.zip(sys1).map(|(a, b)| b.saturating_sub(a)),
+            wall: (window_start_unix, window_end_unix),
             client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
             steal_pct: cpu0.steal_pct_until(&cpu1),
             samples,

@@ -24,6 +24,8 @@ pub struct Measured<'a> {
     pub server: Option<(Snapshot, Snapshot)>,
     /// The server's system calls over the window, from the kernel (`--count-syscalls`).
     pub server_kernel_syscalls: Option<u64>,
+    /// The window's edges on the wall clock, Unix seconds.
+    pub wall: (f64, f64),
     /// The server's RSS before any connection, KiB (own server only).
     pub server_rss_base_kib: Option<u64>,
     /// Load generator CPU µs over the window.
@@ -96,6 +98,46 @@ impl ServerDelta {
     fn io(&self, n: u64) -> Option<u64> {
         self.counted.syscalls.then_some(n)
     }
+}
+
+/// Set a row's server columns from the server's snapshots at the window's
+/// edges, for `reqs` requests over `measured_s` seconds (a run; or the hosts
+/// of `loadgen merge` together).
+pub fn apply_server_window(
+    r: &mut RunResult,
+    a: &Snapshot,
+    b: &Snapshot,
+    reqs: u64,
+    measured_s: f64,
+) {
+    let s = ServerDelta::between(a, b);
+    r.server_bytes_out = Some(s.bytes_out);
+    r.server_refused = Some(s.refused);
+    r.server_resets = Some(b.counters.resets);
+    r.server_read_pauses = Some(b.counters.read_pauses);
+    r.server_cpu_us_per_req = per(s.cpu_us, reqs);
+    r.server_cpu_pct = Some(100.0 * s.cpu_us as f64 / (measured_s.max(1e-9) * 1e6));
+    r.server_syscalls_per_req = s.syscalls.and_then(|n| per(n, reqs));
+    r.server_waits_per_req = s.mux(s.mux.wait_calls).and_then(|n| per(n, reqs));
+    r.server_reads_per_req = s.io(s.counters.reads).and_then(|n| per(n, reqs));
+    r.server_writes_per_req = s.io(s.counters.writes).and_then(|n| per(n, reqs));
+    r.server_ctl_per_req = s.mux(s.mux.ctl_calls).and_then(|n| per(n, reqs));
+    r.server_enters_per_req = (s.mux.enters > 0).then(|| s.mux.enters as f64 / reqs.max(1) as f64);
+    r.server_sqes_per_req = (s.mux.sqes > 0).then(|| s.mux.sqes as f64 / reqs.max(1) as f64);
+    r.server_events_per_wait = s.mux(s.mux.events).and_then(|n| per(n, s.mux.wait_calls));
+    r.server_events_per_req = s.mux(s.mux.events).and_then(|n| per(n, reqs));
+    r.server_slots_per_wait = s
+        .mux(s.mux.slots_scanned)
+        .and_then(|n| per(n, s.mux.wait_calls));
+    r.server_ctx_switches_per_req = per(s.ctx_switches, reqs);
+    r.server_max_rss_kib = Some(s.max_rss_kib);
+    r.server_reactor_conns = (!b.reactors.is_empty()).then(|| {
+        b.reactors
+            .iter()
+            .map(|c| c.accepts.to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    });
 }
 
 /// `n / d`, or `None` (an empty cell) when nothing was counted.
@@ -197,14 +239,13 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         warnings.push(format!("self-check: {}", c.verdict()));
     }
     let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
-    let s = |f: &dyn Fn(&ServerDelta) -> Option<f64>| server.as_ref().and_then(f);
     let causes = w
         .connect_failures
         .iter()
         .map(|(k, v)| format!("{k}:{v}"))
         .collect::<Vec<_>>()
         .join(";");
-    let result = RunResult {
+    let mut result = RunResult {
         timestamp: now_rfc3339(),
         workload: args.load.workload,
         senders: (args.load.workload == Protocol::Chat).then(|| args.senders_or_default()),
@@ -284,41 +325,11 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         err_duplicated: w.errors.duplicated,
         err_reordered: w.errors.reordered,
         connect_failure_causes: causes,
-        server_bytes_out: server.as_ref().map(|s| s.bytes_out),
-        server_refused: server.as_ref().map(|s| s.refused),
-        server_resets: m.server.as_ref().map(|(_, b)| b.counters.resets),
-        server_read_pauses: m.server.as_ref().map(|(_, b)| b.counters.read_pauses),
-        server_cpu_us_per_req: s(&|s| per(s.cpu_us, reqs)),
-        server_cpu_pct: s(&|s| Some(100.0 * s.cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6))),
-        server_syscalls_per_req: s(&|s| s.syscalls.and_then(|n| per(n, reqs))),
         server_syscalls_kernel_per_req: m.server_kernel_syscalls.and_then(|n| per(n, reqs)),
-        server_waits_per_req: s(&|s| s.mux(s.mux.wait_calls).and_then(|n| per(n, reqs))),
-        server_reads_per_req: s(&|s| s.io(s.counters.reads).and_then(|n| per(n, reqs))),
-        server_writes_per_req: s(&|s| s.io(s.counters.writes).and_then(|n| per(n, reqs))),
-        server_ctl_per_req: s(&|s| s.mux(s.mux.ctl_calls).and_then(|n| per(n, reqs))),
-        server_enters_per_req: s(&|s| {
-            (s.mux.enters > 0).then(|| s.mux.enters as f64 / reqs.max(1) as f64)
-        }),
-        server_sqes_per_req: s(&|s| {
-            (s.mux.sqes > 0).then(|| s.mux.sqes as f64 / reqs.max(1) as f64)
-        }),
-        server_events_per_wait: s(&|s| s.mux(s.mux.events).and_then(|n| per(n, s.mux.wait_calls))),
-        server_events_per_req: s(&|s| s.mux(s.mux.events).and_then(|n| per(n, reqs))),
-        server_slots_per_wait: s(&|s| {
-            s.mux(s.mux.slots_scanned)
-                .and_then(|n| per(n, s.mux.wait_calls))
-        }),
-        server_ctx_switches_per_req: s(&|s| per(s.ctx_switches, reqs)),
-        server_max_rss_kib: server.as_ref().map(|s| s.max_rss_kib),
-        server_reactor_conns: m.server.as_ref().and_then(|(_, b)| {
-            (!b.reactors.is_empty()).then(|| {
-                b.reactors
-                    .iter()
-                    .map(|c| c.accepts.to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-        }),
+        host_label: args.host_label.clone(),
+        load_hosts: None,
+        window_start_unix: Some(m.wall.0),
+        window_end_unix: Some(m.wall.1),
         server_rss_per_conn_kib: server.as_ref().zip(m.server_rss_base_kib).and_then(
             |(s, base)| {
                 let conns = (w.connected_active + w.connected_idle) as f64;
@@ -352,8 +363,14 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         cores: machine.cores,
         kernel: machine.kernel.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        // The server's columns: `apply_server_window` below.
+        ..RunResult::default()
     };
+    if let Some((a, b)) = &m.server {
+        apply_server_window(&mut result, a, b, reqs, m.measured_s);
+    }
     RunOutput {
+        server_window: m.server.clone(),
         result,
         latency: w.latency,
         latency_uncorrected: args.rate.map(|_| w.latency_uncorrected),

@@ -310,6 +310,18 @@ pub struct RunResult {
     pub kernel: String,
     /// muxbench version.
     pub version: String,
+    /// `--host-label`: which load host made the run.
+    #[serde(default)]
+    pub host_label: Option<String>,
+    /// `loadgen merge`: how many load hosts the row combines (empty: one run).
+    #[serde(default)]
+    pub load_hosts: Option<usize>,
+    /// The measured window's start on the load host's wall clock, Unix seconds.
+    #[serde(default)]
+    pub window_start_unix: Option<f64>,
+    /// The measured window's end, Unix seconds.
+    #[serde(default)]
+    pub window_end_unix: Option<f64>,
 }
 
 impl RunResult {
@@ -340,6 +352,8 @@ pub struct RunOutput {
     pub interval: std::time::Duration,
     /// The intervals' rows (client and server figures, the rule's verdict).
     pub interval_rows: Vec<super::IntervalRow>,
+    /// The server's snapshots at the window's edges (own server, or `--server-control`).
+    pub server_window: Option<(crate::server::Snapshot, crate::server::Snapshot)>,
 }
 
 /// What a run with hostile clients adds to its output.

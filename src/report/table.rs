@@ -130,6 +130,15 @@ pub fn render(r: &RunResult) -> String {
             .map_or(String::new(), |v| format!(" ({v:.1} KiB per connection)")),
         r.server_refused.map_or("-".into(), |v| v.to_string()),
     );
+    if let Some(n) = r.load_hosts {
+        let _ = writeln!(
+            s,
+            "  load hosts   {n} merged ({}); server figures once, over the window all measured",
+            r.host_label.as_deref().unwrap_or("-")
+        );
+    } else if let Some(label) = &r.host_label {
+        let _ = writeln!(s, "  load host    {label}");
+    }
     if let Some(spread) = &r.server_reactor_conns {
         let _ = writeln!(
             s,

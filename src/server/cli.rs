@@ -198,6 +198,13 @@ pub struct ServerArgs {
     #[arg(long, value_enum, requires = "reactors")]
     pub accept: Option<super::reactors::AcceptMode>,
 
+    /// Serve the counters over TCP at this address (loopback unless told otherwise): each
+    /// connection gets one JSON snapshot line and is closed. For `loadgen --addr HOST:PORT
+    /// --server-control ADDR` on another host. Answered from the counters page by a thread of
+    /// its own (with --stats-page that page, else one made for it).
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::parse_listen_addr)]
+    pub control: Option<SocketAddr>,
+
     /// With --reactors: pin reactor i to CPU i of this list (cyclically), e.g. `0-3` or `0,2`.
     #[arg(long, value_name = "LIST", value_parser = crate::loadgen::parse_cpus, requires = "reactors", conflicts_with = "cpu")]
     pub server_cpus: Option<crate::loadgen::CpuList>,
@@ -303,14 +310,48 @@ impl ServerArgs {
                 accept: self.accept.unwrap_or_default(),
                 cpus: self.server_cpus.as_ref().map(|c| c.0.clone()),
             });
+        let mut cfg = self.config();
+        // --control reads the counters page: the one asked for, or one of its own.
+        let mut control = match self.control {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("--control: cannot listen on {addr}"))?;
+                let own = cfg.stats_page.is_none();
+                let page = cfg.stats_page.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("muxserver-{}.control", std::process::id()))
+                });
+                cfg.stats_page = Some(page.clone());
+                Some((listener, page, own))
+            }
+            None => None,
+        };
         let snapshot = super::serve(
             backend,
             self.addr,
-            self.config(),
+            cfg,
             plan.as_ref(),
-            |addr| println!("listening on {addr} backend={backend}"),
-            |snap| println!("{}", snap.to_json_line()),
+            |addr| match control.take() {
+                Some((listener, page, own)) => {
+                    let at = listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    match super::remote::spawn(listener, page, own, backend) {
+                        Ok(()) => println!("listening on {addr} backend={backend} control={at}"),
+                        Err(e) => {
+                            // Before the readiness line: nobody relies on the server yet.
+                            eprintln!(
+                                "muxserver: error: --control: reading the counters page: {e}"
+                            );
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                None => println!("listening on {addr} backend={backend}"),
+            },
+            |snap| println!("{}", snap.clone().stamped().to_json_line()),
         )?;
+        let snapshot = snapshot.stamped();
         println!("{}", snapshot.to_json_line());
         Ok(snapshot)
     }

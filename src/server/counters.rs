@@ -176,9 +176,43 @@ pub struct Snapshot {
     /// `--reactors`: each reactor's own counters (how the connections spread).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactors: Vec<Counters>,
+    /// Which server process: `HOST:PID:START` (start in Unix ns), the same in
+    /// every snapshot of one process (`loadgen merge` refuses to combine
+    /// windows of different servers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server_id: String,
+    /// When it was taken, Unix time in ns (the server's clock).
+    #[serde(default)]
+    pub unix_ns: u64,
+}
+
+/// This process as a server: `HOST:PID:START`.
+pub fn server_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        format!("{host}:{}:{}", std::process::id(), unix_ns_now())
+    })
+}
+
+/// The wall clock, Unix ns.
+pub fn unix_ns_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Snapshot {
+    /// Name the process and the moment (done where a snapshot leaves the server).
+    pub fn stamped(mut self) -> Snapshot {
+        self.server_id = server_id().to_string();
+        self.unix_ns = unix_ns_now();
+        self
+    }
+
     /// The snapshot as one line of JSON.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a Snapshot always serialises")

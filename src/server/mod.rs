@@ -15,6 +15,7 @@ mod counters;
 mod event_loop;
 mod protocol;
 pub mod reactors;
+pub mod remote;
 mod room;
 mod shards;
 pub mod stats_page;

@@ -142,6 +142,8 @@ fn combine(kind: &str, backend: Backend, parts: &[(Counters, MuxStats)]) -> Snap
         rusage: sys::rusage_self().unwrap_or_default(),
         rss_kib: sys::current_rss_kib().unwrap_or(0),
         reactors: parts.iter().map(|(c, _)| *c).collect(),
+        server_id: String::new(),
+        unix_ns: 0,
     }
 }
 

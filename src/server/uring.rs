@@ -295,6 +295,8 @@ impl UringServer {
             rusage: sys::rusage_self().unwrap_or_default(),
             rss_kib: sys::current_rss_kib().unwrap_or(0),
             reactors: Vec::new(),
+            server_id: String::new(),
+            unix_ns: 0,
         }
     }
 

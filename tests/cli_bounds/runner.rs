@@ -38,11 +38,12 @@ pub enum Cmd {
     Report,
     BenchTable,
     Doctor,
+    Merge,
     Muxclient,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 9] = [
+    pub const ALL: [Cmd; 10] = [
         Cmd::Muxserver,
         Cmd::Serve,
         Cmd::Loadgen,
@@ -51,6 +52,7 @@ impl Cmd {
         Cmd::Report,
         Cmd::BenchTable,
         Cmd::Doctor,
+        Cmd::Merge,
         Cmd::Muxclient,
     ];
 
@@ -64,6 +66,7 @@ impl Cmd {
             Cmd::Report => (LOADGEN, &["report"]),
             Cmd::BenchTable => (LOADGEN, &["bench-table"]),
             Cmd::Doctor => (LOADGEN, &["doctor"]),
+            Cmd::Merge => (LOADGEN, &["merge"]),
             Cmd::Muxclient => (MUXCLIENT, &[]),
         }
     }

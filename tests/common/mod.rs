@@ -107,6 +107,8 @@ pub fn raise_fd_limit() {
 pub struct Server {
     inner: RefCell<ServerChild>,
     pub addr: SocketAddr,
+    /// `--control`: its address, from the readiness line.
+    pub control: Option<String>,
 }
 
 impl Server {
@@ -119,6 +121,7 @@ impl Server {
         assert_eq!(inner.backend, backend.name());
         Server {
             addr: inner.addr,
+            control: inner.control.clone(),
             inner: RefCell::new(inner),
         }
     }

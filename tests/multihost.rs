@@ -1,0 +1,227 @@
+//! Several load hosts against one server, proved on one machine: a
+//! `muxserver --control`, two `loadgen --addr --server-control --start-at`
+//! processes, then `loadgen merge`.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use muxbench::mux::Backend;
+use muxbench::report::json::{decode_histogram, FullResult};
+
+mod common;
+use common::Server;
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .output()
+        .expect("run loadgen")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The server's control address from its readiness line.
+fn control_addr(server: &Server) -> String {
+    server.control.clone().expect("started with --control")
+}
+
+fn read(p: &Path) -> FullResult {
+    muxbench::report::json::read(p).unwrap()
+}
+
+#[test]
+fn two_hosts_merge_into_one_result() {
+    let server = Server::start(Backend::EpollEt, &["--control", "127.0.0.1:0"]);
+    let control = control_addr(&server);
+    let addr = server.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let at = format!("{:.3}", unix_now() + 2.5);
+    let hosts: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|h| {
+            let json = dir.path().join(format!("{h}.json"));
+            let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+                .args(["--addr", &addr, "--server-control", &control])
+                .args(["--start-at", &at, "--host-label", h])
+                .args(["--conns", "10", "--warmup", "0.3", "--duration", "1"])
+                .args(["--no-csv", "--quiet", "--json"])
+                .arg(&json)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, json)
+        })
+        .collect();
+    let mut jsons = Vec::new();
+    for (mut child, json) in hosts {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a load host failed");
+        jsons.push(json);
+    }
+    let merged = dir.path().join("merged.json");
+    let csv = dir.path().join("runs.csv");
+    let out = loadgen(&[
+        "merge",
+        jsons[0].to_str().unwrap(),
+        jsons[1].to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (a, b, m) = (read(&jsons[0]), read(&jsons[1]), read(&merged));
+    let r = &m.result;
+    assert_eq!(r.load_hosts, Some(2));
+    assert_eq!(m.hosts.len(), 2);
+    assert_eq!(r.requests, a.result.requests + b.result.requests);
+    assert_eq!(r.errors, 0, "{}", text(&out));
+    let count = |f: &FullResult| {
+        decode_histogram(f.histogram.as_deref().unwrap())
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&m), count(&a) + count(&b));
+    assert_eq!(count(&m), r.requests);
+    // Each host saw the server's counters of the same process.
+    let id = |f: &FullResult| f.server_window.as_ref().unwrap().0.server_id.clone();
+    assert_eq!(id(&a), id(&b));
+    assert!(!id(&a).is_empty());
+    // The server's bytes over the window all hosts measured match the merged
+    // requests, up to what is in flight at the edges (one message per
+    // connection each) and the hosts' few ms of start skew.
+    let server_msgs = r.server_bytes_out.unwrap() as f64 / r.msg_size as f64;
+    let margin = 2.0 * 20.0 + 0.03 * r.requests as f64;
+    assert!(
+        (server_msgs - r.requests as f64).abs() <= margin,
+        "server {server_msgs} vs merged {} requests",
+        r.requests
+    );
+    // Per request: one read and one write, counted once for both hosts.
+    let reads = r.server_reads_per_req.unwrap();
+    assert!((0.9..1.2).contains(&reads), "{reads} reads per request");
+    assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
+    // The merged row is a row of the usual schema.
+    let rows = muxbench::report::csv::read(&csv).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].load_hosts, Some(2));
+    assert_eq!(rows[0].requests, r.requests);
+    let md = dir.path().join("REPORT.md");
+    let out = loadgen(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--output",
+        md.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "loadgen report takes it: {}",
+        text(&out)
+    );
+    server.stop();
+
+    // Refusals: windows that do not overlap, and different servers.
+    let mut late = b.clone();
+    late.result.window_start_unix = Some(a.result.window_end_unix.unwrap() + 10.0);
+    late.result.window_end_unix = Some(a.result.window_end_unix.unwrap() + 11.0);
+    let late_path = dir.path().join("late.json");
+    muxbench::report::json::write_full(&late_path, &late).unwrap();
+    let out = loadgen(&[
+        "merge",
+        jsons[0].to_str().unwrap(),
+        late_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("do not overlap"), "{}", text(&out));
+    let mut other = b.clone();
+    if let Some(w) = other.server_window.as_mut() {
+        w.0.server_id = "elsewhere:1:2".into();
+        w.1.server_id = "elsewhere:1:2".into();
+    }
+    let other_path = dir.path().join("other.json");
+    muxbench::report::json::write_full(&other_path, &other).unwrap();
+    let out = loadgen(&[
+        "merge",
+        jsons[0].to_str().unwrap(),
+        other_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("different servers"), "{}", text(&out));
+}
+
+/// A control address that does not answer, or answers something else, is
+/// an error before the run starts.
+#[test]
+fn bad_control_address_is_a_clear_error() {
+    let echo = Server::start(Backend::EpollEt, &[]);
+    let addr = echo.addr.to_string();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let out = loadgen(&["--addr", &addr, "--server-control", &closed, "--conns", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("does not answer"), "{}", text(&out));
+
+    let liar = TcpListener::bind("127.0.0.1:0").unwrap();
+    let liar_addr = liar.local_addr().unwrap().to_string();
+    let t = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = liar.accept() {
+            let _ = s.write_all(b"hello, I am not muxserver\n");
+        }
+    });
+    let out = loadgen(&[
+        "--addr",
+        &addr,
+        "--server-control",
+        &liar_addr,
+        "--conns",
+        "1",
+    ]);
+    t.join().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a muxserver counters snapshot"),
+        "{}",
+        text(&out)
+    );
+    echo.stop();
+}
+
+/// `--start-at` in the past (after connecting) is refused; a malformed one
+/// is a usage error.
+#[test]
+fn start_at_in_the_past_is_refused() {
+    let echo = Server::start(Backend::EpollEt, &[]);
+    let addr = echo.addr.to_string();
+    let past = format!("{:.3}", unix_now() - 5.0);
+    let out = loadgen(&[
+        "--addr",
+        &addr,
+        "--start-at",
+        &past,
+        "--conns",
+        "1",
+        "--no-csv",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--start-at"), "{}", text(&out));
+    let out = loadgen(&["--addr", &addr, "--start-at", "yesterday", "--conns", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    echo.stop();
+}
