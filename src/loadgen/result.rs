@@ -214,7 +214,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
     let robust = super::intervals::robust(&interval_rows);
     if robust.excluded > 0 {
         warnings.push(format!(
-            "{} of {} intervals left out (steal, CPU speed shift, stall or short; see --intervals)",
+            "{} of {} intervals left out (steal, CPU speed shift, stall or short: see --intervals)",
             robust.excluded, robust.intervals
         ));
     }
