@@ -415,6 +415,21 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     Ok((0..CPU_SETSIZE).filter(|&c| set.is_set(c)).collect())
 }
 
+/// Pin the calling thread to the CPUs in `cpus` (any of them).
+pub fn pin_to_cpus(cpus: &[usize]) -> io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    for &cpu in cpus {
+        if cpu >= CPU_SETSIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cpu {cpu} is out of range (an affinity mask names CPUs 0..{CPU_SETSIZE})"),
+            ));
+        }
+        set.set(cpu);
+    }
+    rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
+}
+
 /// A file mapped `MAP_SHARED` as 64-bit atomic words: the server's counters
 /// page, written by the server and read by the load generator in another
 /// process. Unmapped on drop.

@@ -90,8 +90,11 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
         0
     };
     let server_msgs = r.server_bytes_out.unwrap() / r.msg_size as u64;
+    // And what the snapshot signal's delivery lets through: on a loaded
+    // 2-core machine the server may take milliseconds to answer it.
+    let skew = r.requests / 50;
     assert!(
-        server_msgs.abs_diff(r.requests) <= 2 * 500 + unpublished,
+        server_msgs.abs_diff(r.requests) <= 2 * 500 + unpublished + skew,
         "client {} vs server {server_msgs}",
         r.requests
     );
@@ -179,10 +182,12 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
             "{i:?}"
         );
     }
-    let (med, whole_cpu) = (
-        r.server_cpu_us_per_req_med.unwrap(),
-        r.server_cpu_us_per_req.unwrap(),
-    );
+    let Some(med) = r.server_cpu_us_per_req_med else {
+        // Only when the interval rule left every interval out.
+        assert_eq!(r.intervals_excluded, r.intervals, "{r:?}");
+        return;
+    };
+    let whole_cpu = r.server_cpu_us_per_req.unwrap();
     assert!(
         med > whole_cpu / 2.0 && med < whole_cpu * 2.0,
         "{med} vs {whole_cpu}"

@@ -102,6 +102,14 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     let addr = server
         .as_ref()
         .map_or_else(|| args.addr.unwrap(), |s| s.addr);
+    // The coordinator (this thread: its samples and snapshots time the
+    // window) stays off the server's CPU, where hundreds of server threads
+    // (`threads`) would delay its wake-ups; restored when the run ends.
+    let _coordinator_placement = placement
+        .client_cpus
+        .as_deref()
+        .filter(|_| server.is_some())
+        .and_then(|cpus| AffinityGuard::pin(cpus).ok());
     // The external server's counters: answered now, or the run does not start.
     if let Some(c) = args.server_control {
         let snap =
@@ -316,6 +324,23 @@ struct Window {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+
+/// The calling thread pinned to some CPUs until dropped, then as before.
+struct AffinityGuard(Vec<usize>);
+
+impl AffinityGuard {
+    fn pin(cpus: &[usize]) -> std::io::Result<AffinityGuard> {
+        let before = sys::allowed_cpus()?;
+        sys::pin_to_cpus(cpus)?;
+        Ok(AffinityGuard(before))
+    }
+}
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        let _ = sys::pin_to_cpus(&self.0);
+    }
+}
 
 /// What else reads the server at the window's edges.
 struct ServerProbes<'a> {

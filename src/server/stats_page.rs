@@ -109,7 +109,12 @@ impl StatsReader {
     /// changing them through many attempts (it publishes in well under a µs).
     pub fn read(&self) -> Option<(Counters, MuxStats)> {
         let w = self.map.words();
-        for _ in 0..10_000 {
+        for attempt in 0..10_000u32 {
+            if attempt % 64 == 63 {
+                // The writer may have been preempted mid-publication on this
+                // very CPU: let it finish instead of spinning on.
+                std::thread::yield_now();
+            }
             let before = w[SEQ].load(Ordering::Acquire);
             if before % 2 == 1 {
                 std::hint::spin_loop();
