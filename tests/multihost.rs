@@ -98,6 +98,14 @@ fn two_hosts_merge_into_one_result() {
     };
     assert_eq!(count(&m), count(&a) + count(&b));
     assert_eq!(count(&m), r.requests);
+    // Each host sampled the server's counters every interval too.
+    for f in [&a, &b] {
+        assert!(!f.intervals.is_empty());
+        for i in &f.intervals {
+            assert!(i.server_cpu_us_per_req.is_some(), "{i:?}");
+            assert!(i.server_syscalls_per_req.is_some(), "{i:?}");
+        }
+    }
     // Each host saw the server's counters of the same process.
     let id = |f: &FullResult| f.server_window.as_ref().unwrap().0.server_id.clone();
     assert_eq!(id(&a), id(&b));

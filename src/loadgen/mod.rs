@@ -97,7 +97,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
     let sampler = match &server {
         Some(s) => sampler::Sampler::new(Some(page.path()), Some(s.pid()), placement.server_cpu)
             .context("reading the server's counters page")?,
-        None => sampler::Sampler::new(None, None, None)?,
+        None => sampler::Sampler::new(None, None, None)?.with_control(args.server_control),
     };
     let addr = server
         .as_ref()

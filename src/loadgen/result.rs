@@ -209,7 +209,10 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         measure_start: m.measure_start,
         interval: m.interval,
         client_cpu_count: m.client_cpu_count,
-        backend: args.backend,
+        // An external server's backend is the one its snapshots name.
+        backend: args
+            .backend
+            .or_else(|| m.server.as_ref().and_then(|(_, b)| b.backend.parse().ok())),
     });
     let robust = super::intervals::robust(&interval_rows);
     if robust.excluded > 0 {

@@ -45,6 +45,9 @@ pub struct Sample {
 pub struct Sampler {
     page: Option<StatsReader>,
     server_pid: Option<u32>,
+    /// An external server's control address (`--server-control`): its
+    /// counters and CPU time, one TCP round trip per sample.
+    control: Option<std::net::SocketAddr>,
     prober: Prober,
 }
 
@@ -60,19 +63,37 @@ impl Sampler {
         Ok(Sampler {
             page: page.map(StatsReader::open).transpose()?,
             server_pid,
+            control: None,
             prober: Prober::start(probe_cpu)?,
         })
+    }
+
+    /// Read an external server's counters and CPU time from its control
+    /// address at every sample (its getrusage: microseconds, not the
+    /// nanoseconds of the CPU clock an own server's samples use).
+    pub fn with_control(mut self, control: Option<std::net::SocketAddr>) -> Sampler {
+        self.control = control;
+        self
     }
 
     /// Take a sample now.
     pub fn sample(&self) -> Sample {
         let probe_us = self.prober.run();
+        let remote = self
+            .control
+            .and_then(|c| crate::server::remote::fetch(c, Duration::from_secs(1)).ok());
         Sample {
             at: Instant::now(),
-            server: self.page.as_ref().and_then(StatsReader::read),
-            server_cpu: self
-                .server_pid
-                .and_then(|pid| sys::process_cpu_time(pid).ok()),
+            server: match &remote {
+                Some(s) => Some((s.counters, s.mux)),
+                None => self.page.as_ref().and_then(StatsReader::read),
+            },
+            server_cpu: match &remote {
+                Some(s) => Some(Duration::from_micros(s.rusage.user_us + s.rusage.sys_us)),
+                None => self
+                    .server_pid
+                    .and_then(|pid| sys::process_cpu_time(pid).ok()),
+            },
             client_cpu_us: sys::rusage_self().map_or(0, |r| r.user_us + r.sys_us),
             cpu: CpuTimes::read(),
             probe_us,
