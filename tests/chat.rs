@@ -175,7 +175,10 @@ fn slow_consumer_is_dropped_and_room_continues(backend: Backend) {
     for h in handles {
         h.join().unwrap();
     }
-    let snap = server.snapshot();
+    // Dropped means closed, before the stalled client reads anything (a
+    // writer blocked on its full socket must not keep it open); the four
+    // readers closed theirs as their threads ended.
+    let snap = server.wait_until("the slow consumer to be closed", |s| s.counters.conns == 0);
     assert_eq!(snap.counters.slow_consumer_drops, 1, "{:?}", snap.counters);
     assert!(snap.counters.peak_pending_bytes <= 512 * 1024);
     let grown = snap.rss_kib.saturating_sub(before);
@@ -184,7 +187,14 @@ fn slow_consumer_is_dropped_and_room_continues(backend: Backend) {
     let mut stalled = readers.pop().unwrap();
     stalled.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut sink = Vec::new();
-    let _ = stalled.read_to_end(&mut sink); // EOF or reset: either ends it
+    // EOF or reset: either ends it — but not our read timeout: the server
+    // must have cut it off, even with its writer blocked on the full socket.
+    if let Err(e) = stalled.read_to_end(&mut sink) {
+        assert!(
+            !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "the stalled client was left open: {e}"
+        );
+    }
     assert!(
         sink.len() < LINES * 200,
         "the stalled client was not cut off"

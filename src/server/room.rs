@@ -22,6 +22,11 @@ use super::shards::Tally;
 pub trait Wake: Send + Sync {
     /// Something changed in the outbox.
     fn wake(&self);
+    /// The member was just dropped as a slow consumer (after [`Wake::wake`]):
+    /// a writer blocked on the stalled socket cannot see the flag, so a
+    /// thread server shuts the socket down here. Called under the room's
+    /// lock, while the member is still in the room (its socket still open).
+    fn dropped(&self) {}
 }
 
 /// Lines owed to one member, and what its writer must do.
@@ -133,7 +138,7 @@ impl<W: Wake> Room<W> {
         }
         for k in slow {
             note_slow_consumer(&mut tally.c, self.cap);
-            members.remove(k);
+            members.remove(k).waker.dropped();
         }
         tally.publish();
     }

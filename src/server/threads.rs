@@ -55,11 +55,20 @@ struct Entry {
     handle: JoinHandle<()>,
 }
 
-struct CondWake(Condvar);
+/// A chat member's wake-up: its writer's condition variable, and its socket.
+struct CondWake(Condvar, RawFd);
 
 impl Wake for CondWake {
     fn wake(&self) {
         self.0.notify_one();
+    }
+
+    /// Dropped as a slow consumer: its writer may be blocked writing to the
+    /// stalled socket, its reader in `read`; shutting the socket down ends
+    /// both. The socket is open: the member is still in the room, and its
+    /// thread leaves the room before it closes the socket.
+    fn dropped(&self) {
+        let _ = sys::shutdown_raw(self.1, Shutdown::Both);
     }
 }
 
@@ -237,7 +246,7 @@ fn accept_all(
         // A chat member joins the room now, as the event loop registers a
         // connection at accept: lines sent after it is counted reach it.
         let membership = (shared.cfg.protocol == Protocol::Chat).then(|| {
-            let m = Member::new(CondWake(Condvar::new()));
+            let m = Member::new(CondWake(Condvar::new(), stream.as_raw_fd()));
             (shared.room.join(&m), m)
         });
         let joined = membership.as_ref().map(|(k, m)| (*k, Arc::clone(m)));

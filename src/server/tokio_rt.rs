@@ -303,8 +303,20 @@ async fn chat_member(
             let mut slices = [IoSlice::new(&[]); IOV_MAX];
             let k = batch.slices(&mut slices);
             let offered: usize = slices[..k].iter().map(|s| s.len()).sum();
+            // A write to a stalled client may wait for ever: being dropped
+            // as a slow consumer meanwhile ends it (the write is cancel-safe:
+            // nothing was written if it did not complete).
+            let written = tokio::select! {
+                r = stream.write_vectored(&slices[..k]) => r,
+                _ = member.waker.0.notified() => {
+                    if member.outbox().dropped {
+                        return false;
+                    }
+                    continue;
+                }
+            };
             t.c.writes += 1;
-            match stream.write_vectored(&slices[..k]).await {
+            match written {
                 Ok(w) => {
                     if w < offered {
                         t.c.partial_writes += 1;
