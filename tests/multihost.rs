@@ -143,7 +143,14 @@ fn two_hosts_merge_into_one_result() {
     );
     server.stop();
 
-    // Refusals: windows that do not overlap, and different servers.
+    // Refusals: one host twice, windows that do not overlap, different servers.
+    let out = loadgen(&[
+        "merge",
+        jsons[0].to_str().unwrap(),
+        jsons[0].to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("same host"), "{}", text(&out));
     let mut late = b.clone();
     late.result.window_start_unix = Some(a.result.window_end_unix.unwrap() + 10.0);
     late.result.window_end_unix = Some(a.result.window_end_unix.unwrap() + 11.0);

@@ -61,6 +61,22 @@ pub fn merge(hosts: &[(PathBuf, FullResult)]) -> Result<(FullResult, Histogram<u
     if hosts.len() < 2 {
         bail!("merging needs the results of two or more load hosts");
     }
+    // One host given twice would count its requests twice.
+    for (i, (pa, fa)) in hosts.iter().enumerate() {
+        for (pb, fb) in &hosts[..i] {
+            let same_label =
+                fa.result.host_label.is_some() && fa.result.host_label == fb.result.host_label;
+            if pa == pb || same_label {
+                bail!(
+                    "{} and {} are the same host ({}): give each host's result once, each \
+                     host its own --host-label",
+                    pb.display(),
+                    pa.display(),
+                    name(&fa.result, pa)
+                );
+            }
+        }
+    }
     let mut merged_h: Option<Histogram<u64>> = None;
     let mut windows = Vec::new();
     for (path, f) in hosts {
@@ -122,6 +138,31 @@ pub fn merge(hosts: &[(PathBuf, FullResult)]) -> Result<(FullResult, Histogram<u
     r.conns = rows.iter().map(|r| r.conns).sum();
     r.idle = rows.iter().map(|r| r.idle).sum();
     r.req_per_s = rows.iter().map(|r| r.req_per_s).sum();
+    let sum_opt =
+        |f: &dyn Fn(&RunResult) -> Option<u64>| rows.iter().map(|r| f(r)).sum::<Option<u64>>();
+    r.unsent = sum_opt(&|r| r.unsent);
+    r.lines_sent = sum_opt(&|r| r.lines_sent);
+    r.foreign_lines = sum_opt(&|r| r.foreign_lines);
+    r.target_rate = rows.iter().map(|r| r.target_rate).sum::<Option<f64>>();
+    r.rate_not_met = r.target_rate.map(|t| r.req_per_s < 0.95 * t);
+    // Each host's own (in `hosts`), not a property of the sum.
+    r.uncorrected_p50_us = None;
+    r.uncorrected_p99_us = None;
+    r.send_rate = None;
+    r.send_lag_p50_us = None;
+    r.send_lag_p99_us = None;
+    r.send_fit_d = None;
+    r.send_fit_p = None;
+    r.lat_autocorr = None;
+    r.p99_ci_lo_us = None;
+    r.p99_ci_hi_us = None;
+    r.verdict = String::new();
+    r.req_per_s_med_lo = None;
+    r.req_per_s_med_hi = None;
+    r.server_cpu_us_per_req_med_lo = None;
+    r.server_cpu_us_per_req_med_hi = None;
+    r.probe_us = None;
+    r.probe_iqr_us = None;
     r.mb_per_s = rows.iter().map(|r| r.mb_per_s).sum();
     r.measured_s = end - start;
     let q = |p: f64| {

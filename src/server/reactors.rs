@@ -87,6 +87,8 @@ pub struct Plan {
 const MUX_WORDS: usize = std::mem::size_of::<MuxStats>() / 8;
 /// How often the stats page is refreshed from the slots.
 const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+/// How often, without a page, the main thread checks that every reactor runs.
+const REACTOR_CHECK: Duration = Duration::from_millis(100);
 
 /// One reactor's counters, published every loop turn (relaxed word stores:
 /// each word is whole, and a snapshot is a few words behind at worst).
@@ -134,6 +136,9 @@ fn combine(kind: &str, backend: Backend, parts: &[(Counters, MuxStats)]) -> Snap
         counters.merge(c);
         mux.merge(m);
     }
+    // Each reactor knows only its own peak: their sum bounds the server's
+    // from above (the peaks need not have coincided).
+    counters.peak_conns = parts.iter().map(|(c, _)| c.peak_conns).sum();
     Snapshot {
         kind: kind.to_string(),
         backend: backend.name().to_string(),
@@ -195,6 +200,11 @@ pub fn serve(
         && !matches!(backend, Backend::EpollLt | Backend::EpollEt)
     {
         anyhow::bail!("--accept exclusive needs EPOLLEXCLUSIVE: an epoll backend, not {backend}");
+    }
+    if cfg.max_conns != usize::MAX {
+        anyhow::bail!(
+            "--max-conns with --reactors: each reactor would apply it to its own connections"
+        );
     }
     if cfg.protocol == Protocol::Chat {
         anyhow::bail!(
@@ -270,7 +280,13 @@ pub fn serve(
             events: libc::POLLIN,
             revents: 0,
         }];
-        match sys::poll(&mut fds, page.as_ref().map(|_| PUBLISH_EVERY)) {
+        // With a timeout even without a page: a reactor that fails is noticed.
+        let timeout = if page.is_some() {
+            PUBLISH_EVERY
+        } else {
+            REACTOR_CHECK
+        };
+        match sys::poll(&mut fds, Some(timeout)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => other?,
         };

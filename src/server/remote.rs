@@ -43,7 +43,12 @@ pub fn spawn(
         .name("control".into())
         .spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
+                let Ok(mut stream) = stream else {
+                    // Out of descriptors (EMFILE) or the like: do not spin,
+                    // which would show as the server's CPU.
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                };
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
                 let Some((counters, mux)) = reader.read() else {
                     continue; // torn through many tries: the client retries

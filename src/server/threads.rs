@@ -43,6 +43,8 @@ use crate::sys;
 /// Smallest `--stack-size`: the thread's own frames, the read path's, and
 /// the C library's thread-local storage.
 pub const MIN_STACK: usize = 32 * 1024;
+/// Connections accepted per turn before the control pipe is looked at again.
+const ACCEPT_BATCH: usize = 256;
 /// How long accepting pauses when descriptors run out (as in the event loop).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How often the stats page is refreshed (the event loops do it every turn;
@@ -212,7 +214,7 @@ fn accept_all(
     acc: &mut Tally,
     warned_spawn: &mut bool,
 ) -> Option<io::Error> {
-    loop {
+    for _ in 0..ACCEPT_BATCH {
         // std's accept: accept4(SOCK_CLOEXEC); the new socket is blocking.
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -252,11 +254,20 @@ fn accept_all(
         let joined = membership.as_ref().map(|(k, m)| (*k, Arc::clone(m)));
         let open = shared.shards.opened();
         let sh = Arc::clone(shared);
+        // The socket goes to the thread once it exists: if it cannot start,
+        // the member leaves the room before the socket closes (the room may
+        // shut a member's socket down, and must never meet a closed one).
+        let (hand_over, take) = std::sync::mpsc::sync_channel::<TcpStream>(1);
         let spawned = std::thread::Builder::new()
             .stack_size(shared.cfg.stack_size)
-            .spawn(move || connection(&sh, key, stream, membership));
+            .spawn(move || {
+                if let Ok(stream) = take.recv() {
+                    connection(&sh, key, stream, membership);
+                }
+            });
         match spawned {
             Ok(handle) => {
+                let _ = hand_over.send(stream);
                 entry.insert(Entry { fd, handle });
                 acc.c.peak_conns = acc.c.peak_conns.max(open);
             }
@@ -264,6 +275,7 @@ fn accept_all(
                 if let Some((k, m)) = joined {
                     shared.room.leave(k, &m);
                 }
+                drop(stream);
                 shared.shards.unopened();
                 acc.c.refused += 1;
                 if !std::mem::replace(warned_spawn, true) {
@@ -275,6 +287,9 @@ fn accept_all(
             }
         }
     }
+    // The batch is done: let the control pipe have a turn (stop, snapshots);
+    // the listener is still readable and is served on the next turn.
+    None
 }
 
 /// A chat member's key in the room, and the member.
@@ -428,7 +443,15 @@ fn chat_reader(
         while let Some(line) = next_line::<Arc<[u8]>>(&mut partial, &buf, &mut start, cfg.max_line)
         {
             match line {
-                Ok(line) => shared.room.broadcast(line),
+                Ok(line) => {
+                    shared.room.broadcast(line);
+                    if member.outbox().dropped {
+                        // Dropped as a slow consumer (of its own lines, too):
+                        // like the event loop, nothing more of it is read.
+                        t.publish();
+                        return false;
+                    }
+                }
                 Err(TooLong) => {
                     t.c.lines_too_long += 1;
                     partial = Vec::new();

@@ -7,7 +7,12 @@
 //!   if the socket takes less, the rest goes out with `write_all().await`
 //!   while the task reads nothing (back-pressure, counted as `read_pauses`).
 //! - Chat: the same room as `threads` (`room.rs`); each task selects between
-//!   reading its client and a `Notify` that lines are queued for it.
+//!   reading its client and a `Notify` that lines are queued for it. One task
+//!   both reads and writes, so while a write to its client waits, that client
+//!   is not read (tokio's back-pressure, as the issue asks): a client that
+//!   floods lines and never reads stops being read once its socket is full,
+//!   where the event loop reads on and drops it when its queue overflows;
+//!   others' lines still overflow its queue and drop it.
 //! - What the server cannot count: tokio's system calls (a read that found
 //!   nothing, the reactor's `epoll_wait`s, its wake-ups) happen inside the
 //!   runtime. `reads` and `writes` here are completed reads and writes at
@@ -164,7 +169,13 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                     });
                     let open = shared.shards.opened();
                     shared.peak_conns.fetch_max(open, Ordering::Relaxed);
-                    tokio::spawn(connection(stream, Arc::clone(&shared), membership));
+                    let ct = ConnTally {
+                        t: shared.shards.handle(),
+                        reset: false,
+                        shared: Arc::clone(&shared),
+                        membership,
+                    };
+                    tokio::spawn(connection(stream, ct));
                 }
             }
             Err(e) => match e.raw_os_error() {
@@ -191,15 +202,20 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     acc.publish();
 }
 
-/// Closes the books of a connection task however it ends (also when the
-/// runtime drops it at stop).
+/// Closes the books of a connection however its task ends — also when the
+/// runtime drops it at stop, polled or not: counted closed, out of the room.
 struct ConnTally {
     t: Tally,
     reset: bool,
+    shared: Arc<Shared>,
+    membership: Option<Membership>,
 }
 
 impl Drop for ConnTally {
     fn drop(&mut self) {
+        if let Some((key, member)) = &self.membership {
+            self.shared.room.leave(*key, member);
+        }
         self.t.closed(self.reset);
         self.t.publish();
     }
@@ -208,19 +224,11 @@ impl Drop for ConnTally {
 /// A chat member's key in the room, and the member.
 type Membership = (usize, Arc<Member<NotifyWake>>);
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>, membership: Option<Membership>) {
-    let mut ct = ConnTally {
-        t: shared.shards.handle(),
-        reset: false,
-    };
-    ct.reset = match membership {
+async fn connection(mut stream: TcpStream, mut ct: ConnTally) {
+    let shared = Arc::clone(&ct.shared);
+    ct.reset = match ct.membership.clone() {
         None => echo(stream, &shared.cfg, &mut ct.t).await,
-        Some((key, member)) => {
-            let mut stream = stream;
-            let reset = chat_member(&mut stream, &shared, key, &member, &mut ct.t).await;
-            shared.room.leave(key, &member);
-            reset
-        }
+        Some((key, member)) => chat_member(&mut stream, &shared, key, &member, &mut ct.t).await,
     };
 }
 
@@ -369,7 +377,13 @@ async fn chat_member(
         while let Some(line) = next_line::<Arc<[u8]>>(&mut partial, &buf, &mut start, cfg.max_line)
         {
             match line {
-                Ok(line) => shared.room.broadcast(line),
+                Ok(line) => {
+                    shared.room.broadcast(line);
+                    if member.outbox().dropped {
+                        // Dropped as a slow consumer: nothing more of it is read.
+                        return false;
+                    }
+                }
                 Err(TooLong) => {
                     t.c.lines_too_long += 1;
                     partial = Vec::new();
