@@ -100,10 +100,13 @@ impl Env {
             ]),
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
             Cmd::Doctor => v(&[("--sample", s("0.1"))]),
-            // One result given twice: its window overlaps itself.
+            // One result under two names: its window overlaps itself.
             Cmd::Merge => {
-                let json = self.dir.join("run.json").display().to_string();
-                v(&[("<INPUTS>", Some(json.clone())), ("<INPUTS>", Some(json))])
+                let json = |n: &str| Some(self.dir.join(n).display().to_string());
+                v(&[
+                    ("<INPUTS>", json("run.json")),
+                    ("<INPUTS>", json("run2.json")),
+                ])
             }
             Cmd::Muxclient => v(&[("<ADDR>", Some(self.echo_addr.to_string()))]),
         }
@@ -1108,6 +1111,9 @@ fn env() -> (Env, tempfile::TempDir, Guard) {
         .output()
         .expect("running loadgen");
     assert!(made.status.success(), "{made:?}");
+    // Two "hosts" for `loadgen merge`: the same run under two names (their
+    // windows overlap, being one window).
+    std::fs::copy(dir.path().join("run.json"), dir.path().join("run2.json")).unwrap();
     let allowed = muxbench::sys::allowed_cpus().expect("affinity");
     let client_cpus = if allowed.len() < 2 {
         allowed.len()
