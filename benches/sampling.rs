@@ -11,7 +11,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use muxbench::mux::MuxStats;
 use muxbench::server::stats_page::{StatsPage, StatsReader};
 use muxbench::server::{Counters, Snapshot};
-use muxbench::sys;
 
 fn sampling(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -32,17 +31,7 @@ fn sampling(c: &mut Criterion) {
     group.bench_function("page_read", |b| b.iter(|| black_box(reader.read())));
     group.bench_function("sigusr1_snapshot_line", |b| {
         b.iter(|| {
-            let snap = Snapshot {
-                kind: "snapshot".into(),
-                backend: "epoll-et".into(),
-                counters,
-                mux,
-                rusage: sys::rusage_self().unwrap_or_default(),
-                rss_kib: sys::current_rss_kib().unwrap_or(0),
-                reactors: Vec::new(),
-                server_id: String::new(),
-                unix_ns: 0,
-            };
+            let snap = Snapshot::now("snapshot", "epoll-et", counters, mux);
             black_box(snap.to_json_line())
         })
     });

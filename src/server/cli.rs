@@ -84,16 +84,18 @@ pub fn parse_stack_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// A count of `what` from 1 to 1024 (threads, reactors).
+fn parse_count(s: &str, what: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("between 1 and 1024 {what}")),
+        Err(_) => Err(format!("{s:?} is not a number of {what}")),
+    }
+}
+
 /// `--threads`: 1 to 1024 runtime worker threads.
 pub fn parse_runtime_threads(s: &str) -> Result<usize, String> {
-    let n: usize = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of threads"))?;
-    if !(1..=1024).contains(&n) {
-        return Err("between 1 and 1024 worker threads".to_string());
-    }
-    Ok(n)
+    parse_count(s, "worker threads")
 }
 
 /// Settings of the echo server.
@@ -212,14 +214,7 @@ pub struct ServerArgs {
 
 /// `--reactors`: 1 to 1024 (1 is the plain server).
 pub fn parse_reactors(s: &str) -> Result<usize, String> {
-    let n: usize = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of reactors"))?;
-    if !(1..=1024).contains(&n) {
-        return Err("between 1 and 1024 reactors".to_string());
-    }
-    Ok(n)
+    parse_count(s, "reactors")
 }
 
 impl ServerArgs {

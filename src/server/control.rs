@@ -15,6 +15,11 @@ pub const CONTROL_STOP: u8 = libc::SIGTERM as u8;
 /// SIGINT's byte, which also stops the loop.
 const CONTROL_INTERRUPT: u8 = libc::SIGINT as u8;
 
+/// How often a server whose connections are served elsewhere (threads,
+/// tokio, reactors) refreshes its stats page from their counters: the event
+/// loops publish every turn, but no single thread here sees every request.
+pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What one drain of the control pipe asks the loop to do.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Commands {
@@ -57,6 +62,27 @@ pub(super) fn drain(control: &mut File) -> Commands {
         cmds.stop |= r.stop;
     }
     cmds
+}
+
+/// Wait up to `timeout` on the control pipe alone (the main thread of a
+/// server whose work runs on other threads) and decode what arrived:
+/// nothing after a timeout or a signal's EINTR.
+pub(super) fn wait(
+    control: &mut File,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Commands> {
+    use std::os::fd::AsRawFd;
+    let mut fds = [libc::pollfd {
+        fd: control.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    match crate::sys::poll(&mut fds, timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Commands::default()),
+        Err(e) => Err(e),
+        Ok(_) if fds[0].revents != 0 => Ok(drain(control)),
+        Ok(_) => Ok(Commands::default()),
+    }
 }
 
 #[cfg(test)]

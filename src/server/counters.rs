@@ -206,6 +206,22 @@ pub fn unix_ns_now() -> u64 {
 }
 
 impl Snapshot {
+    /// A snapshot of `backend`'s counters now, with the process's resource
+    /// usage (not yet [`stamped`](Snapshot::stamped)).
+    pub fn now(kind: &str, backend: &str, counters: Counters, mux: MuxStats) -> Snapshot {
+        Snapshot {
+            kind: kind.to_string(),
+            backend: backend.to_string(),
+            counters,
+            mux,
+            rusage: crate::sys::rusage_self().unwrap_or_default(),
+            rss_kib: crate::sys::current_rss_kib().unwrap_or(0),
+            reactors: Vec::new(),
+            server_id: String::new(),
+            unix_ns: 0,
+        }
+    }
+
     /// Name the process and the moment (done where a snapshot leaves the server).
     pub fn stamped(mut self) -> Snapshot {
         self.server_id = server_id().to_string();

@@ -70,7 +70,7 @@ const CONTROL: Token = Token(usize::MAX - 1);
 /// Accepts per wake-up before giving other events a turn.
 const ACCEPT_BATCH: usize = 256;
 /// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// How an I/O step ended for a connection.
 pub enum Step {
@@ -191,17 +191,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
 
     /// Current counters of the loop, the backend and the process.
     pub fn snapshot(&self, kind: &str) -> Snapshot {
-        Snapshot {
-            kind: kind.to_string(),
-            backend: self.mux.name().to_string(),
-            counters: self.counters_now(),
-            mux: self.mux.stats(),
-            rusage: sys::rusage_self().unwrap_or_default(),
-            rss_kib: sys::current_rss_kib().unwrap_or(0),
-            reactors: Vec::new(),
-            server_id: String::new(),
-            unix_ns: 0,
-        }
+        Snapshot::now(kind, self.mux.name(), self.counters_now(), self.mux.stats())
     }
 
     /// Serve until a stop command arrives. `on_snapshot` receives each snapshot

@@ -20,16 +20,16 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
+use super::control::{self, PUBLISH_EVERY};
 use super::counters::{Counters, COUNTER_WORDS};
 use super::stats_page::StatsPage;
-use super::{control, Config, Protocol, Snapshot, CONTROL_STOP};
+use super::{Config, Protocol, Snapshot, CONTROL_STOP};
 use crate::mux::{Backend, Multiplexer, MuxStats};
 use crate::sys;
 
@@ -85,8 +85,6 @@ pub struct Plan {
 }
 
 const MUX_WORDS: usize = std::mem::size_of::<MuxStats>() / 8;
-/// How often the stats page is refreshed from the slots.
-const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 /// How often, without a page, the main thread checks that every reactor runs.
 const REACTOR_CHECK: Duration = Duration::from_millis(100);
 
@@ -140,15 +138,8 @@ fn combine(kind: &str, backend: Backend, parts: &[(Counters, MuxStats)]) -> Snap
     // from above (the peaks need not have coincided).
     counters.peak_conns = parts.iter().map(|(c, _)| c.peak_conns).sum();
     Snapshot {
-        kind: kind.to_string(),
-        backend: backend.name().to_string(),
-        counters,
-        mux,
-        rusage: sys::rusage_self().unwrap_or_default(),
-        rss_kib: sys::current_rss_kib().unwrap_or(0),
         reactors: parts.iter().map(|(c, _)| *c).collect(),
-        server_id: String::new(),
-        unix_ns: 0,
+        ..Snapshot::now(kind, backend.name(), counters, mux)
     }
 }
 
@@ -275,29 +266,18 @@ pub fn serve(
     on_ready(local);
     let load = |slots: &[Arc<Slot>]| slots.iter().map(|s| s.load()).collect::<Vec<_>>();
     loop {
-        let mut fds = [libc::pollfd {
-            fd: control.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
         // With a timeout even without a page: a reactor that fails is noticed.
         let timeout = if page.is_some() {
             PUBLISH_EVERY
         } else {
             REACTOR_CHECK
         };
-        match sys::poll(&mut fds, Some(timeout)) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => other?,
-        };
-        if fds[0].revents != 0 {
-            let cmds = control::drain(&mut control);
-            for _ in 0..cmds.snapshots {
-                on_snapshot(&combine("snapshot", backend, &load(&slots)));
-            }
-            if cmds.stop {
-                break;
-            }
+        let cmds = control::wait(&mut control, Some(timeout))?;
+        for _ in 0..cmds.snapshots {
+            on_snapshot(&combine("snapshot", backend, &load(&slots)));
+        }
+        if cmds.stop {
+            break;
         }
         if handles.iter().any(|h| h.is_finished()) {
             break; // a reactor failed: stop the others, report its error below

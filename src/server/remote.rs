@@ -20,7 +20,6 @@ use anyhow::{bail, Context};
 use super::stats_page::StatsReader;
 use super::Snapshot;
 use crate::mux::Backend;
-use crate::sys;
 
 /// Longest answer a client accepts.
 const MAX_LINE: u64 = 1 << 20;
@@ -53,18 +52,7 @@ pub fn spawn(
                 let Some((counters, mux)) = reader.read() else {
                     continue; // torn through many tries: the client retries
                 };
-                let snap = Snapshot {
-                    kind: "control".into(),
-                    backend: backend.name().to_string(),
-                    counters,
-                    mux,
-                    rusage: sys::rusage_self().unwrap_or_default(),
-                    rss_kib: sys::current_rss_kib().unwrap_or(0),
-                    reactors: Vec::new(),
-                    server_id: String::new(),
-                    unix_ns: 0,
-                }
-                .stamped();
+                let snap = Snapshot::now("control", backend.name(), counters, mux).stamped();
                 let _ = stream.write_all(format!("{}\n", snap.to_json_line()).as_bytes());
             }
         })?;

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use slab::Slab;
 
-use super::chat::note_slow_consumer;
+use super::chat::{next_line, note_slow_consumer, TooLong, LINE_TOO_LONG};
+use super::counters::Counters;
 use super::shards::Tally;
 
 /// How a member's writer is woken: a condition variable for a thread, a
@@ -141,6 +142,58 @@ impl<W: Wake> Room<W> {
             members.remove(k).waker.dropped();
         }
         tally.publish();
+    }
+}
+
+/// What the room made of bytes a member sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// Every complete line went out; an unterminated rest waits in `partial`.
+    More,
+    /// The sender was dropped as a slow consumer (of its own line too): as in
+    /// the event loop, nothing more of it is read.
+    Dropped,
+    /// A line over the limit: the sender has left the room, its outbox holds
+    /// the error line (`reject`); read and discard until it closes.
+    Rejected,
+}
+
+impl<W: Wake> Room<W> {
+    /// Split `data` from member `key` into lines (joined to its `partial`
+    /// rest) and broadcast each, the chat rules of the event loop
+    /// (`chat.rs`); `counters` is the reader's (lines too long).
+    pub fn feed(
+        &self,
+        key: usize,
+        member: &Arc<Member<W>>,
+        partial: &mut Vec<u8>,
+        data: &[u8],
+        max_line: usize,
+        counters: &mut Counters,
+    ) -> Fed {
+        let mut start = 0;
+        while let Some(line) = next_line::<Arc<[u8]>>(partial, data, &mut start, max_line) {
+            match line {
+                Ok(line) => {
+                    self.broadcast(line);
+                    if member.outbox().dropped {
+                        return Fed::Dropped;
+                    }
+                }
+                Err(TooLong) => {
+                    counters.lines_too_long += 1;
+                    *partial = Vec::new();
+                    self.leave(key, member);
+                    member.update(|o| {
+                        o.bytes += LINE_TOO_LONG.len();
+                        o.lines.push_back(Arc::from(LINE_TOO_LONG));
+                        o.reject = true;
+                    });
+                    return Fed::Rejected;
+                }
+            }
+        }
+        Fed::More
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use slab::Slab;
 
 use super::counters::{Counters, COUNTER_WORDS};
+use super::event_loop::{classify, Step};
 
 /// One connection's published counters.
 struct Shard {
@@ -113,6 +114,18 @@ impl Tally {
             (key, s)
         });
         shard.1.store(&self.c);
+    }
+
+    /// The connection ends after an I/O error: returns whether the peer reset
+    /// it (the event loop's rule, [`classify`]); other errors are counted.
+    pub fn failed(&mut self, e: &std::io::Error) -> bool {
+        let Step::Close { reset } = classify(e) else {
+            unreachable!("classify always closes")
+        };
+        if !reset {
+            self.c.errors += 1;
+        }
+        reset
     }
 
     /// This connection has ended (it counts its close; `open` drops by one).

@@ -26,17 +26,18 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use slab::Slab;
 
-use super::chat::{next_line, TooLong, LINE_TOO_LONG, LINGER_DISCARD_MAX};
-use super::counters::{note_accept_pause, Counters};
-use super::event_loop::{classify, Step};
-use super::room::{Batch, Member, Room, Wake, IOV_MAX};
+use super::chat::LINGER_DISCARD_MAX;
+use super::control::{self, PUBLISH_EVERY};
+use super::counters::note_accept_pause;
+use super::event_loop::ACCEPT_PAUSE;
+use super::room::{Batch, Fed, Member, Room, Wake, IOV_MAX};
 use super::shards::{Shards, Tally};
 use super::stats_page::StatsPage;
-use super::{control, Config, Protocol, Snapshot};
+use super::{Config, Protocol, Snapshot};
 use crate::mux::{Backend, MuxStats};
 use crate::sys;
 
@@ -45,11 +46,6 @@ use crate::sys;
 pub const MIN_STACK: usize = 32 * 1024;
 /// Connections accepted per turn before the control pipe is looked at again.
 const ACCEPT_BATCH: usize = 256;
-/// How long accepting pauses when descriptors run out (as in the event loop).
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// How often the stats page is refreshed (the event loops do it every turn;
-/// here no single thread sees every request).
-const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 
 /// A connection's registration: its descriptor, to shut it down at stop.
 struct Entry {
@@ -87,22 +83,6 @@ struct Shared {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A snapshot of a server without a multiplexer: its counters, zeros for the
-/// multiplexer's (which the reports show as unknown: [`Backend::counted`]).
-pub(super) fn snapshot(kind: &str, backend: Backend, counters: Counters) -> Snapshot {
-    Snapshot {
-        kind: kind.to_string(),
-        backend: backend.name().to_string(),
-        counters,
-        mux: MuxStats::default(),
-        rusage: sys::rusage_self().unwrap_or_default(),
-        rss_kib: sys::current_rss_kib().unwrap_or(0),
-        reactors: Vec::new(),
-        server_id: String::new(),
-        unix_ns: 0,
-    }
 }
 
 /// Serve on `listener` with a thread per connection until a stop command
@@ -171,7 +151,12 @@ pub fn serve(
         if fds[1].revents != 0 {
             let cmds = control::drain(&mut control);
             for _ in 0..cmds.snapshots {
-                on_snapshot(&snapshot("snapshot", Backend::Threads, totals(&acc)));
+                on_snapshot(&Snapshot::now(
+                    "snapshot",
+                    Backend::Threads.name(),
+                    totals(&acc),
+                    MuxStats::default(),
+                ));
             }
             if cmds.stop {
                 break;
@@ -204,7 +189,12 @@ pub fn serve(
         }
     }
     acc.publish();
-    Ok(snapshot("final", Backend::Threads, totals(&acc)))
+    Ok(Snapshot::now(
+        "final",
+        Backend::Threads.name(),
+        totals(&acc),
+        MuxStats::default(),
+    ))
 }
 
 /// Accept until the backlog is empty; `Some(error)` if descriptors ran out.
@@ -309,18 +299,6 @@ fn connection(shared: &Shared, key: usize, stream: TcpStream, membership: Option
     drop(stream); // closed under the lock (see `Shared::registry`)
 }
 
-/// The end of a connection after an I/O error: reset or not (other errors
-/// are also counted as errors).
-fn failed(t: &mut Tally, e: &io::Error) -> bool {
-    let Step::Close { reset } = classify(e) else {
-        unreachable!("classify always closes")
-    };
-    if !reset {
-        t.c.errors += 1;
-    }
-    reset
-}
-
 /// Echo until EOF or an error; returns whether the peer reset.
 fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
     let room = cfg.read_buf.min(cfg.max_pending);
@@ -332,7 +310,7 @@ fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
             Ok(0) => return false, // all echoed already: closing sends FIN
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return failed(t, &e),
+            Err(e) => return t.failed(&e),
         };
         t.c.bytes_in += n as u64;
         t.c.writes += 1;
@@ -343,7 +321,7 @@ fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
                 0
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return failed(t, &e),
+            Err(e) => return t.failed(&e),
         };
         t.c.bytes_out += done as u64;
         if done < n {
@@ -366,7 +344,7 @@ fn echo(stream: &TcpStream, cfg: &Config, t: &mut Tally) -> bool {
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return failed(t, &e),
+                    Err(e) => return t.failed(&e),
                 }
             }
         }
@@ -427,7 +405,7 @@ fn chat_reader(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return failed(t, &e),
+            Err(e) => return t.failed(&e),
         };
         t.c.bytes_in += n as u64;
         if rejected {
@@ -439,32 +417,16 @@ fn chat_reader(
             }
             continue;
         }
-        let mut start = 0;
-        while let Some(line) = next_line::<Arc<[u8]>>(&mut partial, &buf, &mut start, cfg.max_line)
+        match shared
+            .room
+            .feed(key, member, &mut partial, &buf, cfg.max_line, &mut t.c)
         {
-            match line {
-                Ok(line) => {
-                    shared.room.broadcast(line);
-                    if member.outbox().dropped {
-                        // Dropped as a slow consumer (of its own lines, too):
-                        // like the event loop, nothing more of it is read.
-                        t.publish();
-                        return false;
-                    }
-                }
-                Err(TooLong) => {
-                    t.c.lines_too_long += 1;
-                    partial = Vec::new();
-                    rejected = true;
-                    shared.room.leave(key, member);
-                    member.update(|o| {
-                        o.bytes += LINE_TOO_LONG.len();
-                        o.lines.push_back(Arc::from(LINE_TOO_LONG));
-                        o.reject = true;
-                    });
-                    break;
-                }
+            Fed::More => {}
+            Fed::Dropped => {
+                t.publish();
+                return false;
             }
+            Fed::Rejected => rejected = true,
         }
         t.publish();
     }
@@ -526,7 +488,7 @@ fn chat_writer(stream: &TcpStream, member: &Member<CondWake>, t: &mut Tally) -> 
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let reset = failed(t, &e);
+                    let reset = t.failed(&e);
                     let _ = stream.shutdown(Shutdown::Both);
                     return reset;
                 }

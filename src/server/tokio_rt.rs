@@ -23,7 +23,6 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,19 +31,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::chat::{next_line, TooLong, LINE_TOO_LONG, LINGER_DISCARD_MAX};
+use super::chat::LINGER_DISCARD_MAX;
+use super::control::{self, PUBLISH_EVERY};
 use super::counters::{note_accept_pause, Counters};
-use super::event_loop::{classify, Step};
-use super::room::{Batch, Member, Room, Wake, IOV_MAX};
+use super::event_loop::ACCEPT_PAUSE;
+use super::room::{Batch, Fed, Member, Room, Wake, IOV_MAX};
 use super::shards::{Shards, Tally};
 use super::stats_page::StatsPage;
-use super::threads::snapshot;
-use super::{control, Config, Protocol, Snapshot};
+use super::{Config, Protocol, Snapshot};
 use crate::mux::{Backend, MuxStats};
-use crate::sys;
-
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 
 struct NotifyWake(Notify);
 
@@ -116,23 +111,18 @@ pub fn serve(
         })?;
     on_ready();
     loop {
-        let mut fds = [libc::pollfd {
-            fd: control.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        match sys::poll(&mut fds, page.as_ref().map(|_| PUBLISH_EVERY)) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => other?,
-        };
-        if fds[0].revents != 0 {
-            let cmds = control::drain(&mut control);
-            for _ in 0..cmds.snapshots {
-                on_snapshot(&snapshot("snapshot", Backend::Tokio, shared.totals()));
-            }
-            if cmds.stop {
-                break;
-            }
+        let cmds = control::wait(&mut control, page.as_ref().map(|_| PUBLISH_EVERY))?;
+        for _ in 0..cmds.snapshots {
+            let counters = shared.totals();
+            on_snapshot(&Snapshot::now(
+                "snapshot",
+                Backend::Tokio.name(),
+                counters,
+                MuxStats::default(),
+            ));
+        }
+        if cmds.stop {
+            break;
         }
         if let Some(p) = &page {
             p.publish(&shared.totals(), &MuxStats::default());
@@ -142,7 +132,12 @@ pub fn serve(
     runner
         .join()
         .map_err(|_| io::Error::other("the tokio runtime thread panicked"))?;
-    Ok(snapshot("final", Backend::Tokio, shared.totals()))
+    Ok(Snapshot::now(
+        "final",
+        Backend::Tokio.name(),
+        shared.totals(),
+        MuxStats::default(),
+    ))
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
@@ -232,16 +227,6 @@ async fn connection(mut stream: TcpStream, mut ct: ConnTally) {
     };
 }
 
-fn failed(t: &mut Tally, e: &io::Error) -> bool {
-    let Step::Close { reset } = classify(e) else {
-        unreachable!("classify always closes")
-    };
-    if !reset {
-        t.c.errors += 1;
-    }
-    reset
-}
-
 async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
     let room = cfg.read_buf.min(cfg.max_pending);
     let mut buf = Vec::with_capacity(room);
@@ -251,7 +236,7 @@ async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
         let n = match stream.read_buf(&mut buf).await {
             Ok(0) => return false,
             Ok(n) => n,
-            Err(e) => return failed(t, &e),
+            Err(e) => return t.failed(&e),
         };
         t.c.bytes_in += n as u64;
         t.c.writes += 1;
@@ -261,7 +246,7 @@ async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
                 t.c.writes_eagain += 1;
                 0
             }
-            Err(e) => return failed(t, &e),
+            Err(e) => return t.failed(&e),
         };
         if done < n {
             // The send buffer is full: read nothing until the rest is out.
@@ -275,7 +260,7 @@ async fn echo(mut stream: TcpStream, cfg: &Config, t: &mut Tally) -> bool {
             t.publish();
             if let Err(e) = stream.write_all(&buf[done..]).await {
                 t.c.bytes_out += done as u64;
-                return failed(t, &e);
+                return t.failed(&e);
             }
         }
         t.c.bytes_out += n as u64;
@@ -333,7 +318,7 @@ async fn chat_member(
                     batch.advance(w);
                     member.outbox().bytes -= w;
                 }
-                Err(e) => return failed(t, &e),
+                Err(e) => return t.failed(&e),
             }
         }
         if rejected && !write_shut {
@@ -355,7 +340,7 @@ async fn chat_member(
                 t.c.reads += 1;
                 match r {
                     Ok(n) => n,
-                    Err(e) => return failed(t, &e),
+                    Err(e) => return t.failed(&e),
                 }
             }
             _ = member.waker.0.notified() => continue,
@@ -373,28 +358,13 @@ async fn chat_member(
             }
             continue;
         }
-        let mut start = 0;
-        while let Some(line) = next_line::<Arc<[u8]>>(&mut partial, &buf, &mut start, cfg.max_line)
+        match shared
+            .room
+            .feed(key, member, &mut partial, &buf, cfg.max_line, &mut t.c)
         {
-            match line {
-                Ok(line) => {
-                    shared.room.broadcast(line);
-                    if member.outbox().dropped {
-                        // Dropped as a slow consumer: nothing more of it is read.
-                        return false;
-                    }
-                }
-                Err(TooLong) => {
-                    t.c.lines_too_long += 1;
-                    partial = Vec::new();
-                    rejected = true;
-                    shared.room.leave(key, member);
-                    let mut out = member.outbox();
-                    out.bytes += LINE_TOO_LONG.len();
-                    out.lines.push_back(Arc::from(LINE_TOO_LONG));
-                    break;
-                }
-            }
+            Fed::More => {}
+            Fed::Dropped => return false,
+            Fed::Rejected => rejected = true,
         }
     }
 }

@@ -47,6 +47,7 @@ use slab::Slab;
 
 use super::chat::{next_line, note_slow_consumer, TooLong};
 use super::counters::{Counters, Snapshot};
+use super::event_loop::ACCEPT_PAUSE;
 use super::stats_page::StatsPage;
 use super::trace::Tracer;
 use super::{control, Config, Protocol, LINE_TOO_LONG};
@@ -81,8 +82,6 @@ const BUFFER_SIZE_MAX: usize = 1 << 20;
 const BUFFER_GROUP: u16 = 1;
 /// Chunks handed to one `writev`.
 const IOV_MAX: usize = 64;
-/// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Bytes a rejected chat client may still send after its error line.
 const LINGER_DISCARD_MAX: usize = 1 << 20;
 /// How long stopping waits for the kernel to give back buffers still in use.
@@ -287,17 +286,12 @@ impl UringServer {
     }
 
     fn snapshot(&self, kind: &str) -> Snapshot {
-        Snapshot {
-            kind: kind.to_string(),
-            backend: crate::backend::Backend::Uring.name().to_string(),
-            counters: self.counters_now(),
-            mux: self.mux_stats(),
-            rusage: sys::rusage_self().unwrap_or_default(),
-            rss_kib: sys::current_rss_kib().unwrap_or(0),
-            reactors: Vec::new(),
-            server_id: String::new(),
-            unix_ns: 0,
-        }
+        Snapshot::now(
+            kind,
+            crate::backend::Backend::Uring.name(),
+            self.counters_now(),
+            self.mux_stats(),
+        )
     }
 
     fn run(&mut self, mut on_snapshot: impl FnMut(&Snapshot)) -> io::Result<Snapshot> {
