@@ -37,15 +37,16 @@ Figures (each only when the CSV holds the runs it needs):
 The closed-loop figures above skip open-loop rows (load_model = open), so a
 load-latency sweep does not mix into them. In p99_vs_load.png a point is the
 geometric mean of the repeats of one (arm, scenario, offered rate) with its
-95 % t-interval; a single run's bars are its p99's order-statistics interval
-(p99_ci_lo_us, p99_ci_hi_us) when the CSV has it. p99 there is the whole
-window's (lat_p99_us), the figure the SLO and the intervals refer to. Hollow
-markers: a run of the point failed the generator's self-check (verdict not
-`valid`). curve.txt beside the CSV gives slo_us (dashed line; an arm's
-capacity, as in the report, is the highest offered rate with p99 <= SLO and at
-least 95 % of the rate achieved, at it and at every lower rate) and
-client_capacity (x >= 80 % of it shaded: the client, not the server, limits
-the rate there).
+95 % t-interval drawn as a band; a single run's band is its p99's
+order-statistics interval (p99_ci_lo_us, p99_ci_hi_us). p99 there is the
+whole window's (lat_p99_us), the figure the SLO and the intervals refer to.
+Points that are not the server's latency are faint and unjoined: a run's
+self-check failed for the generator's reasons, the server saturated (the
+in-flight windows filled), or a run above half the client's capacity failed
+at all. curve.txt beside the CSV gives slo_us (dashed line; each arm's
+capacity, as in the report, is the highest offered rate with p99 <= SLO and
+at least 95 % of the rate achieved, at it and at every lower rate: a star)
+and client_capacity (x above half of it shaded).
 
 Example:
   python3 scripts/plot.py results/reference/runs.csv -o results/reference/
@@ -503,12 +504,30 @@ def fmt_rate(x):
     return f"{x:,.0f}" if x >= 10 else f"{x:g}"
 
 
-def load_points(rows):
-    """{arm: [(rate, est, lo, hi, n, failed, achieved)]} over repeats of each
-    offered rate: geometric mean of the runs' p99 (lat_p99_us) with its 95 %
-    t-interval; for one run, the p99's order-statistics interval when present
-    (else no bars). `failed`: some run's self-check verdict is set and not
-    `valid`. `achieved`: geometric mean of req_per_s (None if absent)."""
+def run_class(row):
+    """The self-check's verdict as a class, as src/record/run.rs reads it:
+    'valid' (or no verdict), 'saturated' (the server did not keep up),
+    'unconverged' (only p99's interval from the independent subsample was
+    wider than --target-ci), 'invalid' (the generator's own failures)."""
+    v = (row.get("verdict") or "").strip()
+    if not v or v == "valid":
+        return "valid"
+    if v.startswith("server saturated"):
+        return "saturated"
+    if v.startswith("p99 not converged"):
+        return "unconverged"
+    return "invalid"
+
+
+def load_points(rows, client_limit=None):
+    """{arm: [dict]} per offered rate, ascending: `x` the rate; `est`, `lo`,
+    `hi`, `n` the geometric mean of the runs' p99 (lat_p99_us) with its 95 %
+    t-interval (one run: its p99's order-statistics interval when present);
+    `achieved` the geometric mean of req_per_s; `classes` the runs' self-check
+    classes; `server` whether the point is drawn as the server's latency:
+    no run failed for the generator's reasons, none saturated, and, above
+    `client_limit` msg/s, none failed at all (there a failure is the
+    client's)."""
     by = {}
     for r in rows:
         x, y = num(r, "target_rate"), num(r, "lat_p99_us")
@@ -528,11 +547,16 @@ def load_points(rows):
                 clo, chi = num(ok[0], "p99_ci_lo_us"), num(ok[0], "p99_ci_hi_us")
                 if clo is not None and chi is not None and 0 < clo <= est <= chi:
                     lo, hi = clo, chi
-            failed = any((r.get("verdict") or "valid").strip() != "valid" for r in rs)
+            classes = [run_class(r) for r in rs]
+            above = client_limit is not None and x > client_limit
+            server = not any(c in ("invalid", "saturated") for c in classes) and not (
+                above and any(c != "valid" for c in classes))
             ach = geomean_ci([num(r, "req_per_s") for r in rs])
-            pts.append((x, est, lo, hi, n, failed, ach[0] if ach else None))
+            pts.append({"x": x, "est": est, "lo": lo, "hi": hi, "n": n,
+                        "achieved": ach[0] if ach else None, "classes": classes,
+                        "server": server, "above": above})
         if pts:
-            out[a] = sorted(pts)
+            out[a] = sorted(pts, key=lambda p: p["x"])
     return out
 
 
@@ -543,16 +567,25 @@ def knee(pts, slo):
     None, all rates meet it)."""
     k = None
     for i, p in enumerate(pts):
-        if p[1] > slo or (p[6] is not None and p[6] < 0.95 * p[0]):
+        if p["est"] > slo or (p["achieved"] is not None and p["achieved"] < 0.95 * p["x"]):
             return k, False
         k = i
     return k, True
 
 
+# The fraction of the client's own capacity above which a failing run is the
+# client's (src/report/capacity.rs, CLIENT_LIMIT).
+CLIENT_LIMIT = 0.5
+
+
 def fig_p99_vs_load(plt, rows, out, curve):
-    """p99 vs offered load for open-loop rows (a `loadgen sweep --rates`)."""
+    """p99 vs offered load for open-loop rows (a `loadgen sweep --rates`):
+    one panel per scenario, log axes; the server's points filled, joined,
+    with their 95 % intervals as bands; points that are not the server's
+    latency (the generator failed, the server saturated, or a failing run
+    above half the client's capacity) faint; each arm's capacity at the SLO
+    one large marker; the legend outside the data."""
     from matplotlib.lines import Line2D
-    from matplotlib.transforms import offset_copy
 
     opened = [r for r in rows if is_open(r) and num(r, "target_rate") is not None]
     if not opened:
@@ -564,116 +597,94 @@ def fig_p99_vs_load(plt, rows, out, curve):
         k = (int(num(r, "conns") or 0), int(num(r, "idle") or 0), int(num(r, "msg_size") or 0))
         return k + ((int(num(r, "read_buf") or 0),) if with_rb else ())
 
+    slo = curve.get("slo_us")
+    cap = curve.get("client_capacity")
+    limit = CLIENT_LIMIT * cap if cap is not None else None
     scenarios = sorted({scen(r) for r in opened})
     panels = []
     for sc in scenarios:
-        data = load_points([r for r in opened if scen(r) == sc])
+        data = load_points([r for r in opened if scen(r) == sc], limit)
         if data:
             panels.append((sc, data))
     if not any(len(pts) >= 2 for _, data in panels for pts in data.values()):
         return None
-    slo = curve.get("slo_us")
-    cap = curve.get("client_capacity")
-    cap_conns = curve.get("client_capacity_conns")
-    ncols = min(len(panels), 3)
+    ncols = min(len(panels), 2)
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5 * ncols, 5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols + 3.2, 4.8 * nrows),
+                             squeeze=False)
     ns = set()
-    dodge = 2.5
+    legend = {}
     for idx, (sc, data) in enumerate(panels):
         ax = axes[idx // ncols][idx % ncols]
-        arms = sorted(data, key=arm_key)
-        any_failed = False
-        for i, a in enumerate(arms):
+        for a in sorted(data, key=arm_key):
             pts = data[a]
-            ns.update(p[4] for p in pts)
+            ns.update(p["n"] for p in pts)
             c, ls, marker, _ = arm_style(a)
-            shift = (i - (len(arms) - 1) / 2) * dodge
-            trans = offset_copy(ax.transData, fig=fig, x=shift, units="points")
-            label = a
-            k = None
+            good = [p for p in pts if p["server"]]
+            faint = [p for p in pts if not p["server"]]
+            if good:
+                ax.plot([p["x"] for p in good], [p["est"] for p in good], linestyle=ls,
+                        marker=marker, color=c, zorder=3)
+                ax.fill_between([p["x"] for p in good], [p["lo"] for p in good],
+                                [p["hi"] for p in good], color=c, alpha=0.15, lw=0, zorder=1)
+            if faint:
+                ax.plot([p["x"] for p in faint], [p["est"] for p in faint], linestyle="none",
+                        marker=marker, color=c, alpha=0.3, markerfacecolor="none", zorder=2)
+            legend.setdefault(a, Line2D([], [], color=c, linestyle=ls, marker=marker))
             if slo is not None:
-                k, all_under = knee(pts, slo)
-                if k is None:
-                    label += f" (SLO not met at {fmt_rate(pts[0][0])} msg/s already)"
-                elif all_under:
-                    label += f" (capacity ≥ {fmt_rate(pts[k][0])} msg/s: every rate meets the SLO)"
-                else:
-                    label += f" (capacity ≈ {fmt_rate(pts[k][0])} msg/s)"
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            artists = ax.plot(xs, ys, linestyle=ls, marker=marker, color=c, label=label)
-            bad = [p for p in pts if p[5]]
-            any_failed |= bool(bad)
-            if bad:
-                artists += ax.plot([p[0] for p in bad], [p[1] for p in bad], linestyle="none",
-                                   marker=marker, markerfacecolor="white", markeredgecolor=c,
-                                   markeredgewidth=1.5, zorder=3)
-            bars = [p for p in pts if p[2] is not None]
-            if bars:
-                eb = ax.errorbar(
-                    [p[0] for p in bars], [p[1] for p in bars],
-                    yerr=[[p[1] - p[2] for p in bars], [p[3] - p[1] for p in bars]],
-                    fmt="none", ecolor=c, elinewidth=1.2, capsize=3, alpha=0.8,
-                )
-                artists += list(eb.get_children())
-            if k is not None:
-                kx, ky, kfailed = pts[k][0], pts[k][1], pts[k][5]
-                artists += ax.plot([kx], [ky], linestyle="none", marker=marker, markersize=13,
-                                   color=c, markerfacecolor="white" if kfailed else c,
-                                   markeredgecolor=c, markeredgewidth=1.5, zorder=4)
-                ax.axvline(kx, color=c, linestyle=":", linewidth=1.3)
-            for artist in artists:
-                artist.set_transform(trans)
+                k, _ = knee(pts, slo)
+                if k is not None and pts[k]["server"]:
+                    ax.plot([pts[k]["x"]], [pts[k]["est"]], linestyle="none", marker="*",
+                            markersize=15, color=c, markeredgecolor="black",
+                            markeredgewidth=0.6, zorder=5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         if slo is not None:
-            ax.axhline(slo, color="black", linestyle="--", linewidth=1.2,
-                       label=f"SLO p99 ≤ {fmt_rate(slo)} µs")
-        if cap is not None:
+            ax.axhline(slo, color="black", linestyle="--", linewidth=1.1, zorder=1.5)
+        if limit is not None:
             lo_x, hi_x = ax.get_xlim()
-            start = 0.8 * cap
-            if start < hi_x:
-                ax.axvspan(max(start, lo_x), hi_x, color="0.85", alpha=0.6, zorder=0, lw=0)
+            if limit < hi_x:
+                ax.axvspan(max(limit, lo_x), hi_x, color="0.9", zorder=0, lw=0)
                 ax.set_xlim(lo_x, hi_x)
-                note = f"client-limited\n(≥ 80 % of {fmt_rate(cap)} msg/s"
-                if cap_conns is not None and int(cap_conns) != sc[0]:
-                    note += f",\nmeasured with {int(cap_conns)} connections"
-                ax.text(0.99, 0.02, note + ")",
-                        transform=ax.transAxes, va="bottom", ha="right", fontsize=8,
-                        color="0.3")
-        handles, labels = ax.get_legend_handles_labels()
-        if any_failed:
-            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
-                                  markeredgecolor="0.3"))
-            labels.append("hollow: self-check failed")
-        if slo is not None:
-            handles.append(Line2D([], [], linestyle=":", marker="o", markersize=9,
-                                  color="0.3"))
-            labels.append("large marker, dotted line: capacity (p99 ≤ SLO, ≥ 95 % of\n"
-                          "offered achieved, here and at every lower rate)")
-        ax.legend(handles, labels, fontsize=7.5)
         ax.grid(True, which="both", alpha=0.25)
-        ax.set_xlabel("offered load (msg/s, target_rate)")
-        ax.set_ylabel("p99 latency (µs)")
-        what = f"{sc[0]} active, {sc[1]} idle, {sc[2]} B messages"
+        ax.set_xlabel("offered load (msg/s)")
+        ax.set_ylabel("p99 latency (µs, log)")
+        what = f"{sc[0]} active + {sc[1]} idle connections, {sc[2]} B"
         if with_rb:
             what += f", {sc[3]} B read buffer"
         ax.set_title(what, fontsize=10)
     for idx in range(len(panels), nrows * ncols):
         axes[idx // ncols][idx % ncols].set_visible(False)
+    handles = [legend[a] for a in sorted(legend, key=arm_key)]
+    labels = sorted(legend, key=arm_key)
+    handles.append(Line2D([], [], color="0.5", linewidth=8, alpha=0.3))
+    labels.append("band: 95 % interval")
+    handles.append(Line2D([], [], linestyle="none", marker="o", color="0.4", alpha=0.4,
+                          markerfacecolor="none"))
+    labels.append("faint: not the server's latency\n(generator failed, server\n"
+                  "saturated, or client-limited)")
+    if slo is not None:
+        handles.append(Line2D([], [], color="black", linestyle="--"))
+        labels.append(f"SLO: p99 ≤ {fmt_rate(slo)} µs")
+        handles.append(Line2D([], [], linestyle="none", marker="*", markersize=12,
+                              color="0.5", markeredgecolor="black"))
+        labels.append("capacity at the SLO\n(p99 ≤ SLO, ≥ 95 % achieved,\nhere and below)")
+    if limit is not None:
+        handles.append(Line2D([], [], color="0.9", linewidth=8))
+        labels.append(f"grey: above half the client's\ncapacity ({fmt_rate(cap)} msg/s)")
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.995, 0.5), fontsize=8,
+               frameon=False)
     arrivals = most_common([r for r in opened if r.get("arrivals")], "arrivals")
+    pacing = most_common([r for r in opened if r.get("pacing")], "pacing")
     how = f"open loop, {arrivals.capitalize()} arrivals" if arrivals else "open loop"
-    if ns == {1}:
-        note = ("points: one run each; bars: 95 % interval of the run's p99 "
-                "(order statistics) where recorded")
-    else:
-        nlo, nhi = min(ns), max(ns)
-        n = f"n = {nlo}" if nlo == nhi else f"n = {nlo}–{nhi}"
-        note = f"points: geometric mean of repeats ({n}), bars: 95 % CI (t on logs)"
-        if nlo == 1:
-            note += "; single runs: p99's order-statistics interval"
-    fig.suptitle(f"p99 latency vs offered load ({how})\n{machine_label(opened)}\n{note}")
-    fig.tight_layout()
+    if pacing:
+        how += f", {pacing} pacing"
+    nlo, nhi = min(ns), max(ns)
+    n = f"n = {nlo}" if nlo == nhi else f"n = {nlo}–{nhi}"
+    note = f"points: geometric mean of p99 over repeats ({n}); band: 95 % CI (t on logs)"
+    fig.suptitle(f"p99 latency vs offered load ({how})\n{machine_label(opened)} · {note}",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1))
     return save(fig, out, "p99_vs_load.png")
 
 

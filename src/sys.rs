@@ -336,6 +336,53 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
+/// Timer slack the pacing threads run with, ns: the kernel's least. Linux
+/// gives an ordinary thread 50 µs of slack — a timed wake-up may come that
+/// late so the kernel can batch it — and an open-loop send measured from its
+/// intended instant would report every microsecond of it as server latency.
+pub const PRECISE_TIMER_SLACK_NS: u64 = 1;
+
+/// The calling thread's timer slack, ns (`prctl(PR_GET_TIMERSLACK)` through `rustix`).
+pub fn timer_slack_ns() -> io::Result<u64> {
+    rustix::thread::current_timer_slack().map_err(io::Error::from)
+}
+
+/// Set the calling thread's timer slack, ns (at least 1: 0 would mean "the
+/// default" to the kernel); returns the value it had.
+pub fn set_timer_slack_ns(ns: u64) -> io::Result<u64> {
+    let before = timer_slack_ns()?;
+    let ns = std::num::NonZeroU64::new(ns.max(1)).expect("at least 1");
+    rustix::thread::set_current_timer_slack(Some(ns)).map_err(io::Error::from)?;
+    Ok(before)
+}
+
+/// The calling thread runs with [`PRECISE_TIMER_SLACK_NS`] until the guard
+/// is dropped, then with the slack it had (so a process the thread starts
+/// later, which inherits it, is not changed).
+pub struct PreciseTimers {
+    before: Option<u64>,
+    /// Timer slack is per thread: the guard must be dropped where it was made.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl PreciseTimers {
+    /// Set the calling thread's slack to 1 ns.
+    pub fn new() -> io::Result<PreciseTimers> {
+        Ok(PreciseTimers {
+            before: Some(set_timer_slack_ns(PRECISE_TIMER_SLACK_NS)?),
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for PreciseTimers {
+    fn drop(&mut self) {
+        if let Some(ns) = self.before.take() {
+            let _ = set_timer_slack_ns(ns);
+        }
+    }
+}
+
 /// The calling process's resource usage, in the units reports use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rusage {

@@ -626,6 +626,15 @@ fn loadgen_cases(t: &mut Table) {
         t.with(c, "--seed", v, &open, e);
     }
     t.add(c, "--seed", &[("7", Pass)]);
+    for (v, e) in [
+        ("sleep", Pass),
+        ("spin", Pass),
+        ("hybrid", Pass),
+        ("busy", Error),
+        ("", Error),
+    ] {
+        t.with(c, "--pacing", v, &open, e);
+    }
     // A switch that needs --rate: alone it is an error; with it, the run's
     // verdict decides (a 0.2 s run at 1,000 msg/s may not converge its p99).
     t.cases.push(Case {
@@ -830,6 +839,30 @@ fn sweep_cases(t: &mut Table) {
         &[("5ms", Pass), ("0", Error), ("2h", Error), ("x", Error)],
     );
     t.add(c, "--target-ci", &[("0%", Error), ("x", Error)]);
+    t.add(
+        c,
+        "--interleave",
+        &[
+            ("slices", Pass),
+            ("rounds", Pass),
+            ("bogus", Error),
+            ("", Error),
+        ],
+    );
+    // Slices are closed-loop echo with servers of our own: not a curve.
+    t.with(c, "--interleave", "slices", &["--rates", "1000"], Error);
+    t.add(
+        c,
+        "--slice",
+        &[
+            ("10ms", Error),
+            ("100ms", Pass),
+            ("11s", Error),
+            ("x", Error),
+        ],
+    );
+    t.with(c, "--pacing", "spin", &["--rates", "1000"], Pass);
+    t.add(c, "--pacing", &[("bogus", Error)]);
     t.with(c, "--max-repeat", "2", &["--repeat", "auto"], Error);
     t.with(c, "--max-repeat", "x", &["--repeat", "auto"], Error);
     t.add(c, "--baseline", &[("epoll-et", Pass), ("bogus", Either)]);

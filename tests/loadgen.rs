@@ -178,7 +178,7 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
         }
         assert!(
             // 250 ms apart, give or take how late a loaded machine wakes the sampler.
-            i.probe_us > 0.0 && (0.1..0.4).contains(&i.length_s),
+            i.probe_us > 0.0 && (0.1..0.75).contains(&i.length_s),
             "{i:?}"
         );
     }
@@ -371,21 +371,68 @@ fn open_loop_above_capacity_says_so() {
     );
     // Corrected latency (from intended send times) exceeds the uncorrected one.
     assert!(r.lat_p99_us >= r.uncorrected_p99_us.unwrap());
-    // The generator's self-check names itself as the cause: it could not
-    // send at that rate, so its gaps are not the exponential it drew.
+    // The self-check says the rate is beyond what the server answers: every
+    // connection's in-flight window filled, so sends waited for replies (it
+    // does not blame the generator's clock for that).
     assert_eq!(r.arrivals.as_deref(), Some("poisson"));
-    assert!(r.verdict.contains("fell behind"), "{}", r.verdict);
-    assert!(
-        r.verdict.contains("not the intended exponential"),
-        "{}",
-        r.verdict
-    );
-    assert!(r.send_fit_p.unwrap() < 0.001 && r.send_rate.unwrap() < 0.95 * 50e6);
+    assert!(r.verdict.starts_with("server saturated"), "{}", r.verdict);
+    assert_eq!(r.check(), muxbench::record::Check::Saturated);
+    assert!(r.send_rate.unwrap() < 0.95 * 50e6);
     // (Far behind, no message intended in the window may have been answered:
     // then there is no p99 to bound.)
     if let (Some(lo), Some(hi)) = (r.p99_ci_lo_us, r.p99_ci_hi_us) {
         assert!(lo <= r.lat_p99_us && r.lat_p99_us <= hi, "{r:?}");
     }
+}
+
+/// Every open-loop worker waits for its due sends with 1 ns of timer slack
+/// (Linux's default of 50 µs would make each timed wake-up up to 50 µs late,
+/// reported as server latency); the pacing mode and the slack the workers
+/// ran with are in the row, and the summary shows the send lateness.
+#[test]
+fn open_loop_workers_run_with_precise_timers_and_record_their_pacing() {
+    let dir = tempfile::tempdir().unwrap();
+    for pacing in ["sleep", "spin", "hybrid"] {
+        let (out, r) = loadgen(
+            dir.path(),
+            &[
+                "--backend",
+                "epoll-et",
+                "--conns",
+                "4",
+                "--rate",
+                "2000",
+                "--duration",
+                "500ms",
+                "--pacing",
+                pacing,
+                "--allow-errors",
+            ],
+        );
+        let r = r.unwrap_or_else(|| panic!("{}", text(&out)));
+        assert_eq!(r.pacing.as_deref(), Some(pacing), "{}", text(&out));
+        assert_eq!(r.client_timer_slack_ns, Some(1), "{}", text(&out));
+        assert!(r.send_lag_p50_us.is_some() && r.send_lag_p99_us.is_some());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("send late µs p50") && stdout.contains(&format!("pacing {pacing}")),
+            "{stdout}"
+        );
+    }
+    // Closed loop has no schedule to keep: nothing recorded.
+    let (out, r) = loadgen(
+        dir.path(),
+        &[
+            "--backend",
+            "epoll-et",
+            "--conns",
+            "4",
+            "--duration",
+            "300ms",
+        ],
+    );
+    let r = r.unwrap_or_else(|| panic!("{}", text(&out)));
+    assert_eq!((r.pacing, r.client_timer_slack_ns), (None, None));
 }
 
 /// `--strict` turns an invalid self-check into exit status 1 (with

@@ -19,6 +19,8 @@ fn tiny_sweep_writes_rows_hgrms_and_report() {
             "5,20",
             "--repeat",
             "1",
+            "--interleave",
+            "rounds",
         ])
         .args(["--warmup", "0.1", "--duration", "0.5", "--out"])
         .arg(&out)
@@ -100,6 +102,7 @@ fn aa_arms_and_auto_repeat() {
     let out = dir.path().join("aa");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["sweep", "--backends", "epoll-et,epoll-et", "--conns", "5"])
+        .args(["--interleave", "rounds"])
         .args([
             "--repeat",
             "auto",
@@ -164,6 +167,67 @@ fn aa_arms_and_auto_repeat() {
     );
     assert!(md.contains("## A/A check"), "{md}");
     assert!(md.contains("## Convergence"), "{md}");
+}
+
+/// Arms in slices: every arm's server at once, one row per slice with its
+/// cycle, the server's bytes over each slice exactly its echoes (drained at
+/// the edge), the machine's busy time beside the server's, and a report
+/// that says how the arms took turns.
+#[test]
+fn sliced_sweep_pairs_arms_within_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sliced");
+    let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["sweep", "--backends", "poll,epoll-et", "--conns", "4"])
+        .args(["--idle", "20", "--repeat", "2", "--slice", "100ms"])
+        .args(["--warmup", "0.1", "--duration", "0.3", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    // --repeat 2 × (0.3 s / 0.1 s) = 6 cycles, each arm once per cycle.
+    let mut seen: Vec<(String, Option<usize>)> =
+        rows.iter().map(|r| (r.backend.clone(), r.repeat)).collect();
+    seen.sort();
+    let expect: Vec<(String, Option<usize>)> = ["epoll-et", "poll"]
+        .iter()
+        .flat_map(|b| (1..=6).map(move |k| (b.to_string(), Some(k))))
+        .collect();
+    assert_eq!(seen, expect);
+    for r in &rows {
+        assert_eq!(r.interleave, "slices");
+        assert_eq!((r.errors, r.idle, r.connected_idle), (0, 20, 20), "{r:?}");
+        assert!(
+            r.requests > 0 && (0.09..0.2).contains(&r.measured_s),
+            "{r:?}"
+        );
+        // Every echo of the slice was drained before its closing snapshot,
+        // and nothing of another slice is in it.
+        assert_eq!(r.server_bytes_out, Some(r.requests * 64), "{r:?}");
+        assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
+        let machine = r.machine_cpu_us_per_req.unwrap();
+        assert!(machine > 0.0 && r.server_core_us_per_req.is_some(), "{r:?}");
+        assert!(r.server_waits_per_req.is_some());
+    }
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(md.contains("Arms interleaved in slices"), "{md}");
+    assert!(md.contains("| poll | 6 |"), "{md}");
+    assert!(md.contains("What each figure includes"), "{md}");
+
+    // Slices cannot run open loop: said before anything starts.
+    let o = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["sweep", "--backends", "poll", "--conns", "2"])
+        .args(["--interleave", "slices", "--rates", "1000", "--out"])
+        .arg(dir.path().join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("open loop"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A short load–latency curve on two backends: the calibration run, one

@@ -12,7 +12,7 @@ use crate::server::{Protocol, ReadPolicy};
 use crate::units::{parse_duration, parse_size};
 use crate::{limits, sys};
 
-use super::client::schedule::Arrivals;
+use super::client::schedule::{Arrivals, Pacing};
 use super::message::HEADER_LEN;
 
 pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
@@ -171,6 +171,14 @@ pub struct LoadSettings {
     #[arg(long, value_enum, requires = "reactors")]
     #[serde(default)]
     pub accept: Option<crate::server::reactors::AcceptMode>,
+
+    /// Open loop: how a worker waits for a due send. sleep: a timed wait to the instant;
+    /// spin: never block while sending (a whole client CPU); hybrid: sleep until 100 µs before,
+    /// then poll the sockets without blocking. Every worker runs with 1 ns timer slack; the
+    /// spin's CPU counts in the client's CPU.
+    #[arg(long, value_enum, default_value_t = Pacing::Hybrid)]
+    #[serde(default)]
+    pub pacing: Pacing,
 
     /// Sample the server's counters, the CPU times, steal and a calibration probe once per
     /// this interval of the measured window (10 ms to 1 h; default 1 s, or longer so that a

@@ -154,6 +154,9 @@ pub fn merge(hosts: &[(PathBuf, FullResult)]) -> Result<(FullResult, Histogram<u
     r.send_fit_d = None;
     r.send_fit_p = None;
     r.lat_autocorr = None;
+    r.lat_stride = None;
+    r.lat_independent_n = None;
+    r.needed_s = None;
     r.p99_ci_lo_us = None;
     r.p99_ci_hi_us = None;
     r.verdict = String::new();

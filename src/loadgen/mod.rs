@@ -22,6 +22,7 @@ pub mod chaos;
 mod child;
 pub mod client;
 pub mod doctor;
+pub mod independence;
 pub mod intervals;
 mod machine;
 pub mod merge;
@@ -31,6 +32,7 @@ pub mod result;
 pub mod sampler;
 pub mod selfcheck;
 mod setup;
+pub mod sliced;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
@@ -155,6 +157,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             timeout: args.load.timeout,
             senders: if chat { senders } else { 0 },
             arrivals: args.arrivals,
+            pacing: args.load.pacing,
             seed: args.seed.wrapping_add(t as u64),
         })
         .collect();
@@ -165,6 +168,12 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         .num_threads(threads)
         .thread_name(|i| format!("loadgen-worker-{i}"))
         .start_handler(move |i| {
+            // Every worker waits for due instants (open-loop sends, the window's
+            // edges): 1 ns of timer slack, not the default 50 µs. The pool's
+            // threads end with the run, so nothing else inherits it.
+            if let Err(e) = sys::set_timer_slack_ns(sys::PRECISE_TIMER_SLACK_NS) {
+                eprintln!("loadgen: warning: worker {i}: setting the timer slack: {e}");
+            }
             if let Some(cpus) = &client_cpus {
                 if let Err(e) = sys::pin_to_cpu(cpus[i % cpus.len()]) {
                     eprintln!("loadgen: warning: pinning worker {i}: {e}");
@@ -270,6 +279,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
                 .min(threads)
                 .max(1),
             steal_pct: window.steal_pct,
+            busy: window.busy,
             samples: window.samples,
             measure_start: window.measure_start,
             interval: window.interval,
@@ -317,6 +327,8 @@ struct Window {
     wall: (f64, f64),
     client_cpu_us: u64,
     steal_pct: f64,
+    /// Every CPU's busy time at the window's edges.
+    busy: (machine::CpuStat, machine::CpuStat),
     /// At the window's start and at each interval's end.
     samples: Vec<sampler::Sample>,
     measure_start: Instant,
@@ -403,6 +415,12 @@ fn coordinate(
     progress: &mut dyn Progress,
 ) -> Result<(Window, Vec<String>)> {
     let mut warnings = Vec::new();
+    // This thread waits for the window's edges, the intervals and --start-at:
+    // 1 ns of timer slack while it does, its own again afterwards (a sweep's
+    // next server is started from it and would inherit the slack).
+    let _precise = sys::PreciseTimers::new()
+        .map_err(|e| eprintln!("loadgen: warning: setting the timer slack: {e}"))
+        .ok();
     let total_conns = (args.conns + args.idle) as f64;
     let connect_deadline = Instant::now()
         + Duration::from_secs_f64(total_conns / args.load.connect_rate * 2.0)
@@ -524,6 +542,7 @@ fn coordinate(
         .transpose()?;
     let ru0 = sys::rusage_self()?;
     let cpu0 = CpuTimes::read();
+    let stat0 = machine::CpuStat::read();
     let mut boundary = measure_start;
     while !all_closed && boundary < measure_end {
         boundary = (boundary + interval).min(measure_end);
@@ -543,6 +562,7 @@ fn coordinate(
         .transpose()?;
     let ru1 = sys::rusage_self()?;
     let cpu1 = CpuTimes::read();
+    let stat1 = machine::CpuStat::read();
     if all_closed {
         warnings.push(format!(
             "every connection was closed by errors: the window ended after {:.2} s",
@@ -558,6 +578,7 @@ fn coordinate(
             wall: (window_start_unix, window_end_unix),
             client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
             steal_pct: cpu0.steal_pct_until(&cpu1),
+            busy: (stat0, stat1),
             samples,
             measure_start,
             interval,

@@ -40,6 +40,8 @@ pub struct Measured<'a> {
     pub measure_start: std::time::Instant,
     /// Interval length.
     pub interval: std::time::Duration,
+    /// Every CPU's busy time at the window's edges.
+    pub busy: (super::machine::CpuStat, super::machine::CpuStat),
     /// Warnings raised while running.
     pub warnings: Vec<String>,
 }
@@ -138,6 +140,29 @@ pub fn apply_server_window(
             .collect::<Vec<_>>()
             .join("/")
     });
+}
+
+/// Set a row's machine columns: every CPU's busy time between two readings,
+/// and the server CPU's, per request (`None` when nothing was read).
+pub fn apply_machine(
+    r: &mut RunResult,
+    a: &super::machine::CpuStat,
+    b: &super::machine::CpuStat,
+    server_cpu: Option<usize>,
+    reqs: u64,
+) {
+    let all = a.busy_until(b, None);
+    if reqs == 0 || all.total() == 0.0 {
+        return;
+    }
+    let n = reqs as f64;
+    r.machine_cpu_us_per_req = Some(all.total() / n);
+    r.machine_softirq_us_per_req = Some(all.softirq / n);
+    if let Some(cpu) = server_cpu {
+        let core = a.busy_until(b, Some(cpu));
+        r.server_core_us_per_req = Some(core.total() / n);
+        r.server_core_softirq_us_per_req = Some(core.softirq / n);
+    }
 }
 
 /// `n / d`, or `None` (an empty cell) when nothing was counted.
@@ -301,7 +326,14 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         send_lag_p99_us: selfcheck.as_ref().map(|c| c.lag_p99_us),
         send_fit_d: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.0)),
         send_fit_p: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.1)),
+        pacing: args.rate.map(|_| args.load.pacing.to_string()),
+        client_timer_slack_ns: args.rate.map(|_| w.timer_slack_ns),
         lat_autocorr: selfcheck.as_ref().and_then(|c| c.autocorr),
+        lat_stride: selfcheck
+            .as_ref()
+            .and_then(|c| c.independence.map(|i| i.stride)),
+        lat_independent_n: selfcheck.as_ref().and_then(|c| c.independence.map(|i| i.n)),
+        needed_s: selfcheck.as_ref().and_then(|c| c.needed_s),
         p99_ci_lo_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.0)),
         p99_ci_hi_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.1)),
         verdict: selfcheck.as_ref().map(|c| c.verdict()).unwrap_or_default(),
@@ -369,6 +401,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         // The server's columns: `apply_server_window` below.
         ..RunResult::default()
     };
+    apply_machine(&mut result, &m.busy.0, &m.busy.1, m.server_cpu, reqs);
     if let Some((a, b)) = &m.server {
         apply_server_window(&mut result, a, b, reqs, m.measured_s);
     }

@@ -97,6 +97,18 @@ pub struct SweepArgs {
     /// Measured duration per run.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// How arms take turns within a scenario. slices: every arm's server runs at once and
+    /// the load moves between them in --slice slices, in a random order within each cycle;
+    /// ratios are paired within a cycle (a machine that changes speed every few seconds hits
+    /// both sides of a ratio); `--repeat N` gives N × (--duration / --slice) cycles. rounds:
+    /// one whole run per arm per round (warm-up, --duration), ratios paired by round.
+    /// Default: slices where every arm supports them (closed-loop echo, servers of our own,
+    /// no --reactors), else rounds.
+    #[arg(long, value_enum)]
+    pub interleave: Option<Interleave>,
+    /// --interleave slices: the length of one slice (50 ms to 10 s).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub slice: Duration,
     /// Count every run's server system calls from the kernel too (`loadgen --help`:
     /// --count-syscalls); the only syscall count tokio gets.
     #[arg(long)]
@@ -104,6 +116,25 @@ pub struct SweepArgs {
     /// Settings shared with a single run (`loadgen --help` explains each).
     #[command(flatten)]
     pub load: LoadSettings,
+}
+
+/// How a sweep interleaves its arms (see `--interleave`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Interleave {
+    /// Every arm's server at once, the load moved between them in slices.
+    Slices,
+    /// One whole run per arm per round.
+    Rounds,
+}
+
+impl Interleave {
+    /// The name rows record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interleave::Slices => "slices",
+            Interleave::Rounds => "rounds",
+        }
+    }
 }
 
 /// One `--rates` item.
@@ -334,6 +365,7 @@ impl SweepArgs {
         r.warmup = self.warmup;
         r.duration = self.duration;
         r.allow_errors = true;
+        r.target_ci = self.target_ci;
         r.count_syscalls = self.count_syscalls;
         r.csv = self.out.join("runs.csv");
         r.quiet = true;
@@ -653,6 +685,22 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         std::fs::write(&skipped_path, skipped)?;
     }
     let _ = std::fs::remove_file(a.out.join(CONVERGENCE_FILE));
+    let interleave = choose_interleave(a, &cells)?;
+    eprintln!(
+        "arms interleaved in {}",
+        match interleave {
+            Interleave::Slices =>
+                format!("slices of {:?} (every arm's server up at once)", a.slice),
+            Interleave::Rounds => "rounds (one run per arm per round)".into(),
+        }
+    );
+    if interleave == Interleave::Slices {
+        let summary = run_slices(a, exe, &cells, (min_rep, max_rep))?;
+        if a.out.join("runs.csv").exists() {
+            write_report(&a.out, &a.baseline)?;
+        }
+        return Ok(summary);
+    }
     let started = Instant::now();
     let mut summary = SweepSummary {
         completed: 0,
@@ -713,6 +761,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
                 match super::run(&args, exe, &mut NoProgress) {
                     Ok(mut out) => {
                         out.result.repeat = Some(rep);
+                        out.result.interleave = Interleave::Rounds.name().into();
                         if arm.label != arm.backend.name() {
                             out.result.arm = arm.label.clone();
                         }
@@ -775,6 +824,172 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     }
     if a.out.join("runs.csv").exists() {
         write_report(&a.out, &a.baseline)?;
+    }
+    Ok(summary)
+}
+
+/// `--interleave` as given, or slices where every arm of every cell supports them.
+fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interleave> {
+    if !(super::sliced::MIN_SLICE..=Duration::from_secs(10)).contains(&a.slice) {
+        bail!("--slice must be between 50 ms and 10 s");
+    }
+    let unsupported = cells.iter().find_map(|c| {
+        c.arms.iter().find_map(|arm| {
+            super::sliced::supports(&a.run_args(arm.backend, c.scenario))
+                .err()
+                .map(|why| format!("{} {}: {why}", arm.label, c.scenario))
+        })
+    });
+    Ok(match (a.interleave, unsupported) {
+        (Some(Interleave::Slices), Some(why)) => {
+            bail!("--interleave slices: slices do not support {why}")
+        }
+        (Some(i), _) => i,
+        (None, None) => Interleave::Slices,
+        (None, Some(_)) => Interleave::Rounds,
+    })
+}
+
+/// Whether every arm's ratio to the first arm (paired by cycle) has a 95 %
+/// interval within `target` for every key figure; and the widest half-width.
+fn converged_ratios(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
+    let mut widest: f64 = 0.0;
+    let Some((base, others)) = per_arm.split_first() else {
+        return (true, 0.0);
+    };
+    for rows in others {
+        for fig in KEY_FIGURES {
+            let pairs: Vec<(f64, f64)> = rows
+                .iter()
+                .filter_map(|r| {
+                    let b = base.iter().find(|b| b.repeat == r.repeat)?;
+                    Some((fig.value(r)?, fig.value(b)?))
+                })
+                .collect();
+            let w = stats::paired_ratio_ci(&pairs).map_or(f64::INFINITY, |ci| ci.rel_half_width());
+            widest = widest.max(w);
+        }
+    }
+    (widest <= target, widest)
+}
+
+/// The sweep with `--interleave slices`: per cell, every arm's server at
+/// once ([`super::sliced`]), `--repeat` × (duration / slice) cycles (auto:
+/// in blocks of that many, until every ratio to the first arm is within
+/// --target-ci); each slice a row.
+fn run_slices(
+    a: &SweepArgs,
+    exe: &Path,
+    cells: &[Cell],
+    (min_rep, max_rep): (usize, usize),
+) -> Result<SweepSummary> {
+    let per = (a.duration.as_secs_f64() / a.slice.as_secs_f64())
+        .ceil()
+        .max(1.0) as usize;
+    let mut summary = SweepSummary {
+        completed: 0,
+        failed: 0,
+        interrupted: false,
+    };
+    let mut convergence = String::new();
+    let started = Instant::now();
+    for (ci, cell) in cells.iter().enumerate() {
+        if crate::signals::interrupted() {
+            summary.interrupted = true;
+            break;
+        }
+        let s = cell.scenario;
+        eprintln!(
+            "[{}/{}] {s}: {} in slices of {:?}, {} cycles{} · {:.0} s so far",
+            ci + 1,
+            cells.len(),
+            cell.arms
+                .iter()
+                .map(|arm| arm.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.slice,
+            max_rep * per,
+            if a.repeat == Repeat::Auto {
+                " at most"
+            } else {
+                ""
+            },
+            started.elapsed().as_secs_f64()
+        );
+        let arms = cell
+            .arms
+            .iter()
+            .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
+            .collect();
+        let mut sliced = match super::sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
+            Ok(sl) => sl,
+            Err(e) => {
+                eprintln!("  failed: {e:#}");
+                summary.failed += cell.arms.len();
+                append(
+                    &a.out.join("failures.log"),
+                    &format!("{} {s} (slices): {e:#}\n", super::now_rfc3339()),
+                )?;
+                continue;
+            }
+        };
+        let mut per_arm: Vec<Vec<RunResult>> = vec![Vec::new(); cell.arms.len()];
+        let mut cycles = 0;
+        for cycle in 1..=max_rep * per {
+            if crate::signals::interrupted() {
+                summary.interrupted = true;
+                break;
+            }
+            match sliced.cycle(cycle, a.slice) {
+                Ok(rows) => {
+                    for (j, r) in rows.into_iter().enumerate() {
+                        report::csv::append(&a.out.join("runs.csv"), &r)?;
+                        per_arm[j].push(r);
+                        summary.completed += 1;
+                    }
+                    cycles = cycle;
+                }
+                Err(e) => {
+                    eprintln!("  cycle {cycle} failed: {e:#}");
+                    summary.failed += cell.arms.len();
+                    append(
+                        &a.out.join("failures.log"),
+                        &format!("{} {s} cycle={cycle}: {e:#}\n", super::now_rfc3339()),
+                    )?;
+                    break;
+                }
+            }
+            if cycle % per == 0 {
+                write_report(&a.out, &a.baseline)?;
+                if a.repeat == Repeat::Auto
+                    && cycle >= min_rep * per
+                    && converged_ratios(&per_arm, a.target_ci).0
+                {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = sliced.stop() {
+            eprintln!("  stopping the servers: {e:#}");
+        }
+        if a.repeat == Repeat::Auto {
+            let (ok, widest) = converged_ratios(&per_arm, a.target_ci);
+            let _ = writeln!(
+                convergence,
+                "{} active + {} idle, {} B, read buffer {}: {} after {cycles} cycles (widest 95 % CI of a ratio ±{:.1} %, target ±{:.1} %)",
+                s.conns,
+                s.idle,
+                s.msg_size,
+                s.read_buf,
+                if ok { "converged" } else { "NOT converged" },
+                widest * 100.0,
+                a.target_ci * 100.0
+            );
+        }
+    }
+    if a.repeat == Repeat::Auto {
+        std::fs::write(a.out.join(CONVERGENCE_FILE), convergence)?;
     }
     Ok(summary)
 }

@@ -10,4 +10,4 @@ mod run;
 pub use interval::IntervalRow;
 
 pub use reliability::{ReliabilityRow, Scenario, Verdict};
-pub use run::{ChaosOutcome, ChaosStats, LoadModel, RunOutput, RunResult, Warnings};
+pub use run::{ChaosOutcome, ChaosStats, Check, LoadModel, RunOutput, RunResult, Warnings};

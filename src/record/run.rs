@@ -157,9 +157,23 @@ pub struct RunResult {
     pub send_fit_d: Option<f64>,
     /// Open loop self-check (Poisson): its p-value.
     pub send_fit_p: Option<f64>,
-    /// Open loop self-check: lag-1 autocorrelation of a sparse latency subsample.
+    /// Open loop: how a due send was waited for (`sleep`, `spin`, `hybrid`).
+    pub pacing: Option<String>,
+    /// Open loop: the largest timer slack a worker thread ran with, ns (1: precise).
+    pub client_timer_slack_ns: Option<u64>,
+    /// Open loop self-check: lag-1 autocorrelation of the latencies in completion order.
     pub lat_autocorr: Option<f64>,
-    /// 95 % interval of p99 from order statistics, low end, µs.
+    /// Open loop self-check: the stride of the independent subsample (every k-th latency
+    /// in completion order, the smallest k at which the lag-1 autocorrelation is not
+    /// significant).
+    pub lat_stride: Option<usize>,
+    /// Open loop self-check: latencies in that subsample.
+    pub lat_independent_n: Option<usize>,
+    /// Open loop self-check: measured seconds p99's interval would need to reach
+    /// --target-ci (only when it did not).
+    pub needed_s: Option<f64>,
+    /// 95 % interval of p99 from order statistics (of the independent subsample in open
+    /// loop), low end, µs.
     pub p99_ci_lo_us: Option<u64>,
     /// Its high end.
     pub p99_ci_hi_us: Option<u64>,
@@ -254,6 +268,20 @@ pub struct RunResult {
     /// `--reactors`: connections each reactor accepted, `a/b/…` (the balance).
     #[serde(default)]
     pub server_reactor_conns: Option<String>,
+    /// Busy time of every CPU (user, system, irq, softirq; all processes) per request, µs:
+    /// the one figure that holds the server, the client and the kernel's network work
+    /// between them exactly once.
+    pub machine_cpu_us_per_req: Option<f64>,
+    /// Of that, soft interrupts (TCP receive and transmit processing), µs per request.
+    pub machine_softirq_us_per_req: Option<f64>,
+    /// Busy time of the server's CPU per request (every context, whoever it ran for), µs.
+    pub server_core_us_per_req: Option<f64>,
+    /// Of that, soft interrupts, µs per request.
+    pub server_core_softirq_us_per_req: Option<f64>,
+    /// How arms were interleaved in a sweep: `rounds` (one run per arm per round) or
+    /// `slices` (every arm's server up at once, the load moved between them in slices;
+    /// `repeat` is then the slice cycle). Empty for a single run.
+    pub interleave: String,
     /// Load generator CPU utilisation, percent of its CPUs.
     pub client_cpu_pct: f64,
     /// Load generator CPU time per request, µs.
@@ -324,7 +352,36 @@ pub struct RunResult {
     pub window_end_unix: Option<f64>,
 }
 
+/// What an open-loop run's self-check said, in classes the reports count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Closed loop, or a row from before the self-check.
+    None,
+    /// The measurement is valid.
+    Valid,
+    /// The server did not keep up: a measurement of saturation.
+    Saturated,
+    /// The generator kept its schedule, but p99's interval from the
+    /// independent subsample was wider than `--target-ci`: a longer run is needed.
+    Unconverged,
+    /// The generator's measurement failed (arrivals, lateness, convergence).
+    Invalid,
+}
+
 impl RunResult {
+    /// The self-check's verdict as a class (the verdict text starts with
+    /// `server saturated` for a saturated run).
+    pub fn check(&self) -> Check {
+        match self.verdict.as_str() {
+            "" => Check::None,
+            "valid" => Check::Valid,
+            v if v.starts_with("server saturated") => Check::Saturated,
+            // The generator's own failures come first in a verdict.
+            v if v.starts_with("p99 not converged") => Check::Unconverged,
+            _ => Check::Invalid,
+        }
+    }
+
     /// The arm this run belongs to: `arm`, or the backend when there is one arm per backend.
     pub fn arm_label(&self) -> &str {
         if self.arm.is_empty() {

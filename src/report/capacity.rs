@@ -15,10 +15,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::summary::Estimate;
-use crate::record::{LoadModel, RunResult};
+use crate::record::{Check, LoadModel, RunResult};
+use crate::stats::median;
 
-/// Fraction of the client's own capacity above which a point measures the client.
-pub const CLIENT_LIMIT: f64 = 0.8;
+/// Fraction of the client's own capacity above which a point measures the
+/// client: up to half of it the generator keeps its schedule (send lateness
+/// p99 ≤ 30 µs here, `results/curves/`); above it a failing self-check is put
+/// down to the client, and the point is not drawn as the server's latency.
+pub const CLIENT_LIMIT: f64 = 0.5;
 
 /// One offered rate of one arm.
 #[derive(Debug, Clone)]
@@ -31,8 +35,14 @@ pub struct Point {
     pub achieved: f64,
     /// Runs whose self-check did not fail (said `valid`, or predates it), of all runs.
     pub valid: usize,
+    /// Runs whose self-check found the server saturated.
+    pub saturated: usize,
+    /// Runs whose only failure was p99's interval (a longer run needed).
+    pub unconverged: usize,
     /// Runs.
     pub runs: usize,
+    /// The generator's send lateness, µs: median over runs of each run's p50 and p99.
+    pub late: Option<(f64, f64)>,
 }
 
 impl Point {
@@ -86,9 +96,29 @@ fn point(rate: f64, rows: &[&RunResult]) -> Option<Point> {
         // Rows from before the self-check (no verdict) are not counted as failed.
         valid: rows
             .iter()
-            .filter(|r| r.verdict.is_empty() || r.verdict == "valid")
+            .filter(|r| matches!(r.check(), Check::None | Check::Valid))
+            .count(),
+        saturated: rows
+            .iter()
+            .filter(|r| r.check() == Check::Saturated)
+            .count(),
+        unconverged: rows
+            .iter()
+            .filter(|r| r.check() == Check::Unconverged)
             .count(),
         runs: rows.len(),
+        late: median(
+            &rows
+                .iter()
+                .filter_map(|r| r.send_lag_p50_us.map(|v| v as f64))
+                .collect::<Vec<_>>(),
+        )
+        .zip(median(
+            &rows
+                .iter()
+                .filter_map(|r| r.send_lag_p99_us.map(|v| v as f64))
+                .collect::<Vec<_>>(),
+        )),
     })
 }
 
@@ -164,9 +194,15 @@ pub fn render(
          (one run: the order-statistics interval). An arm's capacity is the highest offered \
          rate whose p99 stays under the target — at every lower rate too — with at least \
          95 % of the rate achieved; its range runs from where the p99 interval is wholly \
-         under the target to where it still reaches under it. `✗n` counts runs whose \
-         self-check did not say valid; `⚑` marks rates above {:.0} % of what the client \
-         itself can send{}, which measure the client as much as the server.\n",
+         under the target to where it still reaches under it. `late` is the generator's own \
+         send lateness (median over runs of each run's p50 and p99, µs): it is inside every \
+         latency in the row, since latency counts from the intended send time. `⊘n` counts \
+         runs the server could not keep up with (connections' in-flight windows filled: \
+         saturation, measured correctly); `≈n` runs whose p99 interval, from the \
+         independent subsample of their latencies, was wider than --target-ci (a longer run \
+         would narrow it; the point's interval over repeats stands); `✗n` runs whose \
+         self-check failed for the generator's reasons; `⚑` marks rates above {:.0} % of what the client itself can \
+         send{}, where a failed self-check is put down to the client.\n",
         slo_us,
         CLIENT_LIMIT * 100.0,
         client_capacity.map_or(String::new(), |c| format!(
@@ -188,7 +224,7 @@ pub fn render(
             "| offered msg/s | {} |",
             names
                 .iter()
-                .map(|n| format!("{n}: p99 µs (CI) · achieved"))
+                .map(|n| format!("{n}: p99 µs (CI) · achieved · late p50/p99 µs"))
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
@@ -205,16 +241,23 @@ pub fn render(
                             .p99
                             .ci
                             .map_or(String::new(), |(a, b)| format!(" ({}–{})", num(a), num(b)));
-                        let bad = p.runs - p.valid;
-                        format!(
-                            "{}{ci} · {}{}",
-                            num(p.p99.value),
-                            num(p.achieved),
-                            if bad > 0 {
-                                format!(" ✗{bad}")
+                        let bad = p.runs - p.valid - p.saturated - p.unconverged;
+                        let mark = |n: usize, sign: &str| {
+                            if n > 0 {
+                                format!(" {sign}{n}")
                             } else {
                                 String::new()
                             }
+                        };
+                        format!(
+                            "{}{ci} · {} · late {}{}{}{}",
+                            num(p.p99.value),
+                            num(p.achieved),
+                            p.late
+                                .map_or("–".into(), |(a, b)| format!("{}/{}", num(a), num(b))),
+                            mark(p.saturated, "⊘"),
+                            mark(p.unconverged, "≈"),
+                            mark(bad, "✗"),
                         )
                     });
                 let _ = write!(line, " {cell} |");
@@ -256,7 +299,108 @@ pub fn render(
             let _ = writeln!(s, "{line}");
         }
     }
+    s.push_str(&validity(rows, client_capacity));
     Some(s)
+}
+
+/// Runs (open loop) by self-check class, at rates up to [`CLIENT_LIMIT`] of the client's
+/// capacity and above it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Runs at or below the limit.
+    pub runs: usize,
+    /// Of them valid.
+    pub valid: usize,
+    /// Of them saturated (the server's limit, measured).
+    pub saturated: usize,
+    /// Of them unconverged (p99's interval wider than the target).
+    pub unconverged: usize,
+    /// Runs above the limit.
+    pub above: usize,
+    /// Of them failing (put down to the client).
+    pub above_failed: usize,
+}
+
+impl Validity {
+    /// Runs at or below the limit whose generator failed its own checks.
+    pub fn generator_failed(&self) -> usize {
+        self.runs - self.saturated - self.valid - self.unconverged
+    }
+
+    /// Runs whose generator kept its schedule among those the server kept up
+    /// with, at or below the limit (1 when none).
+    pub fn schedule_kept_fraction(&self) -> f64 {
+        let judged = self.runs - self.saturated;
+        if judged == 0 {
+            1.0
+        } else {
+            1.0 - self.generator_failed() as f64 / judged as f64
+        }
+    }
+
+    /// Valid runs among those the server kept up with, at or below the limit (1 when none).
+    pub fn valid_fraction(&self) -> f64 {
+        let judged = self.runs - self.saturated;
+        if judged == 0 {
+            1.0
+        } else {
+            self.valid as f64 / judged as f64
+        }
+    }
+}
+
+/// Count `rows` by self-check class, split at [`CLIENT_LIMIT`] of `client_capacity`
+/// (all at or below when it is unknown).
+pub fn count_validity(rows: &[RunResult], client_capacity: Option<f64>) -> Validity {
+    let mut v = Validity::default();
+    for r in rows.iter().filter(|r| r.load_model == LoadModel::Open) {
+        let Some(rate) = r.target_rate else { continue };
+        let class = r.check();
+        if client_capacity.is_some_and(|c| rate > CLIENT_LIMIT * c) {
+            v.above += 1;
+            v.above_failed += usize::from(!matches!(class, Check::Valid | Check::None));
+        } else {
+            v.runs += 1;
+            v.valid += usize::from(matches!(class, Check::Valid | Check::None));
+            v.saturated += usize::from(class == Check::Saturated);
+            v.unconverged += usize::from(class == Check::Unconverged);
+        }
+    }
+    v
+}
+
+fn validity(rows: &[RunResult], client_capacity: Option<f64>) -> String {
+    let v = count_validity(rows, client_capacity);
+    let limit = client_capacity.map_or("every rate".to_string(), |c| {
+        format!(
+            "rates up to {:.0} % of the client's capacity ({} msg/s)",
+            CLIENT_LIMIT * 100.0,
+            num(CLIENT_LIMIT * c)
+        )
+    });
+    let judged = v.runs - v.saturated;
+    let mut s = format!(
+        "\n**The generator's self-check.** At {limit}: of {judged} runs the server kept up \
+         with, {} kept the schedule ({:.1} %: arrivals, rate and lateness as intended) and {} \
+         were valid ({:.1} %); the other {} had a p99 interval wider than --target-ci from \
+         their independent samples. {} more found the server saturated.",
+        judged - v.generator_failed(),
+        100.0 * v.schedule_kept_fraction(),
+        v.valid,
+        100.0 * v.valid_fraction(),
+        v.unconverged,
+        v.saturated,
+    );
+    if v.above > 0 {
+        let _ = write!(
+            s,
+            " Above it, {} of {} runs failed the self-check: client-limited, left out of the \
+             server's curve.",
+            v.above_failed, v.above
+        );
+    }
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]
@@ -273,7 +417,10 @@ mod tests {
             },
             achieved,
             valid: 3,
+            saturated: 0,
+            unconverged: 0,
             runs: 3,
+            late: None,
         }
     }
 

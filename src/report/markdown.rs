@@ -381,6 +381,7 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         first.server_cpu.map_or("-".into(), |c| c.to_string()),
         if first.client_cpus.is_empty() { "-" } else { &first.client_cpus }
     );
+    let _ = writeln!(s, "{}", interleave_note(rows));
     let _ = writeln!(
         s,
         "How to read it: each run's value is its median over the measured intervals the \
@@ -467,6 +468,40 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
             }
             let _ = writeln!(s);
         }
+        if list
+            .iter()
+            .any(|b| b.estimate(Figure::MachineCpuPerReq).is_some())
+        {
+            let _ = writeln!(
+                s,
+                "What each figure includes (µs per request): the server process's own CPU time; \
+                 the busy time of the CPU the server is pinned to, every context (its softirq \
+                 share in brackets); the whole machine's busy time, every CPU and context. On \
+                 loopback the receiver's TCP work runs as softirq on the *sender's* CPU, so \
+                 the process figure holds part of the client's receive path and misses part \
+                 of its own; the machine figure counts everything once.\n"
+            );
+            let _ = writeln!(
+                s,
+                "| arm | server process | server's CPU (softirq) | machine (softirq) |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|");
+            for b in list {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} ({}) | {} ({}) |",
+                    b.arm,
+                    cell(b, base, Figure::CpuPerReq, false),
+                    cell(b, base, Figure::ServerCoreCpuPerReq, false),
+                    b.estimate(Figure::ServerCoreSoftirqPerReq)
+                        .map_or("–".into(), |e| fmt_num(e.value)),
+                    cell(b, base, Figure::MachineCpuPerReq, false),
+                    b.estimate(Figure::MachineSoftirqPerReq)
+                        .map_or("–".into(), |e| fmt_num(e.value)),
+                );
+            }
+            let _ = writeln!(s);
+        }
         for line in scenario_findings(list, baseline) {
             let _ = writeln!(s, "- {line}");
         }
@@ -490,6 +525,36 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         let _ = writeln!(s, "{aa}");
     }
     s
+}
+
+/// How the rows' arms took turns, one paragraph.
+fn interleave_note(rows: &[RunResult]) -> String {
+    let slices: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.interleave == "slices")
+        .map(|r| r.measured_s)
+        .collect();
+    if slices.is_empty() {
+        return "Arms interleaved in rounds: each round runs every scenario once on every arm \
+                (a whole run each: warm-up, then the measured window), and a ratio pairs the \
+                runs of one round.\n"
+            .into();
+    }
+    let slice = crate::stats::median(&slices).unwrap_or(0.0);
+    format!(
+        "Arms interleaved in slices: per scenario every arm's server runs at once (pinned to \
+         the server CPU, connected and warmed up), and the load moves between them in slices \
+         of {slice:.2} s, in a random order within each cycle; in-flight requests are drained \
+         at a slice's edge (not counted in its length). A row — a \"run\" below — is one \
+         slice, its `repeat` the cycle, and a ratio pairs the slices of one cycle, at most a \
+         cycle apart, so a machine that changes speed every few seconds hits both of its \
+         sides. There are no intervals within a slice: the interval rule does not apply.{}\n",
+        if slices.len() < rows.len() {
+            " (Some rows of this folder were interleaved in rounds.)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// How a ratio was computed, for a caller that states it.

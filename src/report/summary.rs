@@ -104,6 +104,14 @@ pub enum Figure {
     CtxSwitchesPerReq,
     /// Server RSS growth per connection, KiB.
     RssPerConnKib,
+    /// Every CPU's busy time per request (all processes and contexts), µs.
+    MachineCpuPerReq,
+    /// Of that, soft interrupts, µs.
+    MachineSoftirqPerReq,
+    /// The server CPU's busy time per request (every context, whoever for), µs.
+    ServerCoreCpuPerReq,
+    /// Of that, soft interrupts, µs.
+    ServerCoreSoftirqPerReq,
 }
 
 /// The figures `--repeat auto` waits to settle.
@@ -128,6 +136,10 @@ impl Figure {
             Figure::KernelSyscallsPerReq => r.server_syscalls_kernel_per_req,
             Figure::CtxSwitchesPerReq => r.server_ctx_switches_per_req,
             Figure::RssPerConnKib => r.server_rss_per_conn_kib,
+            Figure::MachineCpuPerReq => r.machine_cpu_us_per_req,
+            Figure::MachineSoftirqPerReq => r.machine_softirq_us_per_req,
+            Figure::ServerCoreCpuPerReq => r.server_core_us_per_req,
+            Figure::ServerCoreSoftirqPerReq => r.server_core_softirq_us_per_req,
         }
     }
 
@@ -149,6 +161,10 @@ impl Figure {
             Figure::KernelSyscallsPerReq => "kernel-counted syscalls per request",
             Figure::CtxSwitchesPerReq => "context switches per request",
             Figure::RssPerConnKib => "RSS per connection",
+            Figure::MachineCpuPerReq => "machine CPU µs per request",
+            Figure::MachineSoftirqPerReq => "machine softirq µs per request",
+            Figure::ServerCoreCpuPerReq => "server CPU's busy µs per request",
+            Figure::ServerCoreSoftirqPerReq => "server CPU's softirq µs per request",
         }
     }
 }

@@ -60,17 +60,27 @@ pub fn render(r: &RunResult) -> String {
         r.lat_p9999_us,
         r.lat_max_us
     );
+    if let (Some(p50), Some(p99)) = (r.send_lag_p50_us, r.send_lag_p99_us) {
+        // The generator's own lateness is inside every latency above (it is
+        // measured from the intended send time): shown beside it.
+        let _ = writeln!(
+            s,
+            "  send late µs p50 {p50}  p99 {p99}  (the generator's own lateness, inside the latency above) · pacing {} · timer slack {} ns",
+            r.pacing.as_deref().unwrap_or("-"),
+            r.client_timer_slack_ns.map_or("-".into(), |v| v.to_string()),
+        );
+    }
     if !r.verdict.is_empty() {
         let _ = writeln!(
             s,
-            "  self-check   {} arrivals, seed {} · sent {} msg/s, lag p50 {} / p99 {} µs · gaps fit p {} · lag-1 r {} · p99 95 % CI {}–{} µs · {}",
+            "  self-check   {} arrivals, seed {} · sent {} msg/s · gaps fit p {} · lag-1 r {}, independent every {} ({} samples) · p99 95 % CI {}–{} µs · {}",
             r.arrivals.as_deref().unwrap_or("-"),
             r.seed.map_or("-".into(), |s| s.to_string()),
             opt(r.send_rate, 0),
-            r.send_lag_p50_us.map_or("-".into(), |v| v.to_string()),
-            r.send_lag_p99_us.map_or("-".into(), |v| v.to_string()),
             r.send_fit_p.map_or("-".into(), |p| format!("{p:.3}")),
             opt(r.lat_autocorr, 2),
+            r.lat_stride.map_or("-".into(), |v| v.to_string()),
+            r.lat_independent_n.map_or("-".into(), |v| v.to_string()),
             r.p99_ci_lo_us.map_or("-".into(), |v| v.to_string()),
             r.p99_ci_hi_us.map_or("-".into(), |v| v.to_string()),
             if r.verdict == "valid" { "measurement valid" } else { "NOT valid (see warning)" }
@@ -152,6 +162,18 @@ pub fn render(r: &RunResult) -> String {
         opt(r.client_cpu_us_per_req, 2),
         r.steal_pct
     );
+    if let Some(m) = r.machine_cpu_us_per_req {
+        // A process's CPU time holds part of its peer's receive path on
+        // loopback (softirq runs in the sender's context): the machine's
+        // busy time counts everything once.
+        let _ = writeln!(
+            s,
+            "  machine      {m:.2} CPU µs/req, every CPU and context (softirq {}) · server's CPU {} µs/req (softirq {})",
+            opt(r.machine_softirq_us_per_req, 2),
+            opt(r.server_core_us_per_req, 2),
+            opt(r.server_core_softirq_us_per_req, 2),
+        );
+    }
     if r.intervals > 0 {
         let iqr = |m: Option<f64>, q: Option<f64>, prec: usize| match (m, q) {
             (Some(m), Some(q)) => format!("{m:.prec$} (IQR {q:.prec$})"),

@@ -82,6 +82,8 @@ pub struct WorkerPlan {
     pub senders: usize,
     /// Open loop: how sends are spaced.
     pub arrivals: super::schedule::Arrivals,
+    /// Open loop: how a due send is waited for.
+    pub pacing: super::schedule::Pacing,
     /// Seed of this worker's random draws (arrivals, samples).
     pub seed: u64,
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::connect::connect_phase;
 use super::coordination::{Shared, Timeline, WorkerPlan};
 use super::measure::{new_interval_histogram, us_between, WorkerResult};
-use super::schedule::{Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
+use super::schedule::{Pacing, Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
 use super::sendbuf::SendBuf;
 use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 
@@ -117,7 +117,7 @@ impl Ctx<'_> {
         }
         let lat = us_between(intended, now);
         if actual.is_some() {
-            self.res.check.add_latency(lat, &mut self.rng);
+            self.res.check.add_latency(lat);
         }
         self.res.requests += 1;
         self.res.latency.saturating_record(lat);
@@ -156,7 +156,10 @@ pub struct ClientConn<C> {
 /// Connect the worker's connections, then drive them with `workload` to the
 /// end of the run. Never panics on I/O errors: they are counted.
 pub fn run<W: Workload>(workload: W, plan: &WorkerPlan, shared: &Shared) -> WorkerResult {
-    let mut res = WorkerResult::default();
+    let mut res = WorkerResult {
+        timer_slack_ns: crate::sys::timer_slack_ns().unwrap_or(u64::MAX),
+        ..WorkerResult::default()
+    };
     let Some((connected, timeline)) = connect_phase(plan, shared, &mut res) else {
         return res;
     };
@@ -264,17 +267,24 @@ impl<W: Workload> Driver<'_, W> {
             let mut next_due = None;
             if let (Some(s), true) = (&mut schedule, sending) {
                 let (conns, workload) = (&self.conns, &self.workload);
+                let held = std::cell::Cell::new(0u64);
                 next_due = s.take_due(
                     now,
                     |i| match &conns[i] {
                         c if !c.open => Slot::Gone,
                         c => match workload.outstanding(&c.state) {
-                            n if n >= OPEN_LOOP_MAX_IN_FLIGHT => Slot::Busy,
+                            n if n >= OPEN_LOOP_MAX_IN_FLIGHT => {
+                                held.set(held.get() + 1);
+                                Slot::Busy
+                            }
                             n => Slot::Free(OPEN_LOOP_MAX_IN_FLIGHT - n),
                         },
                     },
                     &mut due,
                 );
+                if self.ctx.in_window(now) {
+                    self.ctx.res.check.held += held.get();
+                }
                 for &(i, intended) in &due {
                     self.send(i, intended, now);
                 }
@@ -309,7 +319,13 @@ impl<W: Workload> Driver<'_, W> {
         sending: bool,
         next_due: Option<Instant>,
     ) -> bool {
-        let timeout = wait_timeout(now, sending, self.ctx.timeline, next_due);
+        let timeout = wait_timeout(
+            now,
+            sending,
+            self.ctx.timeline,
+            next_due,
+            self.ctx.plan.pacing,
+        );
         if let Err(e) = self.mux.wait_precise(events, Some(timeout)) {
             eprintln!("loadgen: worker: epoll_pwait2: {e}");
             self.ctx.shared.abort.store(true, Ordering::SeqCst);
@@ -432,19 +448,21 @@ impl<W: Workload> Driver<'_, W> {
 }
 
 /// How long a worker may wait: 20 ms at most (to notice aborts), and not past
-/// the window's end (while sending) or the next due open-loop message.
+/// the window's end (while sending) or the moment `pacing` wakes for the next
+/// due open-loop message.
 fn wait_timeout(
     now: Instant,
     sending: bool,
     timeline: Timeline,
     next_due: Option<Instant>,
+    pacing: Pacing,
 ) -> Duration {
     let mut timeout = Duration::from_millis(20);
     if sending {
         timeout = timeout.min(timeline.measure_end.saturating_duration_since(now));
     }
     if let Some(due) = next_due {
-        timeout = timeout.min(due.saturating_duration_since(now));
+        timeout = timeout.min(pacing.wake_for(due, now).saturating_duration_since(now));
     }
     timeout
 }

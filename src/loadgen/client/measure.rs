@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+
+use crate::loadgen::independence::Thinned;
 use serde::{Deserialize, Serialize};
 
 /// Largest latency recorded, µs (one hour); larger values are clamped.
@@ -90,23 +92,26 @@ pub struct WorkerResult {
     pub foreign_lines: u64,
     /// Open loop: what the generator's self-check reads.
     pub check: CheckSamples,
+    /// The largest timer slack a worker thread ran with, ns (read by the
+    /// worker itself: what its timed waits were allowed to overshoot).
+    pub timer_slack_ns: u64,
 }
 
 /// Most send gaps a worker keeps for the fit test (a uniform random sample:
 /// reservoir sampling).
 pub const MAX_GAPS: usize = 5000;
 /// Most latency samples a worker keeps, in completion order, for the
-/// independence check.
-pub const MAX_LAT_SAMPLES: usize = 20_000;
-/// Chance that a latency sample joins that sequence (a sparse random
-/// subsample, as Lancet takes, is what the percentile's interval assumes).
-pub const LAT_SAMPLE_P: f64 = 0.05;
+/// independence check (2 MiB; beyond it the series is thinned evenly).
+pub const MAX_LAT_SAMPLES: usize = 1 << 18;
 
 /// Open loop: samples for the generator to check itself.
 #[derive(Debug, Clone)]
 pub struct CheckSamples {
     /// Messages sent during the window (by actual send time).
     pub sent: u64,
+    /// Times a message came due in the window on a connection whose in-flight
+    /// window was full: the server, not the generator, held it back.
+    pub held: u64,
     /// How late each message sent in the window left after its intended time, µs.
     pub send_lag: Histogram<u64>,
     /// Gaps between two sends of one connection, in units of the mean gap
@@ -114,18 +119,20 @@ pub struct CheckSamples {
     pub gaps: Vec<f64>,
     /// Gaps seen (the reservoir keeps at most [`MAX_GAPS`]).
     pub gaps_seen: u64,
-    /// Latency samples in completion order, one sequence per worker, µs.
-    pub latencies: Vec<Vec<f64>>,
+    /// Latency samples in completion order, one series per worker, µs
+    /// (every one, or every k-th once a series reached its cap).
+    pub latencies: Vec<Thinned>,
 }
 
 impl Default for CheckSamples {
     fn default() -> Self {
         CheckSamples {
             sent: 0,
+            held: 0,
             send_lag: new_histogram(),
             gaps: Vec::new(),
             gaps_seen: 0,
-            latencies: vec![Vec::new()],
+            latencies: vec![Thinned::new(MAX_LAT_SAMPLES)],
         }
     }
 }
@@ -144,16 +151,15 @@ impl CheckSamples {
         }
     }
 
-    /// Offer a latency sample to the sparse sequence.
-    pub fn add_latency(&mut self, us: u64, rng: &mut impl rand::Rng) {
-        let seq = self.latencies.last_mut().expect("one sequence per worker");
-        if seq.len() < MAX_LAT_SAMPLES && rng.gen::<f64>() < LAT_SAMPLE_P {
-            seq.push(us as f64);
-        }
+    /// Add a latency sample to this worker's series.
+    pub fn add_latency(&mut self, us: u64) {
+        let series = self.latencies.last_mut().expect("one series per worker");
+        series.push(us as f64);
     }
 
     fn merge(&mut self, other: CheckSamples) {
         self.sent += other.sent;
+        self.held += other.held;
         self.send_lag.add(&other.send_lag).expect("same bounds");
         self.gaps.extend(other.gaps);
         self.gaps_seen += other.gaps_seen;
@@ -176,6 +182,7 @@ impl Default for WorkerResult {
             connected_idle: 0,
             foreign_lines: 0,
             check: CheckSamples::default(),
+            timer_slack_ns: 0,
         }
     }
 }
@@ -205,6 +212,7 @@ impl WorkerResult {
         self.connected_idle += other.connected_idle;
         self.foreign_lines += other.foreign_lines;
         self.check.merge(other.check);
+        self.timer_slack_ns = self.timer_slack_ns.max(other.timer_slack_ns);
         self
     }
 }
