@@ -626,7 +626,7 @@ def fig_p99_vs_load(plt, rows, out, curve):
                 ax.plot([p["x"] for p in good], [p["est"] for p in good], linestyle=ls,
                         marker=marker, color=c, zorder=3)
                 ax.fill_between([p["x"] for p in good], [p["lo"] for p in good],
-                                [p["hi"] for p in good], color=c, alpha=0.15, lw=0, zorder=1)
+                                [p["hi"] for p in good], color=c, alpha=0.08, lw=0, zorder=1)
             if faint:
                 ax.plot([p["x"] for p in faint], [p["est"] for p in faint], linestyle="none",
                         marker=marker, color=c, alpha=0.3, markerfacecolor="none", zorder=2)
@@ -639,6 +639,10 @@ def fig_p99_vs_load(plt, rows, out, curve):
                             markeredgewidth=0.6, zorder=5)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # The axis follows the points, not their intervals: with three
+        # repeats an interval can span decades, and it is drawn clipped.
+        ests = [p["est"] for pts in data.values() for p in pts] + ([slo] if slo else [])
+        ax.set_ylim(min(ests) / 2, max(ests) * 2)
         if slo is not None:
             ax.axhline(slo, color="black", linestyle="--", linewidth=1.1, zorder=1.5)
         if limit is not None:
@@ -681,7 +685,8 @@ def fig_p99_vs_load(plt, rows, out, curve):
         how += f", {pacing} pacing"
     nlo, nhi = min(ns), max(ns)
     n = f"n = {nlo}" if nlo == nhi else f"n = {nlo}–{nhi}"
-    note = f"points: geometric mean of p99 over repeats ({n}); band: 95 % CI (t on logs)"
+    note = (f"points: geometric mean of p99 over repeats ({n}); band: 95 % CI (t on logs), "
+            "clipped to the axis")
     fig.suptitle(f"p99 latency vs offered load ({how})\n{machine_label(opened)} · {note}",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1))

@@ -48,6 +48,11 @@ const T975_TAIL: [(f64, f64); 5] = [
     (0.0, Z975),
 ];
 
+/// Host steal above this, percent of all CPU time over an interval or a
+/// slice, marks it disturbed: the host took the CPUs away, and what was
+/// measured then is the host's doing.
+pub const STEAL_LIMIT_PCT: f64 = 5.0;
+
 /// A point estimate with its 95 % confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {

@@ -50,3 +50,86 @@ fn committed_reliability_table_loads() {
     assert!(rows.iter().any(|r| r.verdict == Verdict::Pass));
     assert!(rows.iter().any(|r| r.verdict == Verdict::Degrades));
 }
+
+/// Every block of the README (and docs/) marked as generated from a results
+/// folder quotes lines of that folder's report as `loadgen report` makes it
+/// now from the committed rows: a number in the text cannot drift from its
+/// data. A block is
+///
+/// ```text
+/// <!-- generated from results/NAME -->
+/// - a line of results/NAME/REPORT.md, verbatim
+/// <!-- end generated -->
+/// ```
+///
+/// (the baseline is epoll-et unless the marker says `baseline ARM`).
+#[test]
+fn readme_numbers_are_the_committed_reports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![root.join("README.md")];
+    if let Ok(dir) = std::fs::read_dir(root.join("docs")) {
+        docs.extend(
+            dir.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md")),
+        );
+    }
+    let mut blocks = 0;
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("<!-- generated from ") {
+            let after = &rest[at + "<!-- generated from ".len()..];
+            let (marker, body) = after.split_once("-->").unwrap();
+            let (body, tail) = body
+                .split_once("<!-- end generated -->")
+                .unwrap_or_else(|| panic!("{}: unterminated block {marker}", doc.display()));
+            rest = tail;
+            let mut words = marker.split_whitespace();
+            let folder = words.next().unwrap();
+            let baseline = match (words.next(), words.next()) {
+                (Some("baseline"), Some(b)) => b,
+                _ => "epoll-et",
+            };
+            // A folder: its report made anew from its rows. A .md file: a page
+            // a script generates (and a test below regenerates).
+            let md = if folder.ends_with(".md") {
+                std::fs::read_to_string(root.join(folder)).unwrap()
+            } else {
+                muxbench::loadgen::sweep::render_report(
+                    &root.join(folder).join("runs.csv"),
+                    baseline,
+                )
+                .unwrap_or_else(|e| panic!("{folder}: {e:#}"))
+            };
+            for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let line = line.strip_prefix("> ").unwrap_or(line);
+                assert!(
+                    md.contains(line),
+                    "{}: this line is not in the report of {folder} any more:\n{line}",
+                    doc.display()
+                );
+            }
+            blocks += 1;
+        }
+    }
+    assert!(blocks >= 2, "only {blocks} generated blocks found");
+}
+
+/// `results/sliced/COMPARISON.md` is what `scripts/sliced_check.py` makes
+/// from the committed sweeps beside it, to the byte.
+#[test]
+fn sliced_comparison_is_regenerated_from_its_sweeps() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/sliced_check.py"))
+        .arg(root.join("results/sliced"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read_to_string(root.join("results/sliced/COMPARISON.md")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}

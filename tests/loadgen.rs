@@ -99,6 +99,12 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
         r.requests
     );
     assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
+    // The whole machine's busy time per request holds the server CPU's
+    // (one of its CPUs, the same ticks), which holds work for the server.
+    let machine = r.machine_cpu_us_per_req.expect("machine busy time");
+    let core = r.server_core_us_per_req.expect("the server is pinned");
+    assert!(machine >= core && core > 0.0, "{machine} vs {core}");
+    assert!(r.machine_softirq_us_per_req.unwrap() <= machine);
     // What a backend cannot count is unknown, never zero.
     let counted = backend.counted();
     match r.server_reads_per_req {
@@ -171,6 +177,8 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
     );
     for i in iv {
         assert!(i.server_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
+        // Every CPU's busy time per request, beside the server process's.
+        assert!(i.machine_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
         let counted = r.backend.parse::<Backend>().unwrap().counted();
         match i.server_syscalls_per_req {
             Some(n) => assert!(counted.syscalls && n > 0.0, "{i:?}"),

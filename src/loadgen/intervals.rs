@@ -26,8 +26,9 @@ use super::sampler::Sample;
 use crate::record::IntervalRow;
 use crate::stats;
 
-/// Steal above this (percent of all CPU time) disturbs an interval.
-pub const STEAL_LIMIT_PCT: f64 = 5.0;
+/// Steal above this (percent of all CPU time) disturbs an interval (and a
+/// slice: the same rule, [`crate::stats::STEAL_LIMIT_PCT`]).
+pub const STEAL_LIMIT_PCT: f64 = stats::STEAL_LIMIT_PCT;
 /// A probe time this far (relative) from the run's median disturbs an interval.
 pub const PROBE_TOLERANCE: f64 = 0.10;
 /// A request rate below this fraction of the median interval's is a stall.
@@ -55,6 +56,10 @@ fn per(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
+fn per_f(x: f64, d: u64) -> Option<f64> {
+    (d > 0).then(|| x / d as f64)
+}
+
 /// One row per pair of consecutive samples, with the rule applied.
 pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
     let mut rows: Vec<IntervalRow> = inp
@@ -79,6 +84,7 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
                 inp.backend?.syscalls(&c1.since(&c0), &m1.since(&m0))
             });
             let counts_mux = inp.backend.is_some_and(|b| b.counted().mux);
+            let machine = Some(a.cpu.machine_busy_until(&b.cpu));
             let client_cpu_pct = 100.0 * b.client_cpu_us.saturating_sub(a.client_cpu_us) as f64
                 / (length_s * 1e6 * inp.client_cpu_count.max(1) as f64);
             IntervalRow {
@@ -106,6 +112,16 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
                 ),
                 server_bytes_out: counters
                     .map(|((c0, _), (c1, _))| c1.bytes_out.saturating_sub(c0.bytes_out)),
+                machine_cpu_us_per_req: machine
+                    .filter(|m| m.total() > 0.0)
+                    .and_then(|m| per_f(m.total(), requests)),
+                machine_softirq_us_per_req: machine
+                    .filter(|m| m.total() > 0.0)
+                    .and_then(|m| per_f(m.softirq, requests)),
+                server_core_us_per_req: a
+                    .cpu
+                    .core_busy_until(&b.cpu)
+                    .and_then(|c| per_f(c.total(), requests)),
                 client_limited: client_cpu_pct >= CLIENT_LIMIT_PCT,
                 excluded: String::new(),
             }

@@ -28,7 +28,14 @@ impl Machine {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Online CPUs, not this thread's affinity mask: the coordinator is
+        // pinned to the client CPUs when it reads this (available_parallelism
+        // would say 1 on a 2-core machine).
+        let cores = std::fs::read_to_string("/proc/cpuinfo")
+            .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Machine {
             cpu_model,
             cores,
@@ -37,33 +44,70 @@ impl Machine {
     }
 }
 
-/// Aggregate CPU time counters from the first line of /proc/stat (jiffies).
+/// Aggregate CPU time counters from the first line of /proc/stat (jiffies),
+/// and busy time by context of the whole machine and of one CPU.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuTimes {
     total: u64,
     steal: u64,
+    /// Every CPU: user + nice, system, irq, softirq.
+    machine: [u64; 4],
+    /// The CPU given to [`CpuTimes::read_core`], the same four.
+    core: Option<[u64; 4]>,
+}
+
+/// user + nice, system, irq, softirq of a `cpu…` line's numbers.
+fn busy_fields(v: &[u64]) -> [u64; 4] {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    [at(0) + at(1), at(2), at(5), at(6)]
+}
+
+fn fields(line: &str) -> Vec<u64> {
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
+    line.split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 impl CpuTimes {
     /// Read /proc/stat; zeros if unavailable.
     pub fn read() -> CpuTimes {
+        Self::read_core(None)
+    }
+
+    /// Read /proc/stat, with CPU `core`'s busy time too.
+    pub fn read_core(core: Option<usize>) -> CpuTimes {
         let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
             return CpuTimes::default();
         };
         let Some(line) = stat.lines().next() else {
             return CpuTimes::default();
         };
-        // cpu user nice system idle iowait irq softirq steal guest guest_nice
-        let v: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .filter_map(|x| x.parse().ok())
-            .collect();
+        let v = fields(line);
+        let core = core.and_then(|c| {
+            let name = format!("cpu{c}");
+            stat.lines()
+                .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+                .map(|l| busy_fields(&fields(l)))
+        });
         CpuTimes {
             total: v.iter().sum(),
             steal: v.get(7).copied().unwrap_or(0),
+            machine: busy_fields(&v),
+            core,
         }
+    }
+
+    /// Busy time of every CPU from `self` to `later`, µs by context.
+    pub fn machine_busy_until(&self, later: &CpuTimes) -> BusyUs {
+        busy_between(&self.machine, &later.machine)
+    }
+
+    /// Busy time of the CPU read with [`CpuTimes::read_core`], µs by context.
+    pub fn core_busy_until(&self, later: &CpuTimes) -> Option<BusyUs> {
+        Some(busy_between(&self.core?, &later.core?))
     }
 
     /// Steal time between `self` and a later reading, percent of all CPU time.
@@ -101,6 +145,18 @@ pub struct BusyUs {
     pub irq: f64,
     /// soft interrupts (network receive and transmit processing).
     pub softirq: f64,
+}
+
+/// The four busy contexts between two readings, ticks → µs.
+fn busy_between(a: &[u64; 4], b: &[u64; 4]) -> BusyUs {
+    let tick_us = 1e6 / rustix::param::clock_ticks_per_second() as f64;
+    let d = |k: usize| b[k].saturating_sub(a[k]) as f64 * tick_us;
+    BusyUs {
+        user: d(0),
+        system: d(1),
+        irq: d(2),
+        softirq: d(3),
+    }
 }
 
 impl BusyUs {
@@ -161,6 +217,17 @@ impl CpuStat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cores_are_the_machine_s_whatever_the_thread_s_affinity() {
+        let all = Machine::detect().cores;
+        let cpus = crate::sys::allowed_cpus().unwrap();
+        crate::sys::pin_to_cpus(&cpus[..1]).unwrap();
+        let pinned = Machine::detect().cores;
+        crate::sys::pin_to_cpus(&cpus).unwrap();
+        assert_eq!(pinned, all);
+        assert!(all >= cpus.len());
+    }
 
     #[test]
     fn busy_time_by_cpu_and_context() {

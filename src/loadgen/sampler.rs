@@ -49,6 +49,8 @@ pub struct Sampler {
     /// counters and CPU time, one TCP round trip per sample.
     control: Option<std::net::SocketAddr>,
     prober: Prober,
+    /// The server's CPU, whose busy time each sample reads.
+    core: Option<usize>,
 }
 
 impl Sampler {
@@ -65,6 +67,7 @@ impl Sampler {
             server_pid,
             control: None,
             prober: Prober::start(probe_cpu)?,
+            core: probe_cpu,
         })
     }
 
@@ -95,7 +98,7 @@ impl Sampler {
                     .and_then(|pid| sys::process_cpu_time(pid).ok()),
             },
             client_cpu_us: sys::rusage_self().map_or(0, |r| r.user_us + r.sys_us),
-            cpu: CpuTimes::read(),
+            cpu: CpuTimes::read_core(self.core),
             probe_us,
         }
     }

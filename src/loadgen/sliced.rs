@@ -37,6 +37,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::client::measure::{new_histogram, us_between};
+use super::client::schedule::{Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
 use super::client::sendbuf::SendBuf;
 use super::machine::{CpuStat, CpuTimes, Machine};
 use super::message::{encode, Verdict, Verifier};
@@ -53,19 +54,19 @@ pub const DEFAULT_SLICE: Duration = Duration::from_millis(500);
 /// Shortest slice: a server snapshot costs about a millisecond at each edge.
 pub const MIN_SLICE: Duration = Duration::from_millis(50);
 
-/// Whether an arm can be run in slices: a server of our own, echo, closed loop.
+/// Whether an arm can be run in slices: a server of our own, echo, one loop.
 pub fn supports(args: &RunArgs) -> Result<(), String> {
     if args.addr.is_some() || args.backend.is_none() {
         return Err("an external server (slices start every arm's server)".into());
-    }
-    if args.rate.is_some() {
-        return Err("open loop (--rates): slices are closed loop".into());
     }
     if args.load.workload != Protocol::Echo {
         return Err("the chat workload (slices drive echo)".into());
     }
     if args.load.reactors.is_some() {
         return Err("--reactors".into());
+    }
+    if args.count_syscalls {
+        return Err("--count-syscalls (its counters are per run)".into());
     }
     Ok(())
 }
@@ -96,12 +97,28 @@ struct Arm {
 }
 
 /// What one slice measured on the client's side.
-#[derive(Default)]
 struct Tally {
     requests: u64,
     corrupt: u64,
     missing: u64,
     closed: u64,
+    /// Open loop: how late sends left after their intended time, µs.
+    send_lag: hdrhistogram::Histogram<u64>,
+    /// Open loop: messages due in the slice that were never sent.
+    unsent: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            requests: 0,
+            corrupt: 0,
+            missing: 0,
+            closed: 0,
+            send_lag: new_histogram(),
+            unsent: 0,
+        }
+    }
 }
 
 /// Every arm's server, up and connected; see the module docs.
@@ -117,6 +134,8 @@ pub struct Sliced {
     warmup: Duration,
     rng: rand::rngs::SmallRng,
     _affinity: Option<AffinityGuard>,
+    /// This thread paces open-loop sends: 1 ns of timer slack while it does.
+    _precise: Option<sys::PreciseTimers>,
 }
 
 impl Sliced {
@@ -236,6 +255,7 @@ impl Sliced {
             warmup,
             rng: rand::rngs::SmallRng::seed_from_u64(seed),
             _affinity: affinity,
+            _precise: sys::PreciseTimers::new().ok(),
         };
         for a in 0..sliced.arms.len() {
             sliced.drive(a, warmup)?;
@@ -300,16 +320,28 @@ impl Sliced {
         mut latency: Option<&mut hdrhistogram::Histogram<u64>>,
     ) -> Result<(Tally, Instant)> {
         let mut tally = Tally::default();
-        let pipeline = self.arms[a].args.load.pipeline;
-        let timeout = self.arms[a].args.load.timeout;
+        let args = &self.arms[a].args;
+        let (pipeline, timeout, pacing) = (args.load.pipeline, args.load.timeout, args.load.pacing);
+        let n = self.arms[a].conns.len();
         let start = Instant::now();
         let stop_at = start + length;
-        for i in 0..self.arms[a].conns.len() {
-            for _ in 0..pipeline {
-                self.send(a, i, start, &mut tally);
+        let seed = rand::Rng::gen(&mut self.rng);
+        let mut schedule = args.rate.map(|rate| {
+            let mut s = Schedule::new(rate / n.max(1) as f64, args.arrivals, seed);
+            for i in 0..n {
+                s.add(i, start, i as u32, n);
+            }
+            s
+        });
+        if schedule.is_none() {
+            for i in 0..n {
+                for _ in 0..pipeline {
+                    self.send(a, i, start, start, &mut tally);
+                }
             }
         }
         let mut events = Events::with_capacity(1024);
+        let mut due = Vec::new();
         let mut sending = true;
         let mut stopped = stop_at;
         loop {
@@ -317,6 +349,22 @@ impl Sliced {
             if sending && now >= stop_at {
                 sending = false;
                 stopped = now;
+            }
+            let mut next_due = None;
+            if let (Some(s), true) = (&mut schedule, sending) {
+                let conns = &self.arms[a].conns;
+                next_due = s.take_due(
+                    now,
+                    |i| match &conns[i] {
+                        c if !c.open => Slot::Gone,
+                        c if c.in_flight.len() >= OPEN_LOOP_MAX_IN_FLIGHT => Slot::Busy,
+                        c => Slot::Free(OPEN_LOOP_MAX_IN_FLIGHT - c.in_flight.len()),
+                    },
+                    &mut due,
+                );
+                for &(i, intended) in &due {
+                    self.send(a, i, intended, now, &mut tally);
+                }
             }
             let outstanding: usize = self.arms[a]
                 .conns
@@ -333,11 +381,14 @@ impl Sliced {
                     self.arms[a].label
                 );
             }
-            let wait = if sending {
-                stop_at - now
+            let mut wait = if sending {
+                stop_at.saturating_duration_since(now)
             } else {
                 Duration::from_millis(5)
             };
+            if let Some(d) = next_due {
+                wait = wait.min(pacing.wake_for(d, now).saturating_duration_since(now));
+            }
             self.mux
                 .wait_precise(&mut events, Some(wait.min(Duration::from_millis(20))))
                 .context("epoll_pwait2")?;
@@ -349,13 +400,17 @@ impl Sliced {
                 if ev.readable || ev.read_closed || ev.error {
                     let now = Instant::now();
                     let done = self.read(arm, i, now, &mut tally, latency.as_deref_mut());
-                    if arm == a && sending {
+                    if arm == a && sending && schedule.is_none() {
                         for _ in 0..done {
-                            self.send(a, i, now, &mut tally);
+                            self.send(a, i, now, now, &mut tally);
                         }
                     }
                 }
             }
+        }
+        if let Some(s) = &schedule {
+            let conns = &self.arms[a].conns;
+            tally.unsent = s.unsent_before(stop_at, |i| conns[i].open);
         }
         if tally.corrupt + tally.closed > 0 {
             bail!(
@@ -368,16 +423,23 @@ impl Sliced {
         Ok((tally, stopped))
     }
 
-    fn send(&mut self, a: usize, i: usize, now: Instant, tally: &mut Tally) {
+    /// Queue connection `i`'s next message, intended at `intended` (closed
+    /// loop: now), and write what the socket takes.
+    fn send(&mut self, a: usize, i: usize, intended: Instant, now: Instant, tally: &mut Tally) {
         let msg_size = self.arms[a].args.msg_size;
+        let open_loop = self.arms[a].args.rate.is_some();
         let c = &mut self.arms[a].conns[i];
         if !c.open {
             return;
         }
+        if open_loop {
+            tally.send_lag.saturating_record(us_between(intended, now));
+        }
         let was_empty = c.out.pending() == 0;
         encode(c.out.queue(), c.id, c.next_seq, msg_size);
         c.next_seq += 1;
-        c.in_flight.push_back(now);
+        // Latency counts from the intended instant (coordinated omission).
+        c.in_flight.push_back(intended);
         if was_empty {
             self.flush(a, i, tally);
         }
@@ -489,7 +551,18 @@ impl Sliced {
             conns: args.conns,
             idle: args.idle,
             msg_size: args.msg_size,
-            load_model: LoadModel::Closed,
+            load_model: if args.rate.is_some() {
+                LoadModel::Open
+            } else {
+                LoadModel::Closed
+            },
+            target_rate: args.rate,
+            arrivals: args.rate.map(|_| args.arrivals.to_string()),
+            pacing: args.rate.map(|_| args.load.pacing.to_string()),
+            unsent: args.rate.map(|_| t.unsent),
+            rate_not_met: args.rate.map(|r| req_per_s < 0.95 * r),
+            send_lag_p50_us: (!t.send_lag.is_empty()).then(|| t.send_lag.value_at_quantile(0.5)),
+            send_lag_p99_us: (!t.send_lag.is_empty()).then(|| t.send_lag.value_at_quantile(0.99)),
             pipeline: args.load.pipeline,
             read_buf: args.read_buf,
             read_policy: args.load.read_policy,

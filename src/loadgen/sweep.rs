@@ -102,8 +102,9 @@ pub struct SweepArgs {
     /// ratios are paired within a cycle (a machine that changes speed every few seconds hits
     /// both sides of a ratio); `--repeat N` gives N × (--duration / --slice) cycles. rounds:
     /// one whole run per arm per round (warm-up, --duration), ratios paired by round.
-    /// Default: slices where every arm supports them (closed-loop echo, servers of our own,
-    /// no --reactors), else rounds.
+    /// Default: slices where every arm supports them (echo, servers of our own, no
+    /// --reactors) and the load is closed loop; rounds for curves (--rates: each whole run
+    /// gets the generator's self-check) and everything else.
     #[arg(long, value_enum)]
     pub interleave: Option<Interleave>,
     /// --interleave slices: the length of one slice (50 ms to 10 s).
@@ -432,8 +433,10 @@ pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
             })
         };
         if let Some(slo_us) = value("slo_us") {
+            // Disturbed cycles of a sliced curve are left out, as in the tables.
+            let (kept, _) = report::slices::kept(&rows);
             if let Some(section) =
-                report::capacity::render(&rows, baseline, slo_us, value("client_capacity"))
+                report::capacity::render(&kept, baseline, slo_us, value("client_capacity"))
             {
                 md.push_str(&section);
             }
@@ -642,6 +645,14 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     if total == 0 {
         bail!("the matrix is empty");
     }
+    // The kernel's count needs tracefs and perf rights: tried once on this
+    // process now, not found missing in every run.
+    if a.count_syscalls {
+        crate::sys::SyscallCounter::attach(std::process::id()).context(
+            "--count-syscalls: cannot count system calls from the kernel (needs tracefs at \
+             /sys/kernel/tracing and root, CAP_PERFMON or kernel.perf_event_paranoid <= 1)",
+        )?;
+    }
     // Every run is checked before the first starts: a bad cell found after an
     // hour of sweeping would be an hour lost.
     let planned = (a.warmup + a.duration).as_secs_f64() * total as f64;
@@ -845,6 +856,8 @@ fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interleave> {
             bail!("--interleave slices: slices do not support {why}")
         }
         (Some(i), _) => i,
+        // A curve keeps whole runs: each gets the generator's self-check.
+        (None, _) if !a.rates.is_empty() => Interleave::Rounds,
         (None, None) => Interleave::Slices,
         (None, Some(_)) => Interleave::Rounds,
     })
@@ -854,6 +867,20 @@ fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interleave> {
 /// interval within `target` for every key figure; and the widest half-width.
 fn converged_ratios(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
     let mut widest: f64 = 0.0;
+    // The report's rule: a cycle with steal in any slice does not count.
+    let (kept, _) = report::slices::kept(&per_arm.concat());
+    let per_arm: Vec<Vec<RunResult>> = per_arm
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| {
+                    kept.iter()
+                        .any(|k| k.repeat == r.repeat && k.arm_label() == r.arm_label())
+                })
+                .cloned()
+                .collect()
+        })
+        .collect();
     let Some((base, others)) = per_arm.split_first() else {
         return (true, 0.0);
     };

@@ -40,6 +40,15 @@ pub struct IntervalRow {
     pub server_events_per_req: Option<f64>,
     /// Bytes the server sent.
     pub server_bytes_out: Option<u64>,
+    /// Every CPU's busy time (all processes and contexts) per request, µs.
+    #[serde(default)]
+    pub machine_cpu_us_per_req: Option<f64>,
+    /// Of that, soft interrupts, µs per request.
+    #[serde(default)]
+    pub machine_softirq_us_per_req: Option<f64>,
+    /// The server CPU's busy time (every context) per request, µs.
+    #[serde(default)]
+    pub server_core_us_per_req: Option<f64>,
     /// The load generator was at its CPU limit: this interval's throughput
     /// measures the client, not the server.
     pub client_limited: bool,

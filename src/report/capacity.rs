@@ -400,6 +400,84 @@ fn validity(rows: &[RunResult], client_capacity: Option<f64>) -> String {
         );
     }
     s.push('\n');
+    s.push_str(&clock(rows, client_capacity));
+    s
+}
+
+/// Most send lateness at p99 (µs) the generator aims for at rates up to
+/// [`CLIENT_LIMIT`] of its capacity.
+pub const LATE_P99_TARGET_US: f64 = 30.0;
+
+/// The generator's clock and the independence check over the runs at or
+/// below the limit that the server kept up with, one paragraph.
+fn clock(rows: &[RunResult], client_capacity: Option<f64>) -> String {
+    let judged: Vec<&RunResult> = rows
+        .iter()
+        .filter(|r| r.load_model == LoadModel::Open && r.check() != Check::Saturated)
+        .filter(|r| {
+            r.target_rate
+                .is_some_and(|t| client_capacity.is_none_or(|c| t <= CLIENT_LIMIT * c))
+        })
+        .collect();
+    let mut points: BTreeMap<(usize, String, u64), Vec<&RunResult>> = BTreeMap::new();
+    for r in &judged {
+        let rate = r.target_rate.unwrap_or_default().to_bits();
+        points
+            .entry((r.idle, r.arm_label().to_string(), rate))
+            .or_default()
+            .push(r);
+    }
+    let med = |rs: &[&RunResult], f: &dyn Fn(&RunResult) -> Option<f64>| {
+        median(&rs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+    };
+    let p50: Vec<f64> = points
+        .values()
+        .filter_map(|rs| med(rs, &|r| r.send_lag_p50_us.map(|v| v as f64)))
+        .collect();
+    let p99: Vec<f64> = points
+        .values()
+        .filter_map(|rs| med(rs, &|r| r.send_lag_p99_us.map(|v| v as f64)))
+        .collect();
+    if p99.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n**The generator's clock.** Send lateness at those rates, the median of each \
+         point's runs ({} points, saturated runs left out): p50 at most {} µs; p99 within \
+         {LATE_P99_TARGET_US:.0} µs at {} points, median {} µs, worst {} µs.",
+        p99.len(),
+        num(p50.iter().copied().fold(0.0, f64::max)),
+        p99.iter().filter(|&&v| v <= LATE_P99_TARGET_US).count(),
+        num(median(&p99).unwrap_or(0.0)),
+        num(p99.iter().copied().fold(0.0, f64::max)),
+    );
+    let all = |f: &dyn Fn(&RunResult) -> Option<f64>| {
+        median(&judged.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+    };
+    if let (Some(stride), Some(n)) = (
+        all(&|r| r.lat_stride.map(|v| v as f64)),
+        all(&|r| r.lat_independent_n.map(|v| v as f64)),
+    ) {
+        let _ = write!(
+            s,
+            " Independence: the median run's latencies were thinned to every {}th \
+             (median {} independent samples)",
+            num(stride),
+            num(n)
+        );
+        match all(&|r| r.needed_s) {
+            Some(need) => {
+                let _ = write!(
+                    s,
+                    "; for p99 to reach --target-ci, the median unconverged run would have \
+                     needed {} s of measurement.",
+                    num(need)
+                );
+            }
+            None => s.push('.'),
+        }
+    }
+    s.push('\n');
     s
 }
 

@@ -342,6 +342,8 @@ fn aa_check(summaries: &[(ScenarioKey, Vec<ArmSummary>)]) -> Option<String> {
 
 /// The whole report.
 pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> String {
+    let (kept, left_out) = super::slices::kept(rows);
+    let rows = &kept[..];
     let mut s = String::new();
     let _ = writeln!(s, "# muxbench sweep report\n");
     if rows.is_empty() {
@@ -381,7 +383,7 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         first.server_cpu.map_or("-".into(), |c| c.to_string()),
         if first.client_cpus.is_empty() { "-" } else { &first.client_cpus }
     );
-    let _ = writeln!(s, "{}", interleave_note(rows));
+    let _ = writeln!(s, "{}", interleave_note(rows, left_out));
     let _ = writeln!(
         s,
         "How to read it: each run's value is its median over the measured intervals the \
@@ -528,7 +530,7 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
 }
 
 /// How the rows' arms took turns, one paragraph.
-fn interleave_note(rows: &[RunResult]) -> String {
+fn interleave_note(rows: &[RunResult], left_out: usize) -> String {
     let slices: Vec<f64> = rows
         .iter()
         .filter(|r| r.interleave == "slices")
@@ -548,7 +550,10 @@ fn interleave_note(rows: &[RunResult]) -> String {
          at a slice's edge (not counted in its length). A row — a \"run\" below — is one \
          slice, its `repeat` the cycle, and a ratio pairs the slices of one cycle, at most a \
          cycle apart, so a machine that changes speed every few seconds hits both of its \
-         sides. There are no intervals within a slice: the interval rule does not apply.{}\n",
+         sides. There are no intervals within a slice; instead a cycle in which any slice \
+         saw host steal above {:.0} % is left out whole: {left_out} cycle{} here.{}\n",
+        crate::stats::STEAL_LIMIT_PCT,
+        if left_out == 1 { "" } else { "s" },
         if slices.len() < rows.len() {
             " (Some rows of this folder were interleaved in rounds.)"
         } else {

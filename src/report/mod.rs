@@ -10,6 +10,7 @@ pub mod hgrm;
 pub mod json;
 pub mod markdown;
 pub mod reliability;
+pub mod slices;
 pub mod summary;
 pub mod table;
 
