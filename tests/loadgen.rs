@@ -168,12 +168,17 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
     // Every message of the window is in exactly one interval.
     assert_eq!(iv.iter().map(|i| i.requests).sum::<u64>(), r.requests);
     // The server's bytes over the intervals match those between the edge
-    // snapshots, up to what a few milliseconds between the two readings carry.
+    // snapshots, up to what a few milliseconds between the two readings carry
+    // — and what a late last sample adds: the intervals cover their own
+    // span, which a loaded machine can stretch past the window.
     let whole = r.server_bytes_out.unwrap() as f64;
     let summed = iv.iter().map(|i| i.server_bytes_out.unwrap()).sum::<u64>() as f64;
+    let span: f64 = iv.iter().map(|i| i.length_s).sum();
+    let expected = whole * (span / r.measured_s).max(1.0);
     assert!(
-        (summed - whole).abs() <= 0.05 * whole + 1000.0 * r.msg_size as f64,
-        "{summed} vs {whole}"
+        (summed - expected).abs() <= 0.05 * expected + 1000.0 * r.msg_size as f64,
+        "{summed} vs {whole} over {} s ({span} s of intervals)",
+        r.measured_s
     );
     for i in iv {
         assert!(i.server_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
@@ -184,12 +189,21 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
             Some(n) => assert!(counted.syscalls && n > 0.0, "{i:?}"),
             None => assert!(!counted.syscalls, "{i:?}"),
         }
+        // 250 ms apart, give or take how late a loaded machine wakes the
+        // sampler: its probe runs on the server's CPU, where 500 `threads`
+        // connection threads can keep it waiting 200 ms; then one interval is
+        // long and the next short (the interval rule leaves a short one out).
         assert!(
-            // 250 ms apart, give or take how late a loaded machine wakes the sampler.
-            i.probe_us > 0.0 && (0.1..0.75).contains(&i.length_s),
+            i.probe_us > 0.0 && i.length_s > 0.0 && i.length_s < 0.75,
             "{i:?}"
         );
     }
+    // Together they cover the window.
+    let covered: f64 = iv.iter().map(|i| i.length_s).sum();
+    assert!(
+        (0.9..1.25).contains(&covered),
+        "{covered} s of intervals in 1 s: {iv:?}"
+    );
     let Some(med) = r.server_cpu_us_per_req_med else {
         // Only when the interval rule left every interval out.
         assert_eq!(r.intervals_excluded, r.intervals, "{r:?}");
@@ -379,12 +393,17 @@ fn open_loop_above_capacity_says_so() {
     );
     // Corrected latency (from intended send times) exceeds the uncorrected one.
     assert!(r.lat_p99_us >= r.uncorrected_p99_us.unwrap());
-    // The self-check says the rate is beyond what the server answers: every
-    // connection's in-flight window filled, so sends waited for replies (it
-    // does not blame the generator's clock for that).
+    // The self-check names the limit that was hit: the server's (connections'
+    // in-flight windows filled, sends waited for replies) or, when replies
+    // kept up with what one client core can send, the generator's own.
     assert_eq!(r.arrivals.as_deref(), Some("poisson"));
-    assert!(r.verdict.starts_with("server saturated"), "{}", r.verdict);
-    assert_eq!(r.check(), muxbench::record::Check::Saturated);
+    match r.check() {
+        muxbench::record::Check::Saturated => {}
+        muxbench::record::Check::Invalid => {
+            assert!(r.verdict.contains("fell behind"), "{}", r.verdict)
+        }
+        other => panic!("{other:?}: {}", r.verdict),
+    }
     assert!(r.send_rate.unwrap() < 0.95 * 50e6);
     // (Far behind, no message intended in the window may have been answered:
     // then there is no p99 to bound.)

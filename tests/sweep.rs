@@ -6,8 +6,19 @@ use std::process::Command;
 
 use muxbench::report;
 
+/// One sweep at a time: sweeps in parallel would share the server's CPU and
+/// measure each other (late samples, fewer intervals).
+static ONE_SWEEP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_SWEEP_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn tiny_sweep_writes_rows_hgrms_and_report() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -98,6 +109,7 @@ fn tiny_sweep_writes_rows_hgrms_and_report() {
 /// enough (here a target no real run misses) — and says so in the report.
 #[test]
 fn aa_arms_and_auto_repeat() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("aa");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -175,6 +187,7 @@ fn aa_arms_and_auto_repeat() {
 /// that says how the arms took turns.
 #[test]
 fn sliced_sweep_pairs_arms_within_cycles() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sliced");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -268,6 +281,7 @@ fn sliced_sweep_pairs_arms_within_cycles() {
 /// capacity section of the report, and the plot of p99 against offered load.
 #[test]
 fn a_short_curve_gives_rows_capacities_and_a_plot() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("curve");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -336,6 +350,7 @@ fn a_short_curve_gives_rows_capacities_and_a_plot() {
 /// calibrated capacity, and only that rate is swept.
 #[test]
 fn auto_rates_stop_where_every_arm_misses_the_target() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("auto");
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
