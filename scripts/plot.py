@@ -625,8 +625,12 @@ def fig_p99_vs_load(plt, rows, out, curve):
             if good:
                 ax.plot([p["x"] for p in good], [p["est"] for p in good], linestyle=ls,
                         marker=marker, color=c, zorder=3)
-                ax.fill_between([p["x"] for p in good], [p["lo"] for p in good],
-                                [p["hi"] for p in good], color=c, alpha=0.08, lw=0, zorder=1)
+                # A single run without an order-statistics interval has no band.
+                band = [p for p in good if p["lo"] is not None and p["hi"] is not None]
+                if band:
+                    ax.fill_between([p["x"] for p in band], [p["lo"] for p in band],
+                                    [p["hi"] for p in band], color=c, alpha=0.08, lw=0,
+                                    zorder=1)
             if faint:
                 ax.plot([p["x"] for p in faint], [p["est"] for p in faint], linestyle="none",
                         marker=marker, color=c, alpha=0.3, markerfacecolor="none", zorder=2)

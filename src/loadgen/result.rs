@@ -165,6 +165,17 @@ pub fn apply_machine(
     }
 }
 
+/// CPUs as a row records them: `1;3`, empty when not pinned.
+pub fn cpu_list(cpus: Option<&[usize]>) -> String {
+    cpus.map(|c| {
+        c.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(";")
+    })
+    .unwrap_or_default()
+}
+
 /// `n / d`, or `None` (an empty cell) when nothing was counted.
 fn per(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
@@ -302,16 +313,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         measured_s: m.measured_s,
         threads: m.threads,
         server_cpu: m.server_cpu,
-        client_cpus: m
-            .client_cpus
-            .as_ref()
-            .map(|c| {
-                c.iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(";")
-            })
-            .unwrap_or_default(),
+        client_cpus: cpu_list(m.client_cpus.as_deref()),
         connected: w.connected_active,
         connected_idle: w.connected_idle,
         requests: reqs,

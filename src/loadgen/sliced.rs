@@ -241,16 +241,7 @@ impl Sliced {
             tokens,
             buf: vec![0; 64 * 1024],
             server_cpu: placement.server_cpu,
-            client_cpus: placement
-                .client_cpus
-                .as_ref()
-                .map(|c| {
-                    c.iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(";")
-                })
-                .unwrap_or_default(),
+            client_cpus: result::cpu_list(placement.client_cpus.as_deref()),
             machine: Machine::detect(),
             warmup,
             rng: rand::rngs::SmallRng::seed_from_u64(seed),

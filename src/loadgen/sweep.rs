@@ -103,7 +103,7 @@ pub struct SweepArgs {
     /// both sides of a ratio); `--repeat N` gives N × (--duration / --slice) cycles. rounds:
     /// one whole run per arm per round (warm-up, --duration), ratios paired by round.
     /// Default: slices where every arm supports them (echo, servers of our own, no
-    /// --reactors) and the load is closed loop; rounds for curves (--rates: each whole run
+    /// --reactors, no --count-syscalls) and the load is closed loop; rounds for curves (--rates: each whole run
     /// gets the generator's self-check) and everything else.
     #[arg(long, value_enum)]
     pub interleave: Option<Interleave>,
@@ -900,6 +900,15 @@ fn converged_ratios(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
     (widest <= target, widest)
 }
 
+/// Say that `what` failed, on stderr and in failures.log.
+fn slice_failure(a: &SweepArgs, what: &str, e: &anyhow::Error) -> Result<()> {
+    eprintln!("  {what} failed: {e:#}");
+    append(
+        &a.out.join("failures.log"),
+        &format!("{} {what}: {e:#}\n", super::now_rfc3339()),
+    )
+}
+
 /// The sweep with `--interleave slices`: per cell, every arm's server at
 /// once ([`super::sliced`]), `--repeat` × (duration / slice) cycles (auto:
 /// in blocks of that many, until every ratio to the first arm is within
@@ -952,12 +961,8 @@ fn run_slices(
         let mut sliced = match super::sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
             Ok(sl) => sl,
             Err(e) => {
-                eprintln!("  failed: {e:#}");
                 summary.failed += cell.arms.len();
-                append(
-                    &a.out.join("failures.log"),
-                    &format!("{} {s} (slices): {e:#}\n", super::now_rfc3339()),
-                )?;
+                slice_failure(a, &format!("{s} (slices)"), &e)?;
                 continue;
             }
         };
@@ -978,12 +983,8 @@ fn run_slices(
                     cycles = cycle;
                 }
                 Err(e) => {
-                    eprintln!("  cycle {cycle} failed: {e:#}");
                     summary.failed += cell.arms.len();
-                    append(
-                        &a.out.join("failures.log"),
-                        &format!("{} {s} cycle={cycle}: {e:#}\n", super::now_rfc3339()),
-                    )?;
+                    slice_failure(a, &format!("{s} cycle={cycle}"), &e)?;
                     break;
                 }
             }
