@@ -336,6 +336,40 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
+/// Create `path` as a new regular file for reading and writing: refused if
+/// anything is there already (`O_EXCL`), a symlink included, and never
+/// following one (`O_NOFOLLOW`) — so a name another user could guess cannot
+/// be turned into a write to a file of theirs or of root's.
+pub fn create_exclusive(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A new directory only this user can enter (0700), with a name nobody can
+/// guess (`prefix` and 64 random bits), under `parent`; made with `mkdir`,
+/// which fails on anything already there, so nothing can be planted in it.
+pub fn private_dir(parent: &std::path::Path, prefix: &str) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    for _ in 0..16 {
+        let path = parent.join(format!("{prefix}{:016x}", rand::random::<u64>()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no fresh directory name under {}", parent.display()),
+    ))
+}
+
 /// Timer slack the pacing threads run with, ns: the kernel's least. Linux
 /// gives an ordinary thread 50 µs of slack — a timed wake-up may come that
 /// late so the kernel can batch it — and an open-loop send measured from its

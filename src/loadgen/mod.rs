@@ -84,7 +84,8 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
         warnings.push(w);
     }
 
-    let page = sampler::PagePath::new();
+    let page =
+        sampler::PagePath::new().context("making a private directory for the counters page")?;
     let mut server = match (args.backend, args.addr) {
         (_, Some(_)) => None,
         (Some(backend), None) => Some(

@@ -195,48 +195,64 @@ pub fn probe(pair: &mut (UnixStream, UnixStream)) -> f64 {
 
 /// The counters page of a server loadgen starts: a file on a tmpfs
 /// (`/dev/shm` when there is one: a page on a disk file would be written
-/// back, and writeback can stall the server's stores), removed on drop.
-pub struct PagePath(PathBuf);
+/// back, and writeback can stall the server's stores) inside a directory of
+/// its own — mode 0700, a random name — so no other user can plant a
+/// symlink or a file of theirs where the server (which may run as root)
+/// creates it. Both are removed on drop.
+pub struct PagePath {
+    dir: Option<PathBuf>,
+    path: PathBuf,
+}
 
 impl PagePath {
-    /// A fresh, unique path.
-    pub fn new() -> PagePath {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = Path::new("/dev/shm");
-        let dir = if dir.is_dir() {
-            dir.to_path_buf()
+    /// A fresh page path in a fresh private directory.
+    pub fn new() -> std::io::Result<PagePath> {
+        let parent = Path::new("/dev/shm");
+        let parent = if parent.is_dir() {
+            parent.to_path_buf()
         } else {
             std::env::temp_dir()
         };
-        PagePath(dir.join(format!(
-            "muxbench-{}-{}.stats",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )))
+        let dir = sys::private_dir(&parent, "muxbench-")?;
+        Ok(PagePath {
+            path: dir.join("counters.page"),
+            dir: Some(dir),
+        })
     }
 
     /// The path.
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Default for PagePath {
-    fn default() -> Self {
-        PagePath::new()
+        &self.path
     }
 }
 
 impl Drop for PagePath {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_path_lives_in_a_private_directory_of_its_own() {
+        use std::os::unix::fs::PermissionsExt;
+        let (a, b) = (PagePath::new().unwrap(), PagePath::new().unwrap());
+        let dir = a.path().parent().unwrap().to_path_buf();
+        assert_ne!(dir, b.path().parent().unwrap());
+        let meta = std::fs::symlink_metadata(&dir).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // The server creates the page itself; dropping removes both.
+        std::fs::write(a.path(), b"x").unwrap();
+        drop(a);
+        assert!(!dir.exists());
+    }
 
     #[test]
     fn the_probe_is_steady_and_counts_work() {

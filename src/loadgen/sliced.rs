@@ -159,7 +159,8 @@ impl Sliced {
         let mut started = Vec::new();
         for (label, args) in arms {
             let backend = args.backend.expect("checked by supports");
-            let page = PagePath::new();
+            let page =
+                PagePath::new().context("making a private directory for the counters page")?;
             let server = ServerChild::spawn(
                 server_command(exe, &args, backend, placement.server_cpu, page.path()),
                 Duration::from_secs(10),

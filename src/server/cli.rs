@@ -312,9 +312,14 @@ impl ServerArgs {
                 let listener = std::net::TcpListener::bind(addr)
                     .with_context(|| format!("--control: cannot listen on {addr}"))?;
                 let own = cfg.stats_page.is_none();
-                let page = cfg.stats_page.clone().unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("muxserver-{}.control", std::process::id()))
-                });
+                let page = match cfg.stats_page.clone() {
+                    Some(p) => p,
+                    // Its own page in a private directory (0700, a random name):
+                    // nothing another user can plant or redirect.
+                    None => crate::sys::private_dir(&std::env::temp_dir(), "muxserver-")
+                        .context("--control: making a private directory for the counters page")?
+                        .join("counters.page"),
+                };
                 cfg.stats_page = Some(page.clone());
                 Some((listener, page, own))
             }

@@ -35,7 +35,11 @@ pub fn spawn(
 ) -> io::Result<()> {
     let reader = StatsReader::open(&page)?;
     if remove {
+        // Mapped: the file and its private directory are no longer needed.
         let _ = std::fs::remove_file(&page);
+        if let Some(dir) = page.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
     listener.set_nonblocking(false)?;
     std::thread::Builder::new()

@@ -16,7 +16,6 @@
 //! publish; compared with a SIGUSR1 snapshot per interval it costs no
 //! wake-up and no system call.
 
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{fence, Ordering};
@@ -40,7 +39,10 @@ pub struct StatsPage {
 }
 
 impl StatsPage {
-    /// Create (or truncate) the file at `path` and map it.
+    /// Create the file at `path` — a new regular file: anything already
+    /// there (a symlink, another user's file, an old page) is refused, since
+    /// the page may live in a shared directory and the server may run as
+    /// root — and map it.
     pub fn create(path: &Path) -> io::Result<StatsPage> {
         Self::create_at(path).map_err(|e| {
             io::Error::new(
@@ -51,12 +53,17 @@ impl StatsPage {
     }
 
     fn create_at(path: &Path) -> io::Result<StatsPage> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = crate::sys::create_exclusive(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                io::Error::new(
+                    e.kind(),
+                    "something is already there (the page must be a new file: remove it or \
+                     give another path)",
+                )
+            } else {
+                e
+            }
+        })?;
         file.set_len((WORDS * 8) as u64)?;
         let map = SharedWords::map(&file, WORDS, true)?;
         let w = map.words();
@@ -90,7 +97,17 @@ pub struct StatsReader {
 impl StatsReader {
     /// Map the page at `path`, written by a server of this same build.
     pub fn open(path: &Path) -> io::Result<StatsReader> {
-        let file = File::open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
         let map = SharedWords::map(&file, WORDS, false)?;
         let w = map.words();
         if w[0].load(Ordering::Acquire) != MAGIC || w[1].load(Ordering::Relaxed) != LAYOUT {
