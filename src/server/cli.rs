@@ -173,9 +173,10 @@ pub struct ServerArgs {
     )]
     pub trace: TraceLevel,
 
-    /// Publish the counters into this file (created, 512 bytes; put it on a tmpfs such as
-    /// /dev/shm) once per loop turn, for a reader that samples them without disturbing the
-    /// server: loadgen does, once per --interval.
+    /// Publish the counters into this file (created new, 512 bytes, mode 0600: a symlink or
+    /// anything already at PATH is refused; put it on a tmpfs such as /dev/shm, in a
+    /// directory only you can write) once per loop turn, for a reader that samples them
+    /// without disturbing the server: loadgen does, once per --interval.
     #[arg(long, value_name = "PATH")]
     pub stats_page: Option<std::path::PathBuf>,
 
