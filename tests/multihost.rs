@@ -240,3 +240,52 @@ fn start_at_in_the_past_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     echo.stop();
 }
+
+/// The control endpoint cannot be made to stall the server or itself: a
+/// flood of connections gets at most the answer rate (the rest are closed
+/// unanswered) while the echo server goes on serving, clients that connect
+/// and never read hold nothing up, and once the flood is over a snapshot is
+/// there again.
+#[test]
+fn the_control_endpoint_bounds_its_work() {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::{Duration, Instant};
+    let server = Server::start(Backend::EpollEt, &["--control", "127.0.0.1:0"]);
+    let control: SocketAddr = control_addr(&server).parse().unwrap();
+    // Clients that never read (nor close), held open throughout.
+    let silent: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(control).unwrap())
+        .collect();
+    let mut echo = TcpStream::connect(server.addr).unwrap();
+    echo.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let (mut answered, flood) = (0usize, 1000usize);
+    for k in 0..flood {
+        let mut s = TcpStream::connect(control).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        answered += usize::from(text.contains("\"control\""));
+        if k % 100 == 0 {
+            // The serving loop answers echo all along.
+            echo.write_all(b"ping\n").unwrap();
+            let mut back = [0u8; 5];
+            echo.read_exact(&mut back).unwrap();
+            assert_eq!(&back, b"ping\n");
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = muxbench::server::remote::ANSWERS_PER_S;
+    // A full bucket, then the rate (with a little slack for timing).
+    let bound = (rate * (1.0 + elapsed) + 5.0) as usize;
+    assert!(
+        answered > 0 && answered <= bound && answered < flood,
+        "{answered} of {flood} answered in {elapsed:.2} s (bound {bound})"
+    );
+    // After the flood (the bucket refills), a snapshot again, within its timeout.
+    std::thread::sleep(Duration::from_millis(200));
+    let snap = muxbench::server::remote::fetch(control, Duration::from_secs(2)).unwrap();
+    assert_eq!(snap.kind, "control");
+    drop(silent);
+}

@@ -312,6 +312,9 @@ impl ServerArgs {
             Some(addr) => {
                 let listener = std::net::TcpListener::bind(addr)
                     .with_context(|| format!("--control: cannot listen on {addr}"))?;
+                if let Some(w) = super::remote::exposure_warning(addr) {
+                    eprintln!("muxserver: warning: {w}");
+                }
                 let own = cfg.stats_page.is_none();
                 let page = match cfg.stats_page.clone() {
                     Some(p) => p,
