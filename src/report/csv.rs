@@ -84,12 +84,43 @@ fn upgrade(path: &Path) -> Result<()> {
 
 /// Read every row of a runs CSV.
 pub fn read(path: &Path) -> Result<Vec<RunResult>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize()
-        .map(|row| row.with_context(|| format!("parsing {}", path.display())))
-        .collect()
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {shown}"))?;
+    if !meta.is_file() {
+        anyhow::bail!("{shown} is not a file (give a runs.csv)");
+    }
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {shown}"))?;
+    // Every column has a default (older files lack newer ones), so any CSV
+    // would parse: these say it is a loadgen runs.csv at all.
+    let headers = r
+        .headers()
+        .with_context(|| format!("reading the header of {shown}"))?
+        .clone();
+    for needed in REQUIRED_COLUMNS {
+        if !headers.iter().any(|h| h == needed) {
+            anyhow::bail!(
+                "{shown} is not a loadgen runs.csv: it has no `{needed}` column{}",
+                if headers.is_empty() {
+                    " (it is empty)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let rows: Vec<RunResult> = r
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("parsing {shown}, row {}", i + 1)))
+        .collect::<Result<_>>()?;
+    if rows.is_empty() {
+        anyhow::bail!("{shown} has a header but no rows");
+    }
+    Ok(rows)
 }
+
+/// Columns every runs.csv has had since the first version.
+const REQUIRED_COLUMNS: [&str; 3] = ["timestamp", "backend", "req_per_s"];
 
 /// Write a run's interval rows to `path` (a new file, with a header).
 pub fn write_intervals(path: &Path, rows: &[crate::record::IntervalRow]) -> Result<()> {
