@@ -79,9 +79,11 @@ impl CpuTimes {
 
     /// Read /proc/stat, with CPU `core`'s busy time too.
     pub fn read_core(core: Option<usize>) -> CpuTimes {
-        let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-            return CpuTimes::default();
-        };
+        std::fs::read_to_string("/proc/stat")
+            .map_or_else(|_| CpuTimes::default(), |s| Self::parse(&s, core))
+    }
+
+    fn parse(stat: &str, core: Option<usize>) -> CpuTimes {
         let Some(line) = stat.lines().next() else {
             return CpuTimes::default();
         };
@@ -120,21 +122,15 @@ impl CpuTimes {
     }
 }
 
-/// Busy time of every CPU by context, from the `cpuN` lines of /proc/stat
-/// (clock ticks). On loopback (and veth) the receiver's TCP processing runs
-/// as softirq in the *sender's* context, on the sender's CPU: a process's
-/// CPU time then holds part of its peer's receive path, and this kernel has
-/// no IRQ time accounting to take it out. The machine's busy time per
-/// request — every CPU, every context — is the figure that includes
-/// everything exactly once; the server CPU's busy time is what ran where the
-/// server is pinned, whoever it was for.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CpuStat {
-    /// Per CPU (index = CPU number): user, nice, system, idle, iowait, irq, softirq, steal.
-    cpus: Vec<[u64; 8]>,
-}
-
-/// Busy time between two [`CpuStat`] readings, µs, by context.
+/// Busy time between two [`CpuTimes`] readings, µs, by context.
+///
+/// On loopback (and veth) the receiver's TCP processing runs as softirq in
+/// the *sender's* context, on the sender's CPU: a process's CPU time then
+/// holds part of its peer's receive path, and this kernel has no IRQ time
+/// accounting to take it out. The machine's busy time per request — every
+/// CPU, every context — is the figure that includes everything exactly
+/// once; the server CPU's busy time is what ran where the server is pinned,
+/// whoever it was for.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BusyUs {
     /// user + nice.
@@ -166,54 +162,6 @@ impl BusyUs {
     }
 }
 
-impl CpuStat {
-    /// Read /proc/stat; empty if unavailable.
-    pub fn read() -> CpuStat {
-        std::fs::read_to_string("/proc/stat")
-            .map_or_else(|_| CpuStat::default(), |s| Self::parse(&s))
-    }
-
-    fn parse(stat: &str) -> CpuStat {
-        let mut cpus = Vec::new();
-        for line in stat.lines() {
-            let mut words = line.split_whitespace();
-            let Some(n) = words
-                .next()
-                .and_then(|w| w.strip_prefix("cpu"))
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            let mut v = [0u64; 8];
-            for (slot, w) in v.iter_mut().zip(words) {
-                *slot = w.parse().unwrap_or(0);
-            }
-            if cpus.len() <= n {
-                cpus.resize(n + 1, [0; 8]);
-            }
-            cpus[n] = v;
-        }
-        CpuStat { cpus }
-    }
-
-    /// Busy time from `self` to `later` on `cpu` (`None`: every CPU), µs.
-    pub fn busy_until(&self, later: &CpuStat, cpu: Option<usize>) -> BusyUs {
-        let tick_us = 1e6 / rustix::param::clock_ticks_per_second() as f64;
-        let mut b = BusyUs::default();
-        for (i, (a, z)) in self.cpus.iter().zip(&later.cpus).enumerate() {
-            if cpu.is_some_and(|c| c != i) {
-                continue;
-            }
-            let d = |k: usize| z[k].saturating_sub(a[k]) as f64 * tick_us;
-            b.user += d(0) + d(1);
-            b.system += d(2);
-            b.irq += d(5);
-            b.softirq += d(6);
-        }
-        b
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,25 +178,23 @@ mod tests {
     }
 
     #[test]
-    fn busy_time_by_cpu_and_context() {
-        let a = CpuStat::parse(
-            "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 0 20 100 0 1 5 0 0 0\ncpu1 1 1 1 100 0 0 0 0 0 0\nintr 1\n",
-        );
-        let b = CpuStat::parse(
-            "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 20 0 25 150 3 1 15 0 0 0\ncpu1 3 2 1 190 0 2 1 0 0 0\n",
-        );
+    fn busy_time_of_the_machine_and_of_one_cpu_by_context() {
+        let a = "cpu  11 1 21 200 0 1 5 0 0 0\ncpu0 10 0 20 100 0 1 5 0 0 0\ncpu1 1 1 1 100 0 0 0 0 0 0\nintr 1\n";
+        let b = "cpu  23 2 26 340 3 3 16 0 0 0\ncpu0 20 0 25 150 3 1 15 0 0 0\ncpu1 3 2 1 190 0 2 1 0 0 0\n";
+        let (a, b) = (CpuTimes::parse(a, Some(0)), CpuTimes::parse(b, Some(0)));
         let tick = 1e6 / rustix::param::clock_ticks_per_second() as f64;
-        let cpu0 = a.busy_until(&b, Some(0));
+        let cpu0 = a.core_busy_until(&b).unwrap();
         assert_eq!(cpu0.user, 10.0 * tick);
         assert_eq!(cpu0.system, 5.0 * tick);
         assert_eq!(cpu0.softirq, 10.0 * tick);
         assert_eq!(cpu0.irq, 0.0);
-        // Idle and iowait are not busy; every CPU adds up.
-        let all = a.busy_until(&b, None);
-        assert_eq!(all.total(), (10.0 + 5.0 + 10.0 + 3.0 + 2.0 + 1.0) * tick);
-        assert_eq!(
-            CpuStat::parse("garbage").busy_until(&b, None),
-            BusyUs::default()
-        );
+        // Idle and iowait are not busy; the aggregate line counts every CPU.
+        let all = a.machine_busy_until(&b);
+        assert_eq!(all.total(), (13.0 + 5.0 + 2.0 + 11.0) * tick);
+        // A CPU that is not there, or no CPU asked for: no core figure.
+        assert!(CpuTimes::parse("cpu 1 1 1 1\n", Some(7)).core.is_none());
+        assert!(CpuTimes::parse("garbage", None)
+            .core_busy_until(&b)
+            .is_none());
     }
 }

@@ -33,6 +33,7 @@ pub mod sampler;
 pub mod selfcheck;
 mod setup;
 pub mod sliced;
+mod sliced_sweep;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};
@@ -329,7 +330,7 @@ struct Window {
     client_cpu_us: u64,
     steal_pct: f64,
     /// Every CPU's busy time at the window's edges.
-    busy: (machine::CpuStat, machine::CpuStat),
+    busy: (CpuTimes, CpuTimes),
     /// At the window's start and at each interval's end.
     samples: Vec<sampler::Sample>,
     measure_start: Instant,
@@ -542,8 +543,9 @@ fn coordinate(
         .map(sys::SyscallCounter::read)
         .transpose()?;
     let ru0 = sys::rusage_self()?;
-    let cpu0 = CpuTimes::read();
-    let stat0 = machine::CpuStat::read();
+    // The server's CPU busy time too (when it is ours and pinned there).
+    let core = server.is_some().then_some(args.load.server_cpu);
+    let cpu0 = CpuTimes::read_core(core);
     let mut boundary = measure_start;
     while !all_closed && boundary < measure_end {
         boundary = (boundary + interval).min(measure_end);
@@ -562,8 +564,7 @@ fn coordinate(
         .map(sys::SyscallCounter::read)
         .transpose()?;
     let ru1 = sys::rusage_self()?;
-    let cpu1 = CpuTimes::read();
-    let stat1 = machine::CpuStat::read();
+    let cpu1 = CpuTimes::read_core(core);
     if all_closed {
         warnings.push(format!(
             "every connection was closed by errors: the window ended after {:.2} s",
@@ -579,7 +580,7 @@ fn coordinate(
             wall: (window_start_unix, window_end_unix),
             client_cpu_us: (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us),
             steal_pct: cpu0.steal_pct_until(&cpu1),
-            busy: (stat0, stat1),
+            busy: (cpu0, cpu1),
             samples,
             measure_start,
             interval,

@@ -41,7 +41,7 @@ pub struct Measured<'a> {
     /// Interval length.
     pub interval: std::time::Duration,
     /// Every CPU's busy time at the window's edges.
-    pub busy: (super::machine::CpuStat, super::machine::CpuStat),
+    pub busy: (super::machine::CpuTimes, super::machine::CpuTimes),
     /// Warnings raised while running.
     pub warnings: Vec<String>,
 }
@@ -142,24 +142,42 @@ pub fn apply_server_window(
     });
 }
 
+/// Set a row's latency columns from its histogram (µs; zeros when empty).
+pub fn apply_latency(r: &mut RunResult, h: &hdrhistogram::Histogram<u64>) {
+    let q = |p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(p)
+        }
+    };
+    r.lat_min_us = if h.is_empty() { 0 } else { h.min() };
+    r.lat_mean_us = if h.is_empty() { 0.0 } else { h.mean() };
+    r.lat_p50_us = q(0.5);
+    r.lat_p90_us = q(0.9);
+    r.lat_p99_us = q(0.99);
+    r.lat_p999_us = q(0.999);
+    r.lat_p9999_us = q(0.9999);
+    r.lat_max_us = if h.is_empty() { 0 } else { h.max() };
+}
+
 /// Set a row's machine columns: every CPU's busy time between two readings,
 /// and the server CPU's, per request (`None` when nothing was read).
 pub fn apply_machine(
     r: &mut RunResult,
-    a: &super::machine::CpuStat,
-    b: &super::machine::CpuStat,
+    a: &super::machine::CpuTimes,
+    b: &super::machine::CpuTimes,
     server_cpu: Option<usize>,
     reqs: u64,
 ) {
-    let all = a.busy_until(b, None);
+    let all = a.machine_busy_until(b);
     if reqs == 0 || all.total() == 0.0 {
         return;
     }
     let n = reqs as f64;
     r.machine_cpu_us_per_req = Some(all.total() / n);
     r.machine_softirq_us_per_req = Some(all.softirq / n);
-    if let Some(cpu) = server_cpu {
-        let core = a.busy_until(b, Some(cpu));
+    if let Some(core) = server_cpu.and_then(|_| a.core_busy_until(b)) {
         r.server_core_us_per_req = Some(core.total() / n);
         r.server_core_softirq_us_per_req = Some(core.softirq / n);
     }
@@ -186,13 +204,6 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
     let args = m.args;
     let h = &w.latency;
     let reqs = w.requests;
-    let q = |p: f64| {
-        if h.is_empty() {
-            0
-        } else {
-            h.value_at_quantile(p)
-        }
-    };
     let req_per_s = reqs as f64 / m.measured_s.max(1e-9);
     let mut warnings = m.warnings;
     let rate_not_met = args.rate.map(|r| req_per_s < 0.95 * r);
@@ -339,14 +350,6 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         p99_ci_lo_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.0)),
         p99_ci_hi_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.1)),
         verdict: selfcheck.as_ref().map(|c| c.verdict()).unwrap_or_default(),
-        lat_min_us: if h.is_empty() { 0 } else { h.min() },
-        lat_mean_us: if h.is_empty() { 0.0 } else { h.mean() },
-        lat_p50_us: q(0.5),
-        lat_p90_us: q(0.9),
-        lat_p99_us: q(0.99),
-        lat_p999_us: q(0.999),
-        lat_p9999_us: q(0.9999),
-        lat_max_us: if h.is_empty() { 0 } else { h.max() },
         uncorrected_p50_us: args
             .rate
             .map(|_| w.latency_uncorrected.value_at_quantile(0.5)),
@@ -403,6 +406,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         // The server's columns: `apply_server_window` below.
         ..RunResult::default()
     };
+    apply_latency(&mut result, h);
     apply_machine(&mut result, &m.busy.0, &m.busy.1, m.server_cpu, reqs);
     if let Some((a, b)) = &m.server {
         apply_server_window(&mut result, a, b, reqs, m.measured_s);

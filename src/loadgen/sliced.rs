@@ -39,7 +39,7 @@ use rand::SeedableRng;
 use super::client::measure::{new_histogram, us_between};
 use super::client::schedule::{Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
 use super::client::sendbuf::SendBuf;
-use super::machine::{CpuStat, CpuTimes, Machine};
+use super::machine::{CpuTimes, Machine};
 use super::message::{encode, Verdict, Verifier};
 use super::sampler::PagePath;
 use super::setup::{check_settings, place, server_command};
@@ -280,16 +280,16 @@ impl Sliced {
     /// One measured slice of arm `a`.
     fn slice(&mut self, a: usize, length: Duration) -> Result<RunResult> {
         let s0 = self.arms[a].server.snapshot(Duration::from_secs(5))?;
-        let (stat0, cpu0, ru0) = (CpuStat::read(), CpuTimes::read(), sys::rusage_self()?);
+        let (cpu0, ru0) = (CpuTimes::read_core(self.server_cpu), sys::rusage_self()?);
         let mut latency = new_histogram();
         let t0 = Instant::now();
         let (tally, t_stop) = self.run_slice(a, length, Some(&mut latency))?;
-        let (stat1, cpu1, ru1) = (CpuStat::read(), CpuTimes::read(), sys::rusage_self()?);
+        let (cpu1, ru1) = (CpuTimes::read_core(self.server_cpu), sys::rusage_self()?);
         let s1 = self.arms[a].server.snapshot(Duration::from_secs(5))?;
         let measured_s = (t_stop - t0).as_secs_f64();
         let mut r = self.row(a, &tally, &latency, measured_s);
         result::apply_server_window(&mut r, &s0, &s1, tally.requests, measured_s);
-        result::apply_machine(&mut r, &stat0, &stat1, self.server_cpu, tally.requests);
+        result::apply_machine(&mut r, &cpu0, &cpu1, self.server_cpu, tally.requests);
         let client_us = (ru1.user_us + ru1.sys_us).saturating_sub(ru0.user_us + ru0.sys_us);
         r.client_cpu_pct = 100.0 * client_us as f64 / (measured_s.max(1e-9) * 1e6);
         r.client_cpu_us_per_req =
@@ -522,15 +522,8 @@ impl Sliced {
     ) -> RunResult {
         let arm = &self.arms[a];
         let args = &arm.args;
-        let q = |p: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(p)
-            }
-        };
         let req_per_s = t.requests as f64 / measured_s.max(1e-9);
-        RunResult {
+        let mut r = RunResult {
             timestamp: super::now_rfc3339(),
             workload: args.load.workload,
             backend: args.target_name(),
@@ -573,14 +566,6 @@ impl Sliced {
             requests: t.requests,
             req_per_s,
             mb_per_s: req_per_s * args.msg_size as f64 / 1e6,
-            lat_min_us: if h.is_empty() { 0 } else { h.min() },
-            lat_mean_us: if h.is_empty() { 0.0 } else { h.mean() },
-            lat_p50_us: q(0.5),
-            lat_p90_us: q(0.9),
-            lat_p99_us: q(0.99),
-            lat_p999_us: q(0.999),
-            lat_p9999_us: q(0.9999),
-            lat_max_us: if h.is_empty() { 0 } else { h.max() },
             errors: t.corrupt + t.missing + t.closed,
             err_corrupt: t.corrupt,
             err_missing: t.missing,
@@ -590,7 +575,9 @@ impl Sliced {
             kernel: self.machine.kernel.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             ..RunResult::default()
-        }
+        };
+        result::apply_latency(&mut r, h);
+        r
     }
 
     /// Stop every server (SIGTERM, final snapshot, exit status).

@@ -13,6 +13,9 @@
 //! its key figures (server CPU µs per request, req/s) is within
 //! `--target-ci` on every arm, or `--max-repeat` rounds were run; cells that
 //! did not converge are listed in REPORT.md, never hidden.
+//!
+//! With `--interleave slices` (the default for closed-loop echo) the arms
+//! take turns in slices instead of rounds: [`super::sliced_sweep`] drives it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -355,7 +358,7 @@ fn base_matrix(a: &SweepArgs) -> Vec<Cell> {
 }
 
 impl SweepArgs {
-    fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
+    pub(super) fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
         let mut r = RunArgs::with_defaults(backend);
         r.load = self.load.clone();
         r.conns = s.conns;
@@ -594,7 +597,7 @@ fn discover_rates(
 }
 
 /// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
-const CONVERGENCE_FILE: &str = "convergence.txt";
+pub(super) const CONVERGENCE_FILE: &str = "convergence.txt";
 
 /// Whether every arm's key figures have a 95 % CI within `target`; the
 /// widest relative half-width found otherwise (infinite: too few runs).
@@ -696,7 +699,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         std::fs::write(&skipped_path, skipped)?;
     }
     let _ = std::fs::remove_file(a.out.join(CONVERGENCE_FILE));
-    let interleave = choose_interleave(a, &cells)?;
+    let interleave = super::sliced_sweep::choose_interleave(a, &cells)?;
     eprintln!(
         "arms interleaved in {}",
         match interleave {
@@ -706,7 +709,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         }
     );
     if interleave == Interleave::Slices {
-        let summary = run_slices(a, exe, &cells, (min_rep, max_rep))?;
+        let summary = super::sliced_sweep::run(a, exe, &cells, (min_rep, max_rep))?;
         if a.out.join("runs.csv").exists() {
             write_report(&a.out, &a.baseline)?;
         }
@@ -839,195 +842,12 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     Ok(summary)
 }
 
-/// `--interleave` as given, or slices where every arm of every cell supports them.
-fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interleave> {
-    if !(super::sliced::MIN_SLICE..=Duration::from_secs(10)).contains(&a.slice) {
-        bail!("--slice must be between 50 ms and 10 s");
-    }
-    let unsupported = cells.iter().find_map(|c| {
-        c.arms.iter().find_map(|arm| {
-            super::sliced::supports(&a.run_args(arm.backend, c.scenario))
-                .err()
-                .map(|why| format!("{} {}: {why}", arm.label, c.scenario))
-        })
-    });
-    Ok(match (a.interleave, unsupported) {
-        (Some(Interleave::Slices), Some(why)) => {
-            bail!("--interleave slices: slices do not support {why}")
-        }
-        (Some(i), _) => i,
-        // A curve keeps whole runs: each gets the generator's self-check.
-        (None, _) if !a.rates.is_empty() => Interleave::Rounds,
-        (None, None) => Interleave::Slices,
-        (None, Some(_)) => Interleave::Rounds,
-    })
-}
-
-/// Whether every arm's ratio to the first arm (paired by cycle) has a 95 %
-/// interval within `target` for every key figure; and the widest half-width.
-fn converged_ratios(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
-    let mut widest: f64 = 0.0;
-    // The report's rule: a cycle with steal in any slice does not count.
-    let (kept, _) = report::slices::kept(&per_arm.concat());
-    let per_arm: Vec<Vec<RunResult>> = per_arm
-        .iter()
-        .map(|rows| {
-            rows.iter()
-                .filter(|r| {
-                    kept.iter()
-                        .any(|k| k.repeat == r.repeat && k.arm_label() == r.arm_label())
-                })
-                .cloned()
-                .collect()
-        })
-        .collect();
-    let Some((base, others)) = per_arm.split_first() else {
-        return (true, 0.0);
-    };
-    for rows in others {
-        for fig in KEY_FIGURES {
-            let pairs: Vec<(f64, f64)> = rows
-                .iter()
-                .filter_map(|r| {
-                    let b = base.iter().find(|b| b.repeat == r.repeat)?;
-                    Some((fig.value(r)?, fig.value(b)?))
-                })
-                .collect();
-            let w = stats::paired_ratio_ci(&pairs).map_or(f64::INFINITY, |ci| ci.rel_half_width());
-            widest = widest.max(w);
-        }
-    }
-    (widest <= target, widest)
-}
-
-/// Say that `what` failed, on stderr and in failures.log.
-fn slice_failure(a: &SweepArgs, what: &str, e: &anyhow::Error) -> Result<()> {
-    eprintln!("  {what} failed: {e:#}");
-    append(
-        &a.out.join("failures.log"),
-        &format!("{} {what}: {e:#}\n", super::now_rfc3339()),
-    )
-}
-
-/// The sweep with `--interleave slices`: per cell, every arm's server at
-/// once ([`super::sliced`]), `--repeat` × (duration / slice) cycles (auto:
-/// in blocks of that many, until every ratio to the first arm is within
-/// --target-ci); each slice a row.
-fn run_slices(
-    a: &SweepArgs,
-    exe: &Path,
-    cells: &[Cell],
-    (min_rep, max_rep): (usize, usize),
-) -> Result<SweepSummary> {
-    let per = (a.duration.as_secs_f64() / a.slice.as_secs_f64())
-        .ceil()
-        .max(1.0) as usize;
-    let mut summary = SweepSummary {
-        completed: 0,
-        failed: 0,
-        interrupted: false,
-    };
-    let mut convergence = String::new();
-    let started = Instant::now();
-    for (ci, cell) in cells.iter().enumerate() {
-        if crate::signals::interrupted() {
-            summary.interrupted = true;
-            break;
-        }
-        let s = cell.scenario;
-        eprintln!(
-            "[{}/{}] {s}: {} in slices of {:?}, {} cycles{} · {:.0} s so far",
-            ci + 1,
-            cells.len(),
-            cell.arms
-                .iter()
-                .map(|arm| arm.label.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            a.slice,
-            max_rep * per,
-            if a.repeat == Repeat::Auto {
-                " at most"
-            } else {
-                ""
-            },
-            started.elapsed().as_secs_f64()
-        );
-        let arms = cell
-            .arms
-            .iter()
-            .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
-            .collect();
-        let mut sliced = match super::sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
-            Ok(sl) => sl,
-            Err(e) => {
-                summary.failed += cell.arms.len();
-                slice_failure(a, &format!("{s} (slices)"), &e)?;
-                continue;
-            }
-        };
-        let mut per_arm: Vec<Vec<RunResult>> = vec![Vec::new(); cell.arms.len()];
-        let mut cycles = 0;
-        for cycle in 1..=max_rep * per {
-            if crate::signals::interrupted() {
-                summary.interrupted = true;
-                break;
-            }
-            match sliced.cycle(cycle, a.slice) {
-                Ok(rows) => {
-                    for (j, r) in rows.into_iter().enumerate() {
-                        report::csv::append(&a.out.join("runs.csv"), &r)?;
-                        per_arm[j].push(r);
-                        summary.completed += 1;
-                    }
-                    cycles = cycle;
-                }
-                Err(e) => {
-                    summary.failed += cell.arms.len();
-                    slice_failure(a, &format!("{s} cycle={cycle}"), &e)?;
-                    break;
-                }
-            }
-            if cycle % per == 0 {
-                write_report(&a.out, &a.baseline)?;
-                if a.repeat == Repeat::Auto
-                    && cycle >= min_rep * per
-                    && converged_ratios(&per_arm, a.target_ci).0
-                {
-                    break;
-                }
-            }
-        }
-        if let Err(e) = sliced.stop() {
-            eprintln!("  stopping the servers: {e:#}");
-        }
-        if a.repeat == Repeat::Auto {
-            let (ok, widest) = converged_ratios(&per_arm, a.target_ci);
-            let _ = writeln!(
-                convergence,
-                "{} active + {} idle, {} B, read buffer {}: {} after {cycles} cycles (widest 95 % CI of a ratio ±{:.1} %, target ±{:.1} %)",
-                s.conns,
-                s.idle,
-                s.msg_size,
-                s.read_buf,
-                if ok { "converged" } else { "NOT converged" },
-                widest * 100.0,
-                a.target_ci * 100.0
-            );
-        }
-    }
-    if a.repeat == Repeat::Auto {
-        std::fs::write(a.out.join(CONVERGENCE_FILE), convergence)?;
-    }
-    Ok(summary)
-}
-
 fn record(a: &SweepArgs, out: &RunOutput, arm: &str, s: Scenario, rep: usize) -> Result<()> {
     report::csv::append(&a.out.join("runs.csv"), &out.result)?;
     report::hgrm::write_file(&hgrm_path(&a.out, arm, s, rep), &out.latency)
 }
 
-fn append(path: &Path, text: &str) -> Result<()> {
+pub(super) fn append(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -116,7 +116,8 @@ impl Ctx<'_> {
             return;
         }
         let lat = us_between(intended, now);
-        if actual.is_some() {
+        // The self-check's series: open loop only (closed loop has no check).
+        if actual.is_some() && !self.closed_loop() {
             self.res.check.add_latency(lat);
         }
         self.res.requests += 1;
