@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use muxbench::mux::{Backend, Interest, Token};
+use muxbench::backend::Backend;
+use muxbench::mux::{Interest, Token};
 
 mod common;
 use common::{feasible, make, Targets};

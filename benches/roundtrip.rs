@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::server::{serve_on, Config, Snapshot, CONTROL_SNAPSHOT, CONTROL_STOP};
 use muxbench::sys;
 

@@ -7,7 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use muxbench::mux::{Backend, Events, Interest, Token};
+use muxbench::backend::Backend;
+use muxbench::mux::{Events, Interest, Token};
 
 mod common;
 use common::{feasible, make, Picker, Targets, SIZES};

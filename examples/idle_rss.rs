@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::server::Snapshot;
 use muxbench::sys;
 

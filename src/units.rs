@@ -1,5 +1,5 @@
 //! Parsing of the units command-line values are written in: durations
-//! (`5s`, `500ms`) and byte sizes (`64k`, `1MiB`).
+//! (`5s`, `500ms`), byte sizes (`64k`, `1MiB`) and CPU lists (`1-3,5`).
 //!
 //! Hand-written rather than taken from a crate (`humantime`, `bytesize`, …):
 //! the accepted forms are the project's own (a bare number is seconds, `k` is
@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::limits;
+use serde::{Deserialize, Serialize};
+
+use crate::{limits, sys};
 
 /// Parse a duration: plain seconds (`5`, `0.5`) or with a unit (`5s`, `500ms`, `2m`, `100us`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -60,6 +62,48 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// A list of CPU numbers, e.g. `1-3,5`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuList(pub Vec<usize>);
+
+/// Parse a CPU list (`1`, `1-3,5`) for `--client-cpus`.
+pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    let in_set = |c: usize| {
+        if c < sys::CPU_SETSIZE {
+            Ok(c)
+        } else {
+            Err(format!(
+                "CPU {c} is beyond the {} CPUs an affinity mask can name",
+                sys::CPU_SETSIZE
+            ))
+        }
+    };
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) = (
+                a.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
+                b.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
+            );
+            if a > b {
+                return Err(format!("bad CPU range {part:?}"));
+            }
+            // Checked before expanding: `0-99999999999` must not allocate.
+            cpus.extend(in_set(a)?..=in_set(b)?);
+        } else {
+            cpus.push(in_set(
+                part.parse().map_err(|_| format!("bad CPU {part:?}"))?,
+            )?);
+        }
+    }
+    if cpus.is_empty() {
+        return Err("empty CPU list".into());
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(CpuList(cpus))
 }
 
 #[cfg(test)]

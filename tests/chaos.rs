@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::record::{ReliabilityRow, Verdict};
 
 mod common;

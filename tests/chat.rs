@@ -7,7 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use muxbench::mux::{Backend, Epoll, Events, Interest, Multiplexer, Token, Trigger};
+use muxbench::backend::Backend;
+use muxbench::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 
 mod common;
 use common::{Server, DEADLINE};

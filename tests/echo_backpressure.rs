@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 
 mod common;
 use common::{check_echo, payload, Plan, Server, DEADLINE};

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::sys;
 
 mod common;

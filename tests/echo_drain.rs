@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 
 mod common;
 use common::{check_echo, payload, round_trip, Plan, Server, DEADLINE};

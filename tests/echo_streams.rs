@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use rand::{Rng, SeedableRng};
 
 mod common;

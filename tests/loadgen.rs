@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use muxbench::backend::Backend;
 use muxbench::loadgen::RunResult;
-use muxbench::mux::Backend;
 
 mod common;
 use common::Server;
@@ -699,7 +699,7 @@ fn kernel_counts_syscalls(backend: Backend) {
 }
 
 mod kernel_counts_syscalls {
-    use muxbench::mux::Backend;
+    use muxbench::backend::Backend;
     #[test]
     fn epoll_et() {
         super::kernel_counts_syscalls(Backend::EpollEt)

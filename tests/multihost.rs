@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::report::json::{decode_histogram, FullResult};
 
 mod common;

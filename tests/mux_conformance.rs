@@ -6,8 +6,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use muxbench::backend::Backend;
 use muxbench::backend::Model;
-use muxbench::mux::{Backend, Event, Events, Interest, Multiplexer, Token, Trigger};
+use muxbench::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
 use muxbench::sys;
 
 mod common;

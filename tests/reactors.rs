@@ -6,7 +6,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use muxbench::mux::Backend;
+use muxbench::backend::Backend;
 use muxbench::server::Snapshot;
 
 mod common;

@@ -20,7 +20,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{connect, Server, DEADLINE};
-use muxbench::mux::{Backend, Trigger};
+use muxbench::backend::Backend;
+use muxbench::mux::Trigger;
 
 const MESSAGE: &[u8; 20] = b"level versus edge!!\n";
 /// How long a count must stay put once reached.

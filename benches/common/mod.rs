@@ -4,7 +4,8 @@
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
-use muxbench::mux::{Backend, Multiplexer};
+use muxbench::backend::Backend;
+use muxbench::mux::Multiplexer;
 use muxbench::sys;
 
 /// A fresh multiplexer of `backend` (one of `Backend::multiplexers()`), boxed

@@ -86,8 +86,8 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         server_cpu: usize,
         /// The client's CPUs, e.g. `1` or `1-3` (default: all but the server's).
-        #[arg(long, value_parser = loadgen::parse_cpus)]
-        client_cpus: Option<loadgen::CpuList>,
+        #[arg(long, value_parser = muxbench::units::parse_cpus)]
+        client_cpus: Option<muxbench::units::CpuList>,
         /// How long to sample steal and busy processes (at most 60 s).
         #[arg(long, default_value = "1s", value_parser = muxbench::units::parse_duration)]
         sample: Duration,
@@ -147,7 +147,7 @@ fn numbered(path: &std::path::Path, k: usize, of_many: bool) -> PathBuf {
 /// `loadgen` without a subcommand: one run, or `--repeat` runs and their
 /// figures with confidence intervals.
 fn run_repeated(args: &RunArgs) -> anyhow::Result<bool> {
-    use loadgen::sweep::{Repeat, AUTO_MIN_REPEAT};
+    use loadgen::{Repeat, AUTO_MIN_REPEAT};
     let (min, max) = match args.repeat {
         Repeat::Fixed(0) => anyhow::bail!("--repeat must be at least 1 (or auto)"),
         Repeat::Fixed(n) => (n, n),
@@ -269,7 +269,7 @@ fn run_one(
 
 fn doctor(
     server_cpu: usize,
-    client_cpus: Option<loadgen::CpuList>,
+    client_cpus: Option<muxbench::units::CpuList>,
     sample: Duration,
 ) -> anyhow::Result<()> {
     if sample.is_zero() || sample > Duration::from_secs(60) {

@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::mux::Backend;
+use crate::backend::Backend;
+use crate::limits;
 use crate::server::{Protocol, ReadPolicy};
-use crate::units::{parse_duration, parse_size};
-use crate::{limits, sys};
+use crate::units::{parse_cpus, parse_duration, parse_size, CpuList};
 
 use super::client::schedule::{Arrivals, Pacing};
 use super::message::HEADER_LEN;
@@ -30,9 +30,46 @@ pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// A list of CPU numbers, e.g. `1-3,5`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CpuList(pub Vec<usize>);
+/// How many times each cell runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// This many rounds.
+    Fixed(usize),
+    /// Until the confidence intervals are narrow enough.
+    Auto,
+}
+
+impl Default for Repeat {
+    fn default() -> Self {
+        Repeat::Fixed(1)
+    }
+}
+
+/// Rounds `--repeat auto` runs before it first checks the intervals.
+pub const AUTO_MIN_REPEAT: usize = 3;
+
+/// `N` or `auto`.
+pub fn parse_repeat(s: &str) -> Result<Repeat, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Repeat::Auto);
+    }
+    s.parse()
+        .map(Repeat::Fixed)
+        .map_err(|_| format!("{s:?} is neither a number of runs nor `auto`"))
+}
+
+/// `5%` or `0.05`: a fraction in (0, 1).
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => s.parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a fraction (write 5% or 0.05)"))?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(format!("{s} is not between 0 and 100 %"));
+    }
+    Ok(v)
+}
 
 /// `--start-at`: RFC 3339 or Unix seconds, within a day of now.
 pub fn parse_start_at(s: &str) -> Result<f64, String> {
@@ -58,44 +95,6 @@ pub fn parse_start_at(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(secs)
-}
-
-/// Parse a CPU list (`1`, `1-3,5`) for `--client-cpus`.
-pub fn parse_cpus(s: &str) -> Result<CpuList, String> {
-    let mut cpus = Vec::new();
-    let in_set = |c: usize| {
-        if c < sys::CPU_SETSIZE {
-            Ok(c)
-        } else {
-            Err(format!(
-                "CPU {c} is beyond the {} CPUs an affinity mask can name",
-                sys::CPU_SETSIZE
-            ))
-        }
-    };
-    for part in s.split(',').filter(|p| !p.is_empty()) {
-        if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) = (
-                a.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
-                b.parse().map_err(|_| format!("bad CPU range {part:?}"))?,
-            );
-            if a > b {
-                return Err(format!("bad CPU range {part:?}"));
-            }
-            // Checked before expanding: `0-99999999999` must not allocate.
-            cpus.extend(in_set(a)?..=in_set(b)?);
-        } else {
-            cpus.push(in_set(
-                part.parse().map_err(|_| format!("bad CPU {part:?}"))?,
-            )?);
-        }
-    }
-    if cpus.is_empty() {
-        return Err("empty CPU list".into());
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(CpuList(cpus))
 }
 
 /// The settings a single run and a sweep share, declared once (`loadgen`
@@ -333,12 +332,12 @@ pub struct RunArgs {
     /// server CPU µs per request and req/s is within --target-ci (at least 3, at most
     /// --max-repeat runs); then print each figure with its interval. With more than one run,
     /// --json/--hgrm/--hlog/--intervals files get `-rK` before their extension.
-    #[arg(long, default_value = "1", value_parser = super::sweep::parse_repeat)]
+    #[arg(long, default_value = "1", value_parser = parse_repeat)]
     #[serde(skip)]
-    pub repeat: super::sweep::Repeat,
+    pub repeat: Repeat,
 
     /// `--repeat auto`: the CI half-width to reach, relative (`5%` or `0.05`).
-    #[arg(long, default_value = "5%", value_parser = super::sweep::parse_fraction)]
+    #[arg(long, default_value = "5%", value_parser = parse_fraction)]
     pub target_ci: f64,
 
     /// `--repeat auto`: most runs.
@@ -424,7 +423,7 @@ mod opt_secs {
 }
 
 mod backend_serde {
-    use crate::mux::Backend;
+    use crate::backend::Backend;
     use serde::{Deserialize, Deserializer, Serializer};
     pub fn serialize<S: Serializer>(b: &Option<Backend>, s: S) -> Result<S::Ok, S::Error> {
         match b {

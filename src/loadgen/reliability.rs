@@ -28,7 +28,7 @@ use clap::Args;
 use super::args::RunArgs;
 use super::chaos::ChaosSpec;
 use super::{NoProgress, ServerChild};
-use crate::mux::Backend;
+use crate::backend::Backend;
 use crate::record::{ChaosOutcome, ReliabilityRow, Scenario, Verdict};
 use crate::server::Protocol;
 use crate::units::{parse_duration, parse_size};
@@ -319,7 +319,7 @@ impl ChaosArgs {
             super::check(&base_args(backend, self.conns, self.duration))?;
             // The hostile clients need descriptors beside the well-behaved ones.
             let (soft, _) = crate::sys::nofile_limit()?;
-            let need = (self.conns + self.spec.persistent()) as u64 + super::SPARE_FDS;
+            let need = (self.conns + self.spec.persistent()) as u64 + super::setup::SPARE_FDS;
             if need > soft {
                 bail!(
                     "--conns {} and {} persistent hostile connections need about {need} \

@@ -7,9 +7,14 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{client, RunArgs, SPARE_FDS};
+use super::args::RunArgs;
+use super::client;
+
 use crate::server::Protocol;
 use crate::{limits, sys};
+
+/// Descriptors a side needs beyond one per connection (stdio, listener, epoll, pipes, …).
+pub(crate) const SPARE_FDS: u64 = 64;
 
 /// Where the workers and the server run.
 pub(super) struct Placement {
@@ -37,7 +42,7 @@ pub(super) fn place(args: &RunArgs) -> Result<Placement> {
             );
         }
         let clients = match &args.load.client_cpus {
-            Some(super::args::CpuList(c)) => {
+            Some(crate::units::CpuList(c)) => {
                 if let Some(bad) = c.iter().find(|c| !allowed.contains(c)) {
                     bail!("--client-cpus: CPU {bad} is not among the CPUs this process may use ({allowed:?})");
                 }
@@ -182,7 +187,7 @@ pub(super) fn check_settings(args: &RunArgs) -> Result<()> {
 pub(super) fn server_command(
     exe: &Path,
     args: &RunArgs,
-    backend: crate::mux::Backend,
+    backend: crate::backend::Backend,
     cpu: Option<usize>,
     stats_page: &Path,
 ) -> Command {
@@ -202,7 +207,7 @@ pub(super) fn server_command(
         .args(
             args.load
                 .stack_size
-                .filter(|_| backend == crate::mux::Backend::Threads)
+                .filter(|_| backend == crate::backend::Backend::Threads)
                 .map(|n| format!("--stack-size={n}")),
         )
         .args(
@@ -223,7 +228,7 @@ pub(super) fn server_command(
         .args(
             args.load
                 .server_threads
-                .filter(|_| backend == crate::mux::Backend::Tokio)
+                .filter(|_| backend == crate::backend::Backend::Tokio)
                 .map(|n| format!("--threads={n}")),
         )
         .arg("--stats-page")

@@ -36,16 +36,20 @@ use anyhow::{anyhow, bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::args::RunArgs;
+use super::child::ServerChild;
 use super::client::measure::{new_histogram, us_between};
 use super::client::schedule::{Schedule, Slot, OPEN_LOOP_MAX_IN_FLIGHT};
 use super::client::sendbuf::SendBuf;
 use super::machine::{CpuTimes, Machine};
 use super::message::{encode, Verdict, Verifier};
+use super::result;
+use super::run::AffinityGuard;
 use super::sampler::PagePath;
 use super::setup::{check_settings, place, server_command};
-use super::{result, AffinityGuard, RunArgs, RunResult, ServerChild};
 use crate::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 use crate::record::LoadModel;
+use crate::record::RunResult;
 use crate::server::Protocol;
 use crate::sys;
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use super::args::Repeat;
 use super::sweep::{
-    append, write_report, Cell, Interleave, Repeat, SweepArgs, SweepSummary, CONVERGENCE_FILE,
+    append, write_report, Cell, Interleave, SweepArgs, SweepSummary, CONVERGENCE_FILE,
 };
 use crate::record::RunResult;
 use crate::report;

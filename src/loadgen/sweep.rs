@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use super::args::{LoadSettings, RunArgs};
+use super::args::{parse_fraction, parse_repeat, LoadSettings, Repeat, RunArgs, AUTO_MIN_REPEAT};
 use super::{NoProgress, RunOutput};
+use crate::backend::Backend;
 use crate::limits;
-use crate::mux::Backend;
 use crate::record::RunResult;
 use crate::report;
 use crate::report::summary::KEY_FIGURES;
@@ -170,47 +170,6 @@ fn round2(x: f64) -> f64 {
     }
     let scale = 10f64.powi(x.log10().floor() as i32 - 1);
     (x / scale).round() * scale
-}
-
-/// How many times each cell runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Repeat {
-    /// This many rounds.
-    Fixed(usize),
-    /// Until the confidence intervals are narrow enough.
-    Auto,
-}
-
-impl Default for Repeat {
-    fn default() -> Self {
-        Repeat::Fixed(1)
-    }
-}
-
-/// Rounds `--repeat auto` runs before it first checks the intervals.
-pub const AUTO_MIN_REPEAT: usize = 3;
-
-/// `N` or `auto`.
-pub fn parse_repeat(s: &str) -> Result<Repeat, String> {
-    if s.eq_ignore_ascii_case("auto") {
-        return Ok(Repeat::Auto);
-    }
-    s.parse()
-        .map(Repeat::Fixed)
-        .map_err(|_| format!("{s:?} is neither a number of runs nor `auto`"))
-}
-
-/// `5%` or `0.05`: a fraction in (0, 1).
-pub fn parse_fraction(s: &str) -> Result<f64, String> {
-    let v = match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
-        None => s.parse::<f64>(),
-    }
-    .map_err(|_| format!("{s:?} is not a fraction (write 5% or 0.05)"))?;
-    if !(v > 0.0 && v < 1.0) {
-        return Err(format!("{s} is not between 0 and 100 %"));
-    }
-    Ok(v)
 }
 
 /// A backend and the label its runs carry.

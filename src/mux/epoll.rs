@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
 use crate::sys;
 
 /// The epoll backend, level- or edge-triggered.
@@ -110,8 +110,8 @@ impl Epoll {
             token.0 as u64,
         )
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::EEXIST) => super::already_registered(fd),
-            Some(libc::ENOENT) => super::not_registered(fd),
+            Some(libc::EEXIST) => super::contract::already_registered(fd),
+            Some(libc::ENOENT) => super::contract::not_registered(fd),
             _ => e,
         })
     }
@@ -169,7 +169,7 @@ impl Multiplexer for Epoll {
             token.0 as u64,
         )
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::EEXIST) => super::already_registered(fd),
+            Some(libc::EEXIST) => super::contract::already_registered(fd),
             _ => e,
         })
     }

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
 use crate::sys;
 
 const NO_INDEX: u32 = u32::MAX;
@@ -71,7 +71,7 @@ impl Multiplexer for Poll {
         let slot = usize::try_from(fd)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid fd {fd}")))?;
         if self.index(fd).is_some() {
-            return Err(super::already_registered(fd));
+            return Err(super::contract::already_registered(fd));
         }
         if self.index_of.len() <= slot {
             self.index_of.resize(slot + 1, NO_INDEX);
@@ -87,14 +87,18 @@ impl Multiplexer for Poll {
     }
 
     fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let i = self.index(fd).ok_or_else(|| super::not_registered(fd))?;
+        let i = self
+            .index(fd)
+            .ok_or_else(|| super::contract::not_registered(fd))?;
         self.fds[i].events = poll_events(interest);
         self.tokens[i] = token;
         Ok(())
     }
 
     fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
-        let i = self.index(fd).ok_or_else(|| super::not_registered(fd))?;
+        let i = self
+            .index(fd)
+            .ok_or_else(|| super::contract::not_registered(fd))?;
         self.fds.swap_remove(i);
         self.tokens.swap_remove(i);
         self.index_of[fd as usize] = NO_INDEX;

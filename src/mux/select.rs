@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
 use crate::sys::{self, FdSet, FD_SETSIZE};
 
 /// The select(2) backend (level-triggered only).
@@ -80,7 +80,7 @@ impl Multiplexer for Select {
         // FdSet::insert refuses fd >= FD_SETSIZE before any bit is touched.
         FdSet::new().insert(fd)?;
         if self.slot(fd).is_some() {
-            return Err(super::already_registered(fd));
+            return Err(super::contract::already_registered(fd));
         }
         self.set_interest(fd, interest)?;
         self.tokens[fd as usize] = Some(token);
@@ -90,7 +90,7 @@ impl Multiplexer for Select {
 
     fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         if self.slot(fd).is_none() {
-            return Err(super::not_registered(fd));
+            return Err(super::contract::not_registered(fd));
         }
         self.set_interest(fd, interest)?;
         self.tokens[fd as usize] = Some(token);
@@ -99,7 +99,7 @@ impl Multiplexer for Select {
 
     fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
         if self.slot(fd).is_none() {
-            return Err(super::not_registered(fd));
+            return Err(super::contract::not_registered(fd));
         }
         self.master_read.remove(fd);
         self.master_write.remove(fd);

@@ -36,8 +36,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{already_registered, not_registered};
-use super::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{already_registered, not_registered};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
 use crate::sys::uring::{Completion, Ring};
 
 /// `user_data` of poll-remove requests themselves (their completions carry nothing).

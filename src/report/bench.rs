@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::mux::Backend;
+use crate::backend::Backend;
 
 /// One measured point.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

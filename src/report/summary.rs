@@ -277,7 +277,7 @@ fn summarize_arm(arm: &str, rows: &[&RunResult]) -> ArmSummary {
 /// Arms in report order: by backend as in `Backend::ALL`, then by label.
 fn arm_order(label: &str) -> (usize, String) {
     let backend = label.split('#').next().unwrap_or(label);
-    let pos = crate::mux::Backend::ALL
+    let pos = crate::backend::Backend::ALL
         .iter()
         .position(|b| b.name() == backend)
         .unwrap_or(usize::MAX);

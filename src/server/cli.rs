@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Config, Protocol, ReadPolicy, Snapshot, TraceLevel};
-use crate::mux::Backend;
+use super::config::Config;
+use super::config::Protocol;
+use super::config::ReadPolicy;
+use super::counters::Snapshot;
+use super::trace::TraceLevel;
+use crate::backend::Backend;
 use crate::units::parse_size;
 use crate::{limits, sys};
 
@@ -209,8 +213,8 @@ pub struct ServerArgs {
     pub control: Option<SocketAddr>,
 
     /// With --reactors: pin reactor i to CPU i of this list (cyclically), e.g. `0-3` or `0,2`.
-    #[arg(long, value_name = "LIST", value_parser = crate::loadgen::parse_cpus, requires = "reactors", conflicts_with = "cpu")]
-    pub server_cpus: Option<crate::loadgen::CpuList>,
+    #[arg(long, value_name = "LIST", value_parser = crate::units::parse_cpus, requires = "reactors", conflicts_with = "cpu")]
+    pub server_cpus: Option<crate::units::CpuList>,
 }
 
 /// `--reactors`: 1 to 1024 (1 is the plain server).
@@ -232,7 +236,7 @@ impl ServerArgs {
             events: self.events,
             trace: self.trace,
             stats_page: self.stats_page.clone(),
-            stack_size: self.stack_size.unwrap_or(super::DEFAULT_STACK),
+            stack_size: self.stack_size.unwrap_or(super::config::DEFAULT_STACK),
             runtime_threads: self.threads.unwrap_or(0),
             accept_exclusive: false,
         }
@@ -242,7 +246,7 @@ impl ServerArgs {
     /// print the protocol lines on stdout: `listening on ADDR backend=NAME` once
     /// ready, one JSON snapshot per SIGUSR1, and the final snapshot on exit.
     pub fn run(&self) -> anyhow::Result<Snapshot> {
-        let longest = self.max_line + 1 + super::LINE_TOO_LONG.len();
+        let longest = self.max_line + 1 + super::rules::LINE_TOO_LONG.len();
         if self.protocol == Protocol::Chat && self.max_pending < longest {
             anyhow::bail!(
                 "--max-pending {} is smaller than one line of --max-line {} plus its newline \
@@ -329,7 +333,7 @@ impl ServerArgs {
             }
             None => None,
         };
-        let snapshot = super::serve(
+        let snapshot = super::serve::serve(
             backend,
             self.addr,
             cfg,

@@ -5,12 +5,11 @@ use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
 
+use super::rules::IOV_MAX;
 use crate::mux::Interest;
 
 /// Largest chunk the echo path grows in place before starting a new one.
 const OWNED_CHUNK_MAX: usize = 64 * 1024;
-/// Chunks handed to one `writev`.
-const IOV_MAX: usize = 64;
 
 /// A piece of pending output.
 enum Chunk {

@@ -54,12 +54,15 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::config::Config;
+use super::config::ReadPolicy;
 use super::conn::Conn;
+use super::control;
 use super::counters::{Counters, Snapshot};
-use super::protocol::{Echo, Handler};
+use super::protocol::{Echo, Handler, Loop, Parts};
+use super::rules::{classify, Step, ACCEPT_PAUSE};
 use super::stats_page::StatsPage;
 use super::trace::{self, Tracer};
-use super::{control, Config, ReadPolicy};
 use crate::mux::{Event, Events, Interest, Multiplexer, Token, Trigger};
 use crate::sys;
 
@@ -69,28 +72,6 @@ const LISTENER: Token = Token(usize::MAX);
 const CONTROL: Token = Token(usize::MAX - 1);
 /// Accepts per wake-up before giving other events a turn.
 const ACCEPT_BATCH: usize = 256;
-/// How long accepting pauses after EMFILE/ENFILE unless a connection closes first.
-pub(super) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-
-/// How an I/O step ended for a connection.
-pub enum Step {
-    /// Go on.
-    Continue,
-    /// Close it (`reset`: the peer reset it).
-    Close {
-        /// The peer reset the connection.
-        reset: bool,
-    },
-}
-
-pub(super) fn classify(e: &io::Error) -> Step {
-    let reset = matches!(
-        e.raw_os_error(),
-        Some(libc::ECONNRESET) | Some(libc::EPIPE) | Some(libc::ETIMEDOUT)
-    );
-    Step::Close { reset }
-}
-
 /// Watch the listener: one of several reactors' exclusively
 /// (`--accept exclusive`), or plainly.
 fn register_listener<M: Multiplexer>(
@@ -132,7 +113,7 @@ pub struct EventLoop<M: Multiplexer, P: Handler = Echo> {
     /// `--stats-page`: where the counters are published each turn.
     page: Option<StatsPage>,
     /// `--reactors`: this reactor's slot, published each turn.
-    slot: Option<std::sync::Arc<super::reactors::Slot>>,
+    slot: Option<std::sync::Arc<super::slot::Slot>>,
 }
 
 impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
@@ -176,7 +157,7 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
     }
 
     /// Publish the counters into `slot` every loop turn (one reactor of several).
-    pub(super) fn publish_to(&mut self, slot: std::sync::Arc<super::reactors::Slot>) {
+    pub(super) fn publish_to(&mut self, slot: std::sync::Arc<super::slot::Slot>) {
         self.slot = Some(slot);
     }
 
@@ -674,4 +655,29 @@ fn interest_diff(old: Interest, new: Interest) -> String {
         }
     }
     parts.join(" ")
+}
+
+impl<M: Multiplexer, P: Handler> Loop<P> for EventLoop<M, P> {
+    fn parts(&mut self) -> Parts<'_, P> {
+        Parts {
+            conns: &mut self.conns,
+            read_buf: &mut self.read_buf,
+            cfg: &self.cfg,
+            counters: &mut self.counters,
+            proto: &mut self.proto,
+            trace: &mut self.trace,
+        }
+    }
+
+    fn flush(&mut self, key: usize) -> Step {
+        EventLoop::flush(self, key)
+    }
+
+    fn settle(&mut self, key: usize, step: Step) {
+        EventLoop::settle(self, key, step);
+    }
+
+    fn close(&mut self, key: usize, reset: bool) {
+        EventLoop::close(self, key, reset);
+    }
 }

@@ -13,11 +13,45 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 
+use slab::Slab;
+
+use super::config::Config;
 use super::conn::Conn;
 use super::counters::Counters;
-use super::event_loop::{classify, EventLoop, Step};
-use super::Config;
-use crate::mux::Multiplexer;
+use super::rules::{classify, Step};
+use super::trace::Tracer;
+
+/// The loop a [`Handler`] runs in, as the handler sees it: the loop's state,
+/// borrowed in parts, and the three moves a protocol may make on a
+/// connection. The readiness loop implements it; a protocol never names the
+/// loop's type, so the seam runs one way (loop → protocol).
+pub trait Loop<P: Handler> {
+    /// The loop's state, split so that several parts can be borrowed at once.
+    fn parts(&mut self) -> Parts<'_, P>;
+    /// Write what is pending on connection `key`.
+    fn flush(&mut self, key: usize) -> Step;
+    /// Apply `step` to connection `key`: close it, or set its interest from
+    /// what it has pending.
+    fn settle(&mut self, key: usize, step: Step);
+    /// Close connection `key` (`reset`: the peer reset it).
+    fn close(&mut self, key: usize, reset: bool);
+}
+
+/// The loop's state a protocol reads and changes.
+pub struct Parts<'a, P: Handler> {
+    /// Every open connection, by key.
+    pub conns: &'a mut Slab<Conn<P::Conn>>,
+    /// The buffer the last read went into.
+    pub read_buf: &'a mut Box<[u8]>,
+    /// The server's configuration.
+    pub cfg: &'a Config,
+    /// The loop's counters.
+    pub counters: &'a mut Counters,
+    /// The protocol's own state for the whole loop.
+    pub proto: &'a mut P,
+    /// `--trace`.
+    pub trace: &'a mut Tracer,
+}
 
 /// What the readiness loop asks of a protocol's handler.
 pub trait Handler: Sized + Default {
@@ -29,7 +63,7 @@ pub trait Handler: Sized + Default {
     /// Bytes `conn` may read now; 0 stops reading it.
     fn read_room(cfg: &Config, conn: &Conn<Self::Conn>, buf_len: usize) -> usize;
     /// `n` bytes from connection `key` are in the loop's read buffer.
-    fn input<M: Multiplexer>(lp: &mut EventLoop<M, Self>, key: usize, n: usize) -> Step;
+    fn input<L: Loop<Self>>(lp: &mut L, key: usize, n: usize) -> Step;
     /// The peer will send nothing more.
     fn eof(_counters: &mut Counters, _conn: &mut Self::Conn) {}
     /// The connection's output goes out after the batch (`after_batch`), which
@@ -38,7 +72,7 @@ pub trait Handler: Sized + Default {
         false
     }
     /// After every batch of events.
-    fn after_batch<M: Multiplexer>(_lp: &mut EventLoop<M, Self>) {}
+    fn after_batch<L: Loop<Self>>(_lp: &mut L) {}
     /// The protocol is closing the connection (not reading it is not a pause).
     fn closing(_conn: &Self::Conn) -> bool {
         false
@@ -64,7 +98,8 @@ impl Handler for Echo {
 
     /// Echo `read_buf[..n]`: straight from the read buffer when nothing is
     /// pending (the common case: one write, no copy), else behind what is pending.
-    fn input<M: Multiplexer>(lp: &mut EventLoop<M, Self>, key: usize, n: usize) -> Step {
+    fn input<L: Loop<Self>>(lp: &mut L, key: usize, n: usize) -> Step {
+        let lp = lp.parts();
         let conn = &mut lp.conns[key];
         let data = &lp.read_buf[..n];
         if conn.pending() > 0 {

@@ -20,18 +20,25 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
+use super::config::Config;
+use super::config::Protocol;
+use super::control::CONTROL_STOP;
 use super::control::{self, PUBLISH_EVERY};
-use super::counters::{Counters, COUNTER_WORDS};
+use super::counters::Counters;
+use super::counters::Snapshot;
+use super::slot::Slot;
 use super::stats_page::StatsPage;
-use super::{Config, Protocol, Snapshot, CONTROL_STOP};
-use crate::mux::{Backend, Multiplexer, MuxStats};
+use crate::backend::Backend;
+use crate::mux::{Multiplexer, MuxStats};
 use crate::sys;
+
+/// How often, without a page, the main thread checks that every reactor runs.
+const REACTOR_CHECK: Duration = Duration::from_millis(100);
 
 /// How the reactors get their connections.
 #[derive(
@@ -82,47 +89,6 @@ pub struct Plan {
     pub accept: AcceptMode,
     /// CPUs to pin them to, reactor `i` on `cpus[i % len]`.
     pub cpus: Option<Vec<usize>>,
-}
-
-const MUX_WORDS: usize = std::mem::size_of::<MuxStats>() / 8;
-/// How often, without a page, the main thread checks that every reactor runs.
-const REACTOR_CHECK: Duration = Duration::from_millis(100);
-
-/// One reactor's counters, published every loop turn (relaxed word stores:
-/// each word is whole, and a snapshot is a few words behind at worst).
-pub struct Slot {
-    counters: [AtomicU64; COUNTER_WORDS],
-    mux: [AtomicU64; MUX_WORDS],
-}
-
-impl Slot {
-    fn new() -> Slot {
-        Slot {
-            counters: std::array::from_fn(|_| AtomicU64::new(0)),
-            mux: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-
-    /// Publish the reactor's counters.
-    pub fn publish(&self, c: &Counters, m: &MuxStats) {
-        for (a, w) in self.counters.iter().zip(c.as_words()) {
-            a.store(*w, Ordering::Relaxed);
-        }
-        let mw: &[u64] = bytemuck::cast_slice(std::slice::from_ref(m));
-        for (a, w) in self.mux.iter().zip(mw) {
-            a.store(*w, Ordering::Relaxed);
-        }
-    }
-
-    fn load(&self) -> (Counters, MuxStats) {
-        let c = Counters::from_words(self.counters.iter().map(|a| a.load(Ordering::Relaxed)));
-        let mut m = MuxStats::default();
-        let mw: &mut [u64] = bytemuck::cast_slice_mut(std::slice::from_mut(&mut m));
-        for (w, a) in mw.iter_mut().zip(&self.mux) {
-            *w = a.load(Ordering::Relaxed);
-        }
-        (c, m)
-    }
 }
 
 /// Sum the reactors' counters into one snapshot; each reactor's own are in
@@ -316,7 +282,9 @@ fn reactor<M: Multiplexer>(
 ) -> io::Result<Snapshot> {
     match cfg.protocol {
         Protocol::Echo => {
-            let mut lp = super::EventLoop::<M, super::Echo>::new(mux, listener, control, cfg)?;
+            let mut lp = super::event_loop::EventLoop::<M, super::protocol::Echo>::new(
+                mux, listener, control, cfg,
+            )?;
             lp.publish_to(slot);
             let _ = ready.send(Ok(()));
             lp.run(|_| {})

@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::counters::Snapshot;
 use super::stats_page::StatsReader;
-use super::Snapshot;
-use crate::mux::Backend;
+use crate::backend::Backend;
 
 /// Longest answer a client accepts.
 const MAX_LINE: u64 = 1 << 20;

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use slab::Slab;
 
-use super::chat::{next_line, note_slow_consumer, TooLong, LINE_TOO_LONG};
 use super::counters::Counters;
+use super::rules::IOV_MAX;
+use super::rules::{next_line, note_slow_consumer, TooLong, LINE_TOO_LONG};
 use super::shards::Tally;
 
 /// How a member's writer is woken: a condition variable for a thread, a
@@ -203,9 +204,6 @@ pub struct Batch {
     lines: VecDeque<Arc<[u8]>>,
     front_off: usize,
 }
-
-/// Lines handed to one `writev`.
-pub const IOV_MAX: usize = 64;
 
 impl Batch {
     /// Take everything queued in `out`.

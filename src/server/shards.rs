@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use slab::Slab;
 
 use super::counters::{Counters, COUNTER_WORDS};
-use super::event_loop::{classify, Step};
+use super::rules::{classify, Step};
 
 /// One connection's published counters.
 struct Shard {

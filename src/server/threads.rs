@@ -30,15 +30,19 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::chat::LINGER_DISCARD_MAX;
+use super::config::Config;
+use super::config::Protocol;
 use super::control::{self, PUBLISH_EVERY};
 use super::counters::note_accept_pause;
-use super::event_loop::ACCEPT_PAUSE;
-use super::room::{Batch, Fed, Member, Room, Wake, IOV_MAX};
+use super::counters::Snapshot;
+use super::room::{Batch, Fed, Member, Room, Wake};
+use super::rules::ACCEPT_PAUSE;
+use super::rules::IOV_MAX;
+use super::rules::LINGER_DISCARD_MAX;
 use super::shards::{Shards, Tally};
 use super::stats_page::StatsPage;
-use super::{Config, Protocol, Snapshot};
-use crate::mux::{Backend, MuxStats};
+use crate::backend::Backend;
+use crate::mux::MuxStats;
 use crate::sys;
 
 /// Smallest `--stack-size`: the thread's own frames, the read path's, and

@@ -31,15 +31,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::chat::LINGER_DISCARD_MAX;
+use super::config::Config;
+use super::config::Protocol;
 use super::control::{self, PUBLISH_EVERY};
+use super::counters::Snapshot;
 use super::counters::{note_accept_pause, Counters};
-use super::event_loop::ACCEPT_PAUSE;
-use super::room::{Batch, Fed, Member, Room, Wake, IOV_MAX};
+use super::room::{Batch, Fed, Member, Room, Wake};
+use super::rules::ACCEPT_PAUSE;
+use super::rules::IOV_MAX;
+use super::rules::LINGER_DISCARD_MAX;
 use super::shards::{Shards, Tally};
 use super::stats_page::StatsPage;
-use super::{Config, Protocol, Snapshot};
-use crate::mux::{Backend, MuxStats};
+use crate::backend::Backend;
+use crate::mux::MuxStats;
 
 struct NotifyWake(Notify);
 

@@ -45,12 +45,16 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::chat::{next_line, note_slow_consumer, TooLong};
+use super::config::Config;
+use super::config::Protocol;
+use super::control;
 use super::counters::{Counters, Snapshot};
-use super::event_loop::ACCEPT_PAUSE;
+use super::rules::ACCEPT_PAUSE;
+use super::rules::LINE_TOO_LONG;
+use super::rules::{next_line, note_slow_consumer, TooLong};
+use super::rules::{IOV_MAX, LINGER_DISCARD_MAX};
 use super::stats_page::StatsPage;
 use super::trace::Tracer;
-use super::{control, Config, Protocol, LINE_TOO_LONG};
 use crate::mux::MuxStats;
 use crate::sys;
 use crate::sys::uring::{BufRing, Completion, Ring};
@@ -80,10 +84,6 @@ const BUFFERS_MIN: usize = 16;
 /// completion still carries at most this much.
 const BUFFER_SIZE_MAX: usize = 1 << 20;
 const BUFFER_GROUP: u16 = 1;
-/// Chunks handed to one `writev`.
-const IOV_MAX: usize = 64;
-/// Bytes a rejected chat client may still send after its error line.
-const LINGER_DISCARD_MAX: usize = 1 << 20;
 /// How long stopping waits for the kernel to give back buffers still in use.
 const STOP_DRAIN: Duration = Duration::from_secs(1);
 

@@ -21,7 +21,7 @@ use muxbench::sys;
 macro_rules! per_backend {
     ($name:ident) => {
         mod $name {
-            use muxbench::mux::Backend;
+            use muxbench::backend::Backend;
             #[test]
             fn select() {
                 super::$name(Backend::Select)
@@ -65,7 +65,7 @@ macro_rules! per_backend {
 macro_rules! per_loop_backend {
     ($name:ident) => {
         mod $name {
-            use muxbench::mux::Backend;
+            use muxbench::backend::Backend;
             #[test]
             fn select() {
                 super::$name(Backend::Select)
@@ -113,7 +113,7 @@ pub struct Server {
 
 impl Server {
     /// Start `muxserver --backend B --addr 127.0.0.1:0 EXTRA…` and wait for its readiness line.
-    pub fn start(backend: muxbench::mux::Backend, extra: &[&str]) -> Server {
+    pub fn start(backend: muxbench::backend::Backend, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_muxserver"));
         cmd.args(["--backend", backend.name(), "--addr", "127.0.0.1:0"])
             .args(extra);
