@@ -29,7 +29,6 @@ pub mod sampler;
 pub mod selfcheck;
 mod setup;
 pub mod sliced;
-mod sliced_sweep;
 pub mod sweep;
 
 pub use crate::record::{ChaosOutcome, RunOutput, RunResult};

@@ -1,8 +1,8 @@
 //! `loadgen sweep --interleave slices`: the sweep's driver when arms take
-//! turns in slices ([`super::sliced`]) — which interleaving a sweep gets,
+//! turns in slices ([`crate::loadgen::sliced`]) — which interleaving a sweep gets,
 //! the cycles of each cell, their convergence (paired ratios), and what a
 //! failed cell leaves in `failures.log`. The matrix, the report and the
-//! rounds driver stay in [`super::sweep`].
+//! rounds driver are its siblings.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::args::Repeat;
-use super::sweep::{
-    append, write_report, Cell, Interleave, SweepArgs, SweepSummary, CONVERGENCE_FILE,
-};
+use super::args::{Interleave, SweepArgs};
+use super::matrix::Cell;
+use super::output::{append, write_report, SweepSummary, CONVERGENCE_FILE};
+use crate::loadgen::args::Repeat;
+use crate::loadgen::sliced;
 use crate::record::RunResult;
 use crate::report;
 use crate::report::summary::KEY_FIGURES;
@@ -21,12 +22,12 @@ use crate::stats;
 
 /// `--interleave` as given, or slices where every arm of every cell supports them.
 pub(super) fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interleave> {
-    if !(super::sliced::MIN_SLICE..=Duration::from_secs(10)).contains(&a.slice) {
+    if !(sliced::MIN_SLICE..=Duration::from_secs(10)).contains(&a.slice) {
         bail!("--slice must be between 50 ms and 10 s");
     }
     let unsupported = cells.iter().find_map(|c| {
         c.arms.iter().find_map(|arm| {
-            super::sliced::supports(&a.run_args(arm.backend, c.scenario))
+            sliced::supports(&a.run_args(arm.backend, c.scenario))
                 .err()
                 .map(|why| format!("{} {}: {why}", arm.label, c.scenario))
         })
@@ -85,12 +86,12 @@ fn slice_failure(a: &SweepArgs, what: &str, e: &anyhow::Error) -> Result<()> {
     eprintln!("  {what} failed: {e:#}");
     append(
         &a.out.join("failures.log"),
-        &format!("{} {what}: {e:#}\n", super::now_rfc3339()),
+        &format!("{} {what}: {e:#}\n", crate::loadgen::now_rfc3339()),
     )
 }
 
 /// The sweep with `--interleave slices`: per cell, every arm's server at
-/// once ([`super::sliced`]), `--repeat` × (duration / slice) cycles (auto:
+/// once ([`crate::loadgen::sliced`]), `--repeat` × (duration / slice) cycles (auto:
 /// in blocks of that many, until every ratio to the first arm is within
 /// --target-ci); each slice a row.
 pub(super) fn run(
@@ -138,7 +139,7 @@ pub(super) fn run(
             .iter()
             .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
             .collect();
-        let mut sliced = match super::sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
+        let mut sliced = match sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
             Ok(sl) => sl,
             Err(e) => {
                 summary.failed += cell.arms.len();

@@ -1,0 +1,139 @@
+//! What a sweep leaves in its folder: rows, histograms, the report, the
+//! convergence verdicts, the failures log — each rewritten or appended as
+//! runs finish, so an interrupted sweep keeps what it measured.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::args::SweepArgs;
+use super::matrix::{Scenario, SKIPPED_FILE};
+use crate::record::{RunOutput, RunResult};
+use crate::report;
+use crate::report::summary::KEY_FIGURES;
+use crate::stats;
+
+/// With `--rates`: the SLO and the client's own sending capacity, `key=value`
+/// lines (read back by the report and by plot.py).
+pub const CURVE_FILE: &str = "curve.txt";
+
+pub(super) fn hgrm_path(out: &Path, arm: &str, s: Scenario, rep: usize) -> PathBuf {
+    let rate = s.rate.map_or(String::new(), |r| format!("-o{r}"));
+    out.join("hgrm").join(format!(
+        "{}-c{}-i{}-m{}-b{}{rate}-r{}.hgrm",
+        arm, s.conns, s.idle, s.msg_size, s.read_buf, rep
+    ))
+}
+
+pub(super) fn fmt_eta(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// How a sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Runs that produced a row.
+    pub completed: usize,
+    /// Runs that failed (no row).
+    pub failed: usize,
+    /// Stopped by SIGINT/SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Regenerate `REPORT.md` from `runs.csv` in `out`, naming the sweep command
+/// recorded in `out/command.txt` (if any).
+pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
+    let md = render_report(&out.join("runs.csv"), baseline)?;
+    std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+}
+
+/// The report of the rows in `csv`, with the sections a sweep keeps beside
+/// it (`command.txt`, `convergence.txt`, `skipped.txt` in the same folder).
+pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
+    let rows = report::csv::read(csv)?;
+    let out = csv.parent().unwrap_or(Path::new("."));
+    let command = std::fs::read_to_string(out.join("command.txt")).ok();
+    let mut md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    if let Ok(text) = std::fs::read_to_string(out.join(CONVERGENCE_FILE)) {
+        md.push_str("\n## Convergence (`--repeat auto`)\n\n");
+        for line in text.lines() {
+            let _ = writeln!(md, "- {line}");
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(out.join(CURVE_FILE)) {
+        let value = |key: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .strip_prefix('=')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+        };
+        if let Some(slo_us) = value("slo_us") {
+            // Disturbed cycles of a sliced curve are left out, as in the tables.
+            let (kept, _) = report::slices::kept(&rows);
+            if let Some(section) =
+                report::capacity::render(&kept, baseline, slo_us, value("client_capacity"))
+            {
+                md.push_str(&section);
+            }
+        }
+    }
+    if let Ok(skipped) = std::fs::read_to_string(out.join(SKIPPED_FILE)) {
+        md.push_str("\n## Backends skipped\n\n");
+        for line in skipped.lines() {
+            let _ = writeln!(md, "- {line}");
+        }
+    }
+    Ok(md)
+}
+
+/// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
+pub(super) const CONVERGENCE_FILE: &str = "convergence.txt";
+
+/// Whether every arm's key figures have a 95 % CI within `target`; the
+/// widest relative half-width found otherwise (infinite: too few runs).
+pub fn converged(per_arm: &[Vec<RunResult>], target: f64) -> (bool, f64) {
+    let mut widest: f64 = 0.0;
+    for rows in per_arm {
+        for fig in KEY_FIGURES {
+            let values: Vec<f64> = rows.iter().filter_map(|r| fig.value(r)).collect();
+            if values.is_empty() {
+                continue; // an external server: no server CPU
+            }
+            let w = stats::geomean_ci(&values).map_or(f64::INFINITY, |ci| ci.rel_half_width());
+            widest = widest.max(w);
+        }
+    }
+    (widest <= target, widest)
+}
+
+pub(super) fn record(
+    a: &SweepArgs,
+    out: &RunOutput,
+    arm: &str,
+    s: Scenario,
+    rep: usize,
+) -> Result<()> {
+    report::csv::append(&a.out.join("runs.csv"), &out.result)?;
+    report::hgrm::write_file(&hgrm_path(&a.out, arm, s, rep), &out.latency)
+}
+
+pub(super) fn append(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
