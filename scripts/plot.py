@@ -59,24 +59,42 @@ Requires matplotlib: python3 -m pip install -r scripts/requirements.txt
 import argparse
 import csv
 import glob
+import json
 import math
 import os
 import re
 import statistics
+import subprocess
 import sys
 
+def loadgen_binary():
+    """The loadgen executable: $MUXBENCH_LOADGEN, else the project's release or
+    debug build beside this script, else `loadgen` on PATH."""
+    env = os.environ.get("MUXBENCH_LOADGEN")
+    if env:
+        return env
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    for profile in ("release", "debug"):
+        exe = os.path.join(root, "target", profile, "loadgen")
+        if os.access(exe, os.X_OK):
+            return exe
+    return "loadgen"
+
+
 def backend_order():
-    """Backend names in report order, read from the one list in src/backend.rs
-    (`Backend::name`'s arms follow `Backend::ALL`); empty if the source is not
-    beside this script, and then backends are ordered by name."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "backend.rs")
+    """Backend names in report order, asked of the binary (`loadgen backends
+    --json`, generated from the one table in src/backend.rs). Without a
+    binary, backends are ordered by name, and this says so."""
+    exe = loadgen_binary()
     try:
-        with open(src, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
+        out = subprocess.run([exe, "backends", "--json"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
+        return [b["name"] for b in json.loads(out)]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:
+        print(f"plot.py: warning: cannot ask {exe} for the backends ({e}); ordering them by "
+              "name (build with `cargo build --release` or set MUXBENCH_LOADGEN)",
+              file=sys.stderr)
         return []
-    body = text.split("pub const fn name(self)", 1)[-1].split("pub const fn describe", 1)[0]
-    return re.findall(r'Backend::\w+ => "([a-z0-9-]+)"', body)
 
 
 ORDER = backend_order()

@@ -92,6 +92,13 @@ enum Cmd {
         #[arg(long, default_value = "1s", value_parser = muxbench::units::parse_duration)]
         sample: Duration,
     },
+    /// List the backends in report order: name, serving model, what each demonstrates.
+    Backends {
+        /// As JSON (name, model, trigger, needs_io_uring, scans_set, describe): what
+        /// scripts/plot.py reads.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the echo server (what loadgen starts as its child).
     #[command(hide = true)]
     Serve(ServerArgs),
@@ -451,6 +458,21 @@ fn main() {
                 2
             }
         },
+        Some(Cmd::Backends { json }) => {
+            if json {
+                println!("{:#}", muxbench::backend::Backend::table_json());
+            } else {
+                for b in muxbench::backend::Backend::ALL {
+                    println!(
+                        "{:<11} {:<10} {}",
+                        b.name(),
+                        format!("{:?}", b.model()).to_lowercase(),
+                        b.describe()
+                    );
+                }
+            }
+            0
+        }
         Some(Cmd::Serve(server)) => match server.run() {
             Ok(_) => 0,
             Err(e) => {

@@ -81,7 +81,7 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
                 .map(|(x, y)| y.saturating_sub(x).as_secs_f64() * 1e6);
             let counters = a.server.zip(b.server);
             let syscalls = counters.and_then(|((c0, m0), (c1, m1))| {
-                inp.backend?.syscalls(&c1.since(&c0), &m1.since(&m0))
+                c1.since(&c0).syscalls(inp.backend?, &m1.since(&m0))
             });
             let counts_mux = inp.backend.is_some_and(|b| b.counted().mux);
             let machine = Some(a.cpu.machine_busy_until(&b.cpu));

@@ -79,7 +79,7 @@ impl ServerDelta {
                 },
                 |be| be.counted(),
             ),
-            syscalls: backend.and_then(|be| be.syscalls(&counters, &mux)),
+            syscalls: backend.and_then(|be| counters.syscalls(be, &mux)),
             counters,
             mux,
             ctx_switches: ctx(b).saturating_sub(ctx(a)),

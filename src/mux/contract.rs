@@ -1,12 +1,14 @@
 //! The contract every readiness backend implements: [`Multiplexer`], the
-//! [`Token`] / [`Interest`] / [`Event`] it speaks in, the [`Trigger`] it
-//! reports with and the [`MuxStats`] it counts. The backends import this file
+//! [`Token`] / [`Interest`] / [`Event`] it speaks in and the [`MuxStats`] it
+//! counts (the [`Trigger`] it reports with is a fact of its [`Backend`]). The backends import this file
 //! only; `mux/mod.rs` is the facade the rest of the crate uses.
 
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
+
+use crate::backend::{Backend, Trigger};
 
 /// Identifies a registration; the server uses it as an index into its connection table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,15 +55,6 @@ impl fmt::Debug for Interest {
             (true, true) => f.write_str("READABLE | WRITABLE"),
         }
     }
-}
-
-/// How readiness is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// Reported on every wait while the condition holds (select, poll, epoll default).
-    Level,
-    /// Reported once per change (`EPOLLET`); the caller must drain.
-    Edge,
 }
 
 /// One readiness report.
@@ -211,10 +204,16 @@ impl MuxStats {
 
 /// A readiness-notification mechanism. See the module docs for the contract.
 pub trait Multiplexer {
-    /// The label used in every report: "select", "poll", "epoll-lt", "epoll-et".
-    fn name(&self) -> &'static str;
+    /// The backend this multiplexer is.
+    fn backend(&self) -> Backend;
+    /// The label used in every report: the backend's name.
+    fn name(&self) -> &'static str {
+        self.backend().name()
+    }
     /// The trigger mode; the server's read policy follows it.
-    fn trigger(&self) -> Trigger;
+    fn trigger(&self) -> Trigger {
+        self.backend().trigger()
+    }
     /// The highest descriptor the backend can watch, if limited (select: FD_SETSIZE − 1).
     fn max_fd(&self) -> Option<RawFd>;
     /// Start watching `fd`.

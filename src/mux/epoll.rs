@@ -8,7 +8,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token};
+use crate::backend::{Backend, Trigger};
 use crate::sys;
 
 /// The epoll backend, level- or edge-triggered.
@@ -118,10 +119,10 @@ impl Epoll {
 }
 
 impl Multiplexer for Epoll {
-    fn name(&self) -> &'static str {
+    fn backend(&self) -> Backend {
         match self.trigger {
-            Trigger::Level => "epoll-lt",
-            Trigger::Edge => "epoll-et",
+            Trigger::Level => Backend::EpollLt,
+            Trigger::Edge => Backend::EpollEt,
         }
     }
 

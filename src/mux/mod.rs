@@ -31,7 +31,8 @@ pub use poll::Poll;
 pub use select::Select;
 pub use uring_poll::UringPoll;
 
-pub use contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+pub use crate::backend::Trigger;
+pub use contract::{Event, Events, Interest, Multiplexer, MuxStats, Token};
 
 /// A fresh multiplexer for `backend`, boxed (tests and benches use one body for
 /// every backend); `None` for a backend that is not a readiness multiplexer.

@@ -9,7 +9,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token};
+use crate::backend::Backend;
 use crate::sys;
 
 const NO_INDEX: u32 = u32::MAX;
@@ -55,12 +56,8 @@ impl Poll {
 }
 
 impl Multiplexer for Poll {
-    fn name(&self) -> &'static str {
-        "poll"
-    }
-
-    fn trigger(&self) -> Trigger {
-        Trigger::Level
+    fn backend(&self) -> Backend {
+        Backend::Poll
     }
 
     fn max_fd(&self) -> Option<RawFd> {

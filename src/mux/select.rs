@@ -12,7 +12,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token};
+use crate::backend::Backend;
 use crate::sys::{self, FdSet, FD_SETSIZE};
 
 /// The select(2) backend (level-triggered only).
@@ -64,12 +65,8 @@ impl Select {
 }
 
 impl Multiplexer for Select {
-    fn name(&self) -> &'static str {
-        "select"
-    }
-
-    fn trigger(&self) -> Trigger {
-        Trigger::Level
+    fn backend(&self) -> Backend {
+        Backend::Select
     }
 
     fn max_fd(&self) -> Option<RawFd> {

@@ -37,7 +37,8 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::contract::{already_registered, not_registered};
-use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token, Trigger};
+use super::contract::{Event, Events, Interest, Multiplexer, MuxStats, Token};
+use crate::backend::Backend;
 use crate::sys::uring::{Completion, Ring};
 
 /// `user_data` of poll-remove requests themselves (their completions carry nothing).
@@ -129,12 +130,8 @@ impl UringPoll {
 }
 
 impl Multiplexer for UringPoll {
-    fn name(&self) -> &'static str {
-        "uring-poll"
-    }
-
-    fn trigger(&self) -> Trigger {
-        Trigger::Level
+    fn backend(&self) -> Backend {
+        Backend::UringPoll
     }
 
     fn max_fd(&self) -> Option<RawFd> {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Model};
 use crate::mux::MuxStats;
 use crate::sys::Rusage;
 
@@ -95,6 +96,23 @@ const LEVELS: [usize; 3] = [
 ];
 
 impl Counters {
+    /// The system calls the server made to serve, from its counters' deltas
+    /// over a window (these counters and `m` are such deltas) for `backend`: waits + reads + writes for a readiness loop (plus
+    /// io_uring's extra enters), the enters of the completion loop (receives
+    /// and sends are ring requests), reads + writes for blocking threads
+    /// (the blocking call is the wait); `None` for a runtime that hides them.
+    pub fn syscalls(&self, backend: Backend, m: &MuxStats) -> Option<u64> {
+        let c = self;
+        match backend.model() {
+            Model::Readiness => {
+                Some(m.wait_calls + c.reads + c.writes + m.enters.saturating_sub(m.wait_calls))
+            }
+            Model::Completion => Some(m.enters),
+            Model::Threads => Some(c.reads + c.writes),
+            Model::Runtime => None,
+        }
+    }
+
     fn words(&self) -> &[u64] {
         bytemuck::cast_slice(std::slice::from_ref(self))
     }

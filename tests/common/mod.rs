@@ -14,84 +14,56 @@ use muxbench::mux::{Epoll, Events, Interest, Multiplexer, Token, Trigger};
 use muxbench::server::Snapshot;
 use muxbench::sys;
 
-/// Generate one `#[test]` per backend calling `$body(Backend)`. One arm per
-/// entry of `Backend::ALL` (`every_backend_has_a_test_arm` in `mux_conformance`
-/// fails if one is missing).
+/// Generate one `#[test]` per backend calling `$name(Backend)`: one per row
+/// of the backend table (`muxbench::for_each_backend!`), so a backend that
+/// joins the table runs every suite without being named here.
 #[macro_export]
 macro_rules! per_backend {
     ($name:ident) => {
-        mod $name {
-            use muxbench::backend::Backend;
-            #[test]
-            fn select() {
-                super::$name(Backend::Select)
-            }
-            #[test]
-            fn poll() {
-                super::$name(Backend::Poll)
-            }
-            #[test]
-            fn epoll_lt() {
-                super::$name(Backend::EpollLt)
-            }
-            #[test]
-            fn epoll_et() {
-                super::$name(Backend::EpollEt)
-            }
-            #[test]
-            fn uring_poll() {
-                super::$name(Backend::UringPoll)
-            }
-            #[test]
-            fn uring() {
-                super::$name(Backend::Uring)
-            }
-            #[test]
-            fn threads() {
-                super::$name(Backend::Threads)
-            }
-            #[test]
-            fn tokio() {
-                super::$name(Backend::Tokio)
-            }
-        }
+        muxbench::for_each_backend!(backend_tests! { $name every });
     };
 }
 
 /// [`per_backend!`] for the suites about an event loop's own mechanics
-/// (read budgets and revisits, `--trace`): the backends that have one, i.e.
-/// every backend but `threads` and `tokio`, which have no loop of their own.
+/// (read budgets and revisits, `--trace`): the backends that have one — the
+/// readiness and completion models; `threads` and `tokio` have no loop of
+/// their own.
 #[macro_export]
 macro_rules! per_loop_backend {
     ($name:ident) => {
+        muxbench::for_each_backend!(backend_tests! { $name with_loop });
+    };
+}
+
+/// The expansion of the backend table for [`per_backend!`] and
+/// [`per_loop_backend!`]: a module named after the suite, a test per row.
+#[macro_export]
+macro_rules! backend_tests {
+    ({ $name:ident $which:ident }
+     $( $(#[$doc:meta])* $variant:ident $test:ident $label:literal $model:ident $describe:literal; )*) => {
         mod $name {
-            use muxbench::backend::Backend;
-            #[test]
-            fn select() {
-                super::$name(Backend::Select)
-            }
-            #[test]
-            fn poll() {
-                super::$name(Backend::Poll)
-            }
-            #[test]
-            fn epoll_lt() {
-                super::$name(Backend::EpollLt)
-            }
-            #[test]
-            fn epoll_et() {
-                super::$name(Backend::EpollEt)
-            }
-            #[test]
-            fn uring_poll() {
-                super::$name(Backend::UringPoll)
-            }
-            #[test]
-            fn uring() {
-                super::$name(Backend::Uring)
-            }
+            $( $crate::backend_test!($which $model $test $variant $name); )*
         }
     };
+}
+
+/// One row's test: every row for `every`, the models with a loop of their
+/// own for `with_loop`.
+#[macro_export]
+macro_rules! backend_test {
+    (every $model:ident $test:ident $variant:ident $name:ident) => {
+        #[test]
+        fn $test() {
+            super::$name(muxbench::backend::Backend::$variant)
+        }
+    };
+    (with_loop Readiness $test:ident $variant:ident $name:ident) => {
+        $crate::backend_test!(every Readiness $test $variant $name);
+    };
+    (with_loop Completion $test:ident $variant:ident $name:ident) => {
+        $crate::backend_test!(every Completion $test $variant $name);
+    };
+    (with_loop $model:ident $test:ident $variant:ident $name:ident) => {};
 }
 
 /// How long any single wait in a test may take before it is a failure.

@@ -29,6 +29,6 @@ mod tests;
 
 pub use args::{Interleave, Preset, RateArg, SweepArgs};
 pub use matrix::{arms, matrix, Arm, Cell, Scenario};
-pub use output::{converged, render_report, write_report, SweepSummary};
 pub use output::CURVE_FILE;
+pub use output::{converged, render_report, write_report, SweepSummary};
 pub use run::run;
