@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -58,6 +58,16 @@ struct Conn {
     eof: bool,
 }
 
+/// The server: the ring, its provided buffers, the connections.
+struct Echo {
+    ring: Ring,
+    bufs: BufRing,
+    conns: Slab<Conn>,
+    /// Connections whose receive ended for want of a free buffer.
+    starved: Vec<usize>,
+    bytes_out: u64,
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(cpu) = args.cpu {
@@ -72,122 +82,160 @@ fn main() -> Result<()> {
         signal_hook::low_level::pipe::register(sig, wake.try_clone()?).context("signals")?;
     }
     let mut ring = Ring::new(4096)?;
-    let mut bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
-    let mut conns: Slab<Conn> = Slab::new();
-    let mut bytes_out = 0u64;
+    let bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
     ring.accept_multi(listener.as_raw_fd(), ACCEPT)?;
     ring.poll_add(control.as_raw_fd(), libc::POLLIN as u32, false, CONTROL)?;
     println!("listening on {}", listener.local_addr()?);
-    let mut batch: Vec<Completion> = Vec::new();
-    let mut starved: Vec<usize> = Vec::new();
-    'serve: loop {
-        ring.submit_and_wait(1, None)?;
-        batch.clear();
-        ring.reap(&mut batch, usize::MAX);
-        for c in &batch {
-            let key = (c.user_data & KEY) as usize;
-            match c.user_data & !KEY {
-                CONTROL => break 'serve,
-                ACCEPT => {
-                    if c.result >= 0 {
-                        // SAFETY: a successful accept completion's result is a
-                        // new descriptor handed out once.
-                        let stream = unsafe { sys::uring::accepted_stream(c.result) };
-                        let _ = stream.set_nodelay(true);
-                        let fd = stream.as_raw_fd();
-                        let k = conns.insert(Conn {
-                            stream,
-                            queue: VecDeque::new(),
-                            iov: [libc::iovec {
-                                iov_base: std::ptr::null_mut(),
-                                iov_len: 0,
-                            }],
-                            offset: 0,
-                            sending: false,
-                            receiving: true,
-                            eof: false,
-                        });
-                        ring.recv_provided(fd, bufs.group(), 0, true, RECV | k as u64)?;
-                    }
-                    if !c.more() {
-                        ring.accept_multi(listener.as_raw_fd(), ACCEPT)?;
-                    }
-                }
-                RECV => {
-                    let conn = &mut conns[key];
-                    if let Some(bid) = c.buffer_id() {
-                        bufs.taken();
-                        if c.result > 0 {
-                            conn.queue.push_back((bid, c.result as usize));
-                        } else {
-                            bufs.recycle(bid);
-                        }
-                    }
-                    if !c.more() {
-                        conn.receiving = false;
-                        if c.result == -libc::ENOBUFS {
-                            starved.push(key);
-                        } else if c.result <= 0 {
-                            conn.eof = true;
-                        } else {
-                            let fd = conn.stream.as_raw_fd();
-                            conn.receiving = true;
-                            ring.recv_provided(fd, bufs.group(), 0, true, RECV | key as u64)?;
-                        }
-                    }
-                    send_next(&mut ring, &bufs, &mut conns, key)?;
-                }
-                SEND => {
-                    let conn = &mut conns[key];
-                    conn.sending = false;
-                    if c.result < 0 {
-                        conn.eof = true;
-                        conn.queue.drain(..).for_each(|(bid, _)| bufs.recycle(bid));
-                        conn.offset = 0;
-                    } else {
-                        bytes_out += c.result as u64;
-                        conn.offset += c.result as usize;
-                        let (bid, len) = conn.queue[0];
-                        if conn.offset == len {
-                            conn.queue.pop_front();
-                            conn.offset = 0;
-                            bufs.recycle(bid);
-                        }
-                    }
-                    send_next(&mut ring, &bufs, &mut conns, key)?;
-                }
-                _ => {}
-            }
-            // Closed when the client is done and everything owed is sent.
-            if matches!(c.user_data & !KEY, RECV | SEND) {
-                let conn = &conns[key];
-                if conn.eof && !conn.sending && !conn.receiving && conn.queue.is_empty() {
-                    conns.remove(key);
-                }
-            }
-        }
-        while bufs.free() > 0 {
-            let Some(key) = starved.pop() else { break };
-            if let Some(conn) = conns.get_mut(key) {
-                conn.receiving = true;
-                let fd = conn.stream.as_raw_fd();
-                ring.recv_provided(fd, bufs.group(), 0, true, RECV | key as u64)?;
-            }
-        }
-    }
+    let mut echo = Echo {
+        ring,
+        bufs,
+        conns: Slab::new(),
+        starved: Vec::new(),
+        bytes_out: 0,
+    };
+    echo.serve(listener.as_raw_fd())?;
     let ru = sys::rusage_self()?;
     println!(
-        "bytes_out={bytes_out} cpu_us={} enters={} sqes={} cqes={}",
+        "bytes_out={} cpu_us={} enters={} sqes={} cqes={}",
+        echo.bytes_out,
         ru.user_us + ru.sys_us,
-        ring.enters,
-        ring.sqes,
-        ring.cqes
+        echo.ring.enters,
+        echo.ring.sqes,
+        echo.ring.cqes
     );
     // The process exits now; the kernel may still hold requests naming the
     // buffers, so they are not freed first.
+    let Echo { bufs, conns, .. } = echo;
     std::mem::forget(bufs);
     std::mem::forget(conns);
     Ok(())
+}
+
+impl Echo {
+    /// One `io_uring_enter` per turn, then every completion it reaped, until
+    /// the control pipe is readable.
+    fn serve(&mut self, listener: RawFd) -> Result<()> {
+        let mut batch: Vec<Completion> = Vec::new();
+        loop {
+            self.ring.submit_and_wait(1, None)?;
+            batch.clear();
+            self.ring.reap(&mut batch, usize::MAX);
+            for c in &batch {
+                let key = (c.user_data & KEY) as usize;
+                match c.user_data & !KEY {
+                    CONTROL => return Ok(()),
+                    ACCEPT => self.accepted(c, listener)?,
+                    RECV => self.received(c, key)?,
+                    SEND => self.sent(c, key)?,
+                    _ => {}
+                }
+                // Closed when the client is done and everything owed is sent.
+                if matches!(c.user_data & !KEY, RECV | SEND) {
+                    let conn = &self.conns[key];
+                    if conn.eof && !conn.sending && !conn.receiving && conn.queue.is_empty() {
+                        self.conns.remove(key);
+                    }
+                }
+            }
+            self.rearm_starved()?;
+        }
+    }
+
+    /// A new connection: its multishot receive; the accept re-armed if it
+    /// ended.
+    fn accepted(&mut self, c: &Completion, listener: RawFd) -> Result<()> {
+        if c.result >= 0 {
+            // SAFETY: a successful accept completion's result is a
+            // new descriptor handed out once.
+            let stream = unsafe { sys::uring::accepted_stream(c.result) };
+            let _ = stream.set_nodelay(true);
+            let fd = stream.as_raw_fd();
+            let k = self.conns.insert(Conn {
+                stream,
+                queue: VecDeque::new(),
+                iov: [libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                }],
+                offset: 0,
+                sending: false,
+                receiving: true,
+                eof: false,
+            });
+            self.ring
+                .recv_provided(fd, self.bufs.group(), 0, true, RECV | k as u64)?;
+        }
+        if !c.more() {
+            self.ring.accept_multi(listener, ACCEPT)?;
+        }
+        Ok(())
+    }
+
+    /// Received data queued for sending (an empty buffer recycled); a receive
+    /// that ended re-armed, or the connection marked starved or at EOF.
+    fn received(&mut self, c: &Completion, key: usize) -> Result<()> {
+        let conn = &mut self.conns[key];
+        if let Some(bid) = c.buffer_id() {
+            self.bufs.taken();
+            if c.result > 0 {
+                conn.queue.push_back((bid, c.result as usize));
+            } else {
+                self.bufs.recycle(bid);
+            }
+        }
+        if !c.more() {
+            conn.receiving = false;
+            if c.result == -libc::ENOBUFS {
+                self.starved.push(key);
+            } else if c.result <= 0 {
+                conn.eof = true;
+            } else {
+                let fd = conn.stream.as_raw_fd();
+                conn.receiving = true;
+                self.ring
+                    .recv_provided(fd, self.bufs.group(), 0, true, RECV | key as u64)?;
+            }
+        }
+        send_next(&mut self.ring, &self.bufs, &mut self.conns, key)
+    }
+
+    /// A send done: its buffer recycled once fully sent (all of them on an
+    /// error), then the next send.
+    fn sent(&mut self, c: &Completion, key: usize) -> Result<()> {
+        let conn = &mut self.conns[key];
+        conn.sending = false;
+        if c.result < 0 {
+            conn.eof = true;
+            conn.queue
+                .drain(..)
+                .for_each(|(bid, _)| self.bufs.recycle(bid));
+            conn.offset = 0;
+        } else {
+            self.bytes_out += c.result as u64;
+            conn.offset += c.result as usize;
+            let (bid, len) = conn.queue[0];
+            if conn.offset == len {
+                conn.queue.pop_front();
+                conn.offset = 0;
+                self.bufs.recycle(bid);
+            }
+        }
+        send_next(&mut self.ring, &self.bufs, &mut self.conns, key)
+    }
+
+    /// Starved connections receive again while buffers are free.
+    fn rearm_starved(&mut self) -> Result<()> {
+        while self.bufs.free() > 0 {
+            let Some(key) = self.starved.pop() else { break };
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.receiving = true;
+                let fd = conn.stream.as_raw_fd();
+                self.ring
+                    .recv_provided(fd, self.bufs.group(), 0, true, RECV | key as u64)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Send the front received buffer if no send is in flight.

@@ -236,8 +236,16 @@ impl Table<'_> {
     }
 }
 
+/// A server's flags, `muxserver` and `loadgen serve` alike.
 fn server_cases(t: &mut Table, cmd: Cmd) {
-    let env = t.env;
+    server_protocol_cases(t, cmd);
+    server_limit_cases(t, cmd);
+    server_output_cases(t, cmd);
+    server_loop_cases(t, cmd);
+}
+
+/// What it serves and where: backend, protocol, line bound, address.
+fn server_protocol_cases(t: &mut Table, cmd: Cmd) {
     t.add(
         cmd,
         "--backend",
@@ -271,6 +279,10 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
             ("", Error),
         ],
     );
+}
+
+/// Buffers, budgets, connection and descriptor bounds, the CPU.
+fn server_limit_cases(t: &mut Table, cmd: Cmd) {
     t.size(cmd, "--read-buf", Error, Pass, limits::MAX_BUF, Pass);
     t.add(cmd, "--read-buf", &[("99999999999", Error)]);
     t.add(cmd, "--read-policy", &[("drain", Pass), ("bogus", Error)]);
@@ -295,7 +307,7 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
     );
     t.malformed(cmd, "--max-conns");
     t.size(cmd, "--events", Error, Pass, limits::MAX_EVENTS, Pass);
-    let hard = env.hard_nofile;
+    let hard = t.env.hard_nofile;
     t.add_owned(
         cmd,
         "--nofile-limit",
@@ -314,6 +326,10 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         &[("0", Pass), ("99999", Error), ("1024", Error)],
     );
     t.malformed(cmd, "--cpu");
+}
+
+/// What it tells while it runs: the trace, the stats page.
+fn server_output_cases(t: &mut Table, cmd: Cmd) {
     // An optional value (bare is `all`); the table passes values as `--flag=value`.
     t.switch(cmd, "--trace");
     t.add(
@@ -321,40 +337,52 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
         "--trace",
         &[("off", Pass), ("waits", Pass), ("all", Pass), ("", Error)],
     );
-    let page = env.scratch("stats-page");
+    let page = t.env.scratch("stats-page");
     t.add(
         cmd,
         "--stats-page",
         &[(page.as_str(), Pass), (UNWRITABLE, Error), ("", Error)],
     );
+}
+
+/// Values of a flag, each with its expected end.
+type Values = &'static [(&'static str, Expect)];
+
+/// Backend-specific flags: with their backend, the bounds (as `--flag=value`
+/// with `--backend <backend>` in place of the base's).
+const BACKEND_ONLY: [(&str, &str, Values); 2] = [
+    (
+        "--stack-size",
+        "threads",
+        &[
+            ("0", Error),
+            ("32767", Error),
+            ("32KiB", Pass),
+            ("64MiB", Pass),
+            ("67108865", Error),
+            ("12q", Error),
+            ("", Error),
+        ],
+    ),
+    (
+        "--threads",
+        "tokio",
+        &[
+            ("0", Error),
+            ("1", Pass),
+            ("1024", Pass),
+            ("1025", Error),
+            ("x", Error),
+            ("", Error),
+        ],
+    ),
+];
+
+/// How its loops are built and reached: backend-only flags, reactors, their
+/// accept mode and CPUs, the control address.
+fn server_loop_cases(t: &mut Table, cmd: Cmd) {
     // Backend-specific: with their backend, the bounds; with another, an error.
-    for (flag, backend, values) in [
-        (
-            "--stack-size",
-            "threads",
-            &[
-                ("0", Error),
-                ("32767", Error),
-                ("32KiB", Pass),
-                ("64MiB", Pass),
-                ("67108865", Error),
-                ("12q", Error),
-                ("", Error),
-            ][..],
-        ),
-        (
-            "--threads",
-            "tokio",
-            &[
-                ("0", Error),
-                ("1", Pass),
-                ("1024", Pass),
-                ("1025", Error),
-                ("x", Error),
-                ("", Error),
-            ][..],
-        ),
-    ] {
+    for (flag, backend, values) in BACKEND_ONLY {
         for (v, e) in values {
             t.cases.push(Case {
                 cmd,
@@ -414,7 +442,21 @@ fn server_cases(t: &mut Table, cmd: Cmd) {
     );
 }
 
+/// `loadgen`'s flags, by topic (in this order: scratch names count up).
 fn loadgen_cases(t: &mut Table) {
+    loadgen_target_cases(t);
+    loadgen_concurrency_cases(t);
+    loadgen_pace_cases(t);
+    loadgen_machine_cases(t);
+    loadgen_output_cases(t);
+    loadgen_open_loop_cases(t);
+    loadgen_host_cases(t);
+    loadgen_server_setting_cases(t);
+    loadgen_repeat_cases(t);
+}
+
+/// What it loads: backend or external address, label, workload, senders.
+fn loadgen_target_cases(t: &mut Table) {
     let env = t.env;
     let c = Cmd::Loadgen;
     t.add(
@@ -462,6 +504,12 @@ fn loadgen_cases(t: &mut Table) {
         t.with(c, "--senders", v, &chat2, e);
     }
     t.add(c, "--senders", &[("1", Error)]); // echo workload
+}
+
+/// Connections, their rate and timeout, client threads, pipeline depth.
+fn loadgen_concurrency_cases(t: &mut Table) {
+    let env = t.env;
+    let c = Cmd::Loadgen;
     let too_many = (env.max_conns + 1).to_string();
     t.add_owned(
         c,
@@ -527,6 +575,11 @@ fn loadgen_cases(t: &mut Table) {
         ],
     );
     t.malformed(c, "--pipeline");
+}
+
+/// The request rate, the run's durations, the message size.
+fn loadgen_pace_cases(t: &mut Table) {
+    let c = Cmd::Loadgen;
     t.add_owned(
         c,
         "--rate",
@@ -560,6 +613,12 @@ fn loadgen_cases(t: &mut Table) {
         ],
     );
     t.malformed(c, "--msg-size");
+}
+
+/// Errors allowed, CPUs, the spawned server's buffers.
+fn loadgen_machine_cases(t: &mut Table) {
+    let env = t.env;
+    let c = Cmd::Loadgen;
     t.switch(c, "--allow-errors");
     t.add(c, "--server-cpu", &[("0", Pass), ("99999", Error)]);
     t.malformed(c, "--server-cpu");
@@ -587,6 +646,12 @@ fn loadgen_cases(t: &mut Table) {
         limits::MAX_PENDING,
         Either,
     );
+}
+
+/// Output files, quiet, intervals, repeats.
+fn loadgen_output_cases(t: &mut Table) {
+    let env = t.env;
+    let c = Cmd::Loadgen;
     let ok_file = env.scratch("out.csv");
     t.add(c, "--csv", &[(ok_file.as_str(), Pass), (UNWRITABLE, Error)]);
     t.switch(c, "--no-csv");
@@ -621,6 +686,11 @@ fn loadgen_cases(t: &mut Table) {
         ],
     );
     t.with(c, "--repeat", "auto", &["--max-repeat", "3"], Pass);
+}
+
+/// Open loop (`--rate`): arrivals, seed, pacing, strict.
+fn loadgen_open_loop_cases(t: &mut Table) {
+    let c = Cmd::Loadgen;
     let open = ["--rate", "1000"];
     for (v, e) in [
         ("poisson", Pass),
@@ -667,6 +737,13 @@ fn loadgen_cases(t: &mut Table) {
         without: vec![],
         expect: Error,
     });
+}
+
+/// Several load hosts: the server's control address, a common start, a host
+/// label, the kernel's syscall counts.
+fn loadgen_host_cases(t: &mut Table) {
+    let env = t.env;
+    let c = Cmd::Loadgen;
     // Several load hosts: the control address of a server that has none is
     // an error; --start-at bounds.
     let live = env.echo_addr.to_string();
@@ -727,6 +804,11 @@ fn loadgen_cases(t: &mut Table) {
         without: vec!["--backend"],
         expect: Error,
     });
+}
+
+/// Settings of the server it spawns, for the backends that use them.
+fn loadgen_server_setting_cases(t: &mut Table) {
+    let c = Cmd::Loadgen;
     t.add(
         c,
         "--stack-size",
@@ -750,6 +832,11 @@ fn loadgen_cases(t: &mut Table) {
             expect: Pass,
         });
     }
+}
+
+/// Repeats: their total length, the confidence target, the auto bound.
+fn loadgen_repeat_cases(t: &mut Table) {
+    let c = Cmd::Loadgen;
     // 1,000 runs of the longest window: more than a day.
     t.with(c, "--repeat", "1000", &["--duration", "3600"], Error);
     t.add(
@@ -769,10 +856,20 @@ fn loadgen_cases(t: &mut Table) {
     }
 }
 
+/// `loadgen sweep`'s flags, by topic (in this order: scratch names count up,
+/// and the durations' filter sees only the rows before it).
 fn sweep_cases(t: &mut Table) {
-    let env = t.env;
+    sweep_setup_cases(t);
+    sweep_matrix_cases(t);
+    sweep_rate_cases(t);
+    sweep_timing_cases(t);
+    sweep_client_cases(t);
+}
+
+/// Its folder, workload, preset, and the servers' own settings.
+fn sweep_setup_cases(t: &mut Table) {
     let c = Cmd::Sweep;
-    let out = env.scratch("sweep-out");
+    let out = t.env.scratch("sweep-out");
     t.add(c, "--out", &[(out.as_str(), Pass), (UNWRITABLE, Error)]);
     t.add(c, "--workload", &[("chat", Pass), ("bogus", Error)]);
     t.with(c, "--senders", "1", &["--workload", "chat"], Pass);
@@ -799,12 +896,17 @@ fn sweep_cases(t: &mut Table) {
             expect: Pass,
         });
     }
+}
+
+/// The matrix: backends, connections, sizes, repeats.
+fn sweep_matrix_cases(t: &mut Table) {
+    let c = Cmd::Sweep;
     t.add(
         c,
         "--backends",
         &[("epoll-et", Pass), ("bogus", Error), ("", Error)],
     );
-    let too_many = (env.max_conns + 1).to_string();
+    let too_many = (t.env.max_conns + 1).to_string();
     t.add(
         c,
         "--conns",
@@ -835,6 +937,11 @@ fn sweep_cases(t: &mut Table) {
     t.malformed(c, "--repeat");
     t.add(c, "--interval", &[("0", Error), ("x", Error)]);
     t.add(c, "--repeat", &[("auto", Pass)]);
+}
+
+/// Open-loop rates, the SLO, confidence, interleaving, pacing, baseline.
+fn sweep_rate_cases(t: &mut Table) {
+    let c = Cmd::Sweep;
     t.add(
         c,
         "--rates",
@@ -881,6 +988,11 @@ fn sweep_cases(t: &mut Table) {
     t.with(c, "--max-repeat", "2", &["--repeat", "auto"], Error);
     t.with(c, "--max-repeat", "x", &["--repeat", "auto"], Error);
     t.add(c, "--baseline", &[("epoll-et", Pass), ("bogus", Either)]);
+}
+
+/// Warmup, duration and the timeouts.
+fn sweep_timing_cases(t: &mut Table) {
+    let c = Cmd::Sweep;
     t.duration(c, "--warmup", Pass, Error);
     t.duration(c, "--duration", Error, Error);
     t.duration(c, "--timeout", Error, Error);
@@ -897,6 +1009,12 @@ fn sweep_cases(t: &mut Table) {
         "--connect-timeout",
         &[("0", Error), ("1e30", Error), ("5x", Error), ("2s", Pass)],
     );
+}
+
+/// The clients and the servers they load: pipeline, buffers, CPUs, threads,
+/// connect rate.
+fn sweep_client_cases(t: &mut Table) {
+    let c = Cmd::Sweep;
     t.add(
         c,
         "--pipeline",
@@ -926,7 +1044,7 @@ fn sweep_cases(t: &mut Table) {
         vec![
             ("0".into(), Error),
             (
-                (limits::max_threads(env.client_cpus) + 1).to_string(),
+                (limits::max_threads(t.env.client_cpus) + 1).to_string(),
                 Error,
             ),
         ],

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use muxbench::backend::Backend;
@@ -47,14 +47,38 @@ fn read(p: &Path) -> FullResult {
 #[test]
 fn two_hosts_merge_into_one_result() {
     let server = Server::start(Backend::EpollEt, &["--control", "127.0.0.1:0"]);
-    let control = control_addr(&server);
-    let addr = server.addr.to_string();
     let dir = tempfile::tempdir().unwrap();
+    let jsons = run_two_hosts(&server, dir.path());
+    let merged = dir.path().join("merged.json");
+    let csv = dir.path().join("runs.csv");
+    let out = loadgen(&[
+        "merge",
+        jsons[0].to_str().unwrap(),
+        jsons[1].to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (a, b, m) = (read(&jsons[0]), read(&jsons[1]), read(&merged));
+    check_merged_sums(&a, &b, &m, &out);
+    check_server_counters(&a, &b, &m);
+    check_merged_row(&m, &csv, dir.path());
+    server.stop();
+    check_merge_refusals(&jsons[0], &a, &b, dir.path());
+}
+
+/// Two `loadgen --addr --server-control --start-at` hosts, `a` and `b`, run
+/// at once against `server`; returns their JSON results.
+fn run_two_hosts(server: &Server, dir: &Path) -> Vec<PathBuf> {
+    let control = control_addr(server);
+    let addr = server.addr.to_string();
     let at = format!("{:.3}", unix_now() + 2.5);
     let hosts: Vec<_> = ["a", "b"]
         .iter()
         .map(|h| {
-            let json = dir.path().join(format!("{h}.json"));
+            let json = dir.join(format!("{h}.json"));
             let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
                 .args(["--addr", &addr, "--server-control", &control])
                 .args(["--start-at", &at, "--host-label", h])
@@ -73,33 +97,32 @@ fn two_hosts_merge_into_one_result() {
         assert!(status.success(), "a load host failed");
         jsons.push(json);
     }
-    let merged = dir.path().join("merged.json");
-    let csv = dir.path().join("runs.csv");
-    let out = loadgen(&[
-        "merge",
-        jsons[0].to_str().unwrap(),
-        jsons[1].to_str().unwrap(),
-        "--json",
-        merged.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let (a, b, m) = (read(&jsons[0]), read(&jsons[1]), read(&merged));
+    jsons
+}
+
+/// The merged result `m` of hosts `a` and `b` (`out`: the merge's output)
+/// counts both hosts' requests and latencies.
+fn check_merged_sums(a: &FullResult, b: &FullResult, m: &FullResult, out: &Output) {
     let r = &m.result;
     assert_eq!(r.load_hosts, Some(2));
     assert_eq!(m.hosts.len(), 2);
     assert_eq!(r.requests, a.result.requests + b.result.requests);
-    assert_eq!(r.errors, 0, "{}", text(&out));
+    assert_eq!(r.errors, 0, "{}", text(out));
     let count = |f: &FullResult| {
         decode_histogram(f.histogram.as_deref().unwrap())
             .unwrap()
             .len()
     };
-    assert_eq!(count(&m), count(&a) + count(&b));
-    assert_eq!(count(&m), r.requests);
+    assert_eq!(count(m), count(a) + count(b));
+    assert_eq!(count(m), r.requests);
+}
+
+/// The server's counters: sampled by each host, of one server process, and
+/// matching the merged requests.
+fn check_server_counters(a: &FullResult, b: &FullResult, m: &FullResult) {
+    let r = &m.result;
     // Each host sampled the server's counters every interval too.
-    for f in [&a, &b] {
+    for f in [a, b] {
         assert!(!f.intervals.is_empty());
         for i in &f.intervals {
             assert!(i.server_cpu_us_per_req.is_some(), "{i:?}");
@@ -108,8 +131,8 @@ fn two_hosts_merge_into_one_result() {
     }
     // Each host saw the server's counters of the same process.
     let id = |f: &FullResult| f.server_window.as_ref().unwrap().0.server_id.clone();
-    assert_eq!(id(&a), id(&b));
-    assert!(!id(&a).is_empty());
+    assert_eq!(id(a), id(b));
+    assert!(!id(a).is_empty());
     // The server's bytes over the window all hosts measured match the merged
     // requests, up to what is in flight at the edges (one message per
     // connection each) and the hosts' few ms of start skew.
@@ -124,12 +147,17 @@ fn two_hosts_merge_into_one_result() {
     let reads = r.server_reads_per_req.unwrap();
     assert!((0.9..1.2).contains(&reads), "{reads} reads per request");
     assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
-    // The merged row is a row of the usual schema.
-    let rows = muxbench::report::csv::read(&csv).unwrap();
+}
+
+/// The merged row in `csv` is a row of the usual schema, and `loadgen
+/// report` takes it.
+fn check_merged_row(m: &FullResult, csv: &Path, dir: &Path) {
+    let r = &m.result;
+    let rows = muxbench::report::csv::read(csv).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].load_hosts, Some(2));
     assert_eq!(rows[0].requests, r.requests);
-    let md = dir.path().join("REPORT.md");
+    let md = dir.join("REPORT.md");
     let out = loadgen(&[
         "report",
         csv.to_str().unwrap(),
@@ -141,24 +169,22 @@ fn two_hosts_merge_into_one_result() {
         "loadgen report takes it: {}",
         text(&out)
     );
-    server.stop();
+}
 
-    // Refusals: one host twice, windows that do not overlap, different servers.
-    let out = loadgen(&[
-        "merge",
-        jsons[0].to_str().unwrap(),
-        jsons[0].to_str().unwrap(),
-    ]);
+/// Refusals: one host twice, windows that do not overlap, different servers
+/// (`first` is `a`'s JSON; the others are `b` altered).
+fn check_merge_refusals(first: &Path, a: &FullResult, b: &FullResult, dir: &Path) {
+    let out = loadgen(&["merge", first.to_str().unwrap(), first.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("same host"), "{}", text(&out));
     let mut late = b.clone();
     late.result.window_start_unix = Some(a.result.window_end_unix.unwrap() + 10.0);
     late.result.window_end_unix = Some(a.result.window_end_unix.unwrap() + 11.0);
-    let late_path = dir.path().join("late.json");
+    let late_path = dir.join("late.json");
     muxbench::report::json::write_full(&late_path, &late).unwrap();
     let out = loadgen(&[
         "merge",
-        jsons[0].to_str().unwrap(),
+        first.to_str().unwrap(),
         late_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
@@ -168,11 +194,11 @@ fn two_hosts_merge_into_one_result() {
         w.0.server_id = "elsewhere:1:2".into();
         w.1.server_id = "elsewhere:1:2".into();
     }
-    let other_path = dir.path().join("other.json");
+    let other_path = dir.join("other.json");
     muxbench::report::json::write_full(&other_path, &other).unwrap();
     let out = loadgen(&[
         "merge",
-        jsons[0].to_str().unwrap(),
+        first.to_str().unwrap(),
         other_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));

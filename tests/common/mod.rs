@@ -207,6 +207,49 @@ pub fn check_echo_after(
     connected: impl FnOnce(),
 ) -> Result<(), String> {
     let mut mux = Epoll::new(Trigger::Level).map_err(|e| e.to_string())?;
+    let mut clients = connect_clients(addr, plans, &mut mux)?;
+    connected();
+    let mut left = clients.len();
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = Instant::now() + DEADLINE;
+    while left > 0 {
+        if Instant::now() > end {
+            return Err(unfinished(&clients, left));
+        }
+        mux.wait(&mut events, Some(Duration::from_millis(100)))
+            .map_err(|e| e.to_string())?;
+        for ev in events.iter() {
+            let i = ev.token.0;
+            let c = &mut clients[i];
+            if c.done {
+                continue;
+            }
+            if ev.writable && !c.write_closed {
+                c.send(i)?;
+            }
+            if ev.readable
+                && (c.write_closed || !c.plan.read_after_send)
+                && c.receive(i, &mut buf)?
+            {
+                c.done = true;
+                left -= 1;
+                mux.deregister(c.stream.as_raw_fd()).unwrap();
+                continue;
+            }
+            c.update_interest(i, &mut mux)?;
+        }
+    }
+    Ok(())
+}
+
+/// One client per plan, connected and registered (token: its index) for
+/// both directions.
+fn connect_clients(
+    addr: SocketAddr,
+    plans: Vec<Plan>,
+    mux: &mut Epoll,
+) -> Result<Vec<Client>, String> {
     let mut clients = Vec::with_capacity(plans.len());
     for (i, plan) in plans.into_iter().enumerate() {
         let stream = connect(addr, plan.rcvbuf).map_err(|e| format!("client {i}: connect: {e}"))?;
@@ -222,97 +265,94 @@ pub fn check_echo_after(
             done: false,
         });
     }
-    connected();
-    let mut left = clients.len();
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 64 * 1024];
-    let end = Instant::now() + DEADLINE;
-    while left > 0 {
-        if Instant::now() > end {
-            let stuck: Vec<String> = clients
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !c.done)
-                .take(5)
-                .map(|(i, c)| {
-                    format!(
-                        "client {i}: sent {}/{} received {}",
-                        c.sent,
-                        c.plan.payload.len(),
-                        c.received
-                    )
-                })
-                .collect();
-            return Err(format!(
-                "{left} clients unfinished at the deadline: {stuck:?}"
-            ));
+    Ok(clients)
+}
+
+/// The deadline's error: how many clients are unfinished, and where the
+/// first five of them are.
+fn unfinished(clients: &[Client], left: usize) -> String {
+    let stuck: Vec<String> = clients
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.done)
+        .take(5)
+        .map(|(i, c)| {
+            format!(
+                "client {i}: sent {}/{} received {}",
+                c.sent,
+                c.plan.payload.len(),
+                c.received
+            )
+        })
+        .collect();
+    format!("{left} clients unfinished at the deadline: {stuck:?}")
+}
+
+impl Client {
+    /// Writes the next part of the payload (up to 64 KiB); once all of it is
+    /// sent, shuts the write side. `i`: the client's number, for errors.
+    fn send(&mut self, i: usize) -> Result<(), String> {
+        let end = (self.sent + 64 * 1024).min(self.plan.payload.len());
+        match self.stream.write(&self.plan.payload[self.sent..end]) {
+            Ok(n) => self.sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(format!("client {i}: write: {e}")),
         }
-        mux.wait(&mut events, Some(Duration::from_millis(100)))
-            .map_err(|e| e.to_string())?;
-        for ev in events.iter() {
-            let i = ev.token.0;
-            let c = &mut clients[i];
-            if c.done {
-                continue;
-            }
-            if ev.writable && !c.write_closed {
-                let end = (c.sent + 64 * 1024).min(c.plan.payload.len());
-                match c.stream.write(&c.plan.payload[c.sent..end]) {
-                    Ok(n) => c.sent += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("client {i}: write: {e}")),
-                }
-                if c.sent == c.plan.payload.len() {
-                    c.stream
-                        .shutdown(Shutdown::Write)
-                        .map_err(|e| e.to_string())?;
-                    c.write_closed = true;
-                }
-            }
-            if ev.readable && (c.write_closed || !c.plan.read_after_send) {
-                let chunk = c.plan.read_chunk.min(buf.len());
-                match c.stream.read(&mut buf[..chunk]) {
-                    Ok(0) => {
-                        if c.received != c.plan.payload.len() || !c.write_closed {
-                            return Err(format!(
-                                "client {i}: EOF after {} of {} bytes (sent {})",
-                                c.received,
-                                c.plan.payload.len(),
-                                c.sent
-                            ));
-                        }
-                        c.done = true;
-                        left -= 1;
-                        mux.deregister(c.stream.as_raw_fd()).unwrap();
-                        continue;
-                    }
-                    Ok(n) => {
-                        let expect = c.plan.payload.get(c.received..c.received + n);
-                        if expect != Some(&buf[..n]) {
-                            return Err(format!(
-                                "client {i}: wrong bytes at offset {} ({} bytes read)",
-                                c.received, n
-                            ));
-                        }
-                        c.received += n;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("client {i}: read: {e}")),
-                }
-            }
-            let want = if c.write_closed {
-                Interest::READABLE
-            } else {
-                Interest::BOTH
-            };
-            if want != c.interest {
-                mux.reregister(c.stream.as_raw_fd(), Token(i), want)
-                    .map_err(|e| e.to_string())?;
-                c.interest = want;
-            }
+        if self.sent == self.plan.payload.len() {
+            self.stream
+                .shutdown(Shutdown::Write)
+                .map_err(|e| e.to_string())?;
+            self.write_closed = true;
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Reads one chunk and checks it against the payload. `Ok(true)` at the
+    /// EOF that ends a complete echo; an EOF before that is an error.
+    fn receive(&mut self, i: usize, buf: &mut [u8]) -> Result<bool, String> {
+        let chunk = self.plan.read_chunk.min(buf.len());
+        match self.stream.read(&mut buf[..chunk]) {
+            Ok(0) => {
+                if self.received != self.plan.payload.len() || !self.write_closed {
+                    return Err(format!(
+                        "client {i}: EOF after {} of {} bytes (sent {})",
+                        self.received,
+                        self.plan.payload.len(),
+                        self.sent
+                    ));
+                }
+                return Ok(true);
+            }
+            Ok(n) => {
+                let expect = self.plan.payload.get(self.received..self.received + n);
+                if expect != Some(&buf[..n]) {
+                    return Err(format!(
+                        "client {i}: wrong bytes at offset {} ({} bytes read)",
+                        self.received, n
+                    ));
+                }
+                self.received += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(format!("client {i}: read: {e}")),
+        }
+        Ok(false)
+    }
+
+    /// Readable only once the write side is shut; both until then.
+    fn update_interest(&mut self, i: usize, mux: &mut Epoll) -> Result<(), String> {
+        let want = if self.write_closed {
+            Interest::READABLE
+        } else {
+            Interest::BOTH
+        };
+        if want != self.interest {
+            mux.reregister(self.stream.as_raw_fd(), Token(i), want)
+                .map_err(|e| e.to_string())?;
+            self.interest = want;
+        }
+        Ok(())
+    }
 }
 
 /// A blocking connect (with a deadline), then non-blocking.
