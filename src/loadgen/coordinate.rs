@@ -104,65 +104,11 @@ pub(super) fn coordinate(
     let _precise = sys::PreciseTimers::new()
         .map_err(|e| eprintln!("loadgen: warning: setting the timer slack: {e}"))
         .ok();
-    let total_conns = (args.conns + args.idle) as f64;
-    let connect_deadline = Instant::now()
-        + Duration::from_secs_f64(total_conns / args.load.connect_rate * 2.0)
-        + args.load.connect_timeout
-        + Duration::from_secs(10);
-    let t0 = Instant::now();
-    while shared.connected.load(Ordering::SeqCst) < threads_expected {
-        check_server(shared, &mut server)?;
-        if Instant::now() > connect_deadline {
-            bail!("connecting took longer than {:?}", connect_deadline - t0);
-        }
-        progress.update("connect", t0.elapsed(), Duration::ZERO, 0);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Let the server accept and register every connection before measuring.
+    wait_connected(args, threads_expected, shared, &mut server, progress)?;
     if let Some(s) = server.as_deref_mut() {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let snap = s.snapshot(Duration::from_secs(5))?;
-            let established = shared.established.load(Ordering::SeqCst);
-            if snap.counters.accepts as usize >= established {
-                break;
-            }
-            if Instant::now() > end {
-                let w = format!(
-                    "the server had accepted {} of {established} connections when measuring began",
-                    snap.counters.accepts
-                );
-                eprintln!("loadgen: warning: {w}");
-                warnings.push(w);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        warnings.extend(wait_accepted(s, shared)?);
     }
-
-    let start = match args.start_at {
-        None => Instant::now(),
-        Some(at) => {
-            // The wall clock's `at` on this process's monotonic clock.
-            let now_unix = unix_now();
-            let warmup_at = at - args.warmup.as_secs_f64();
-            if warmup_at < now_unix {
-                bail!(
-                    "--start-at is {:.1} s away after connecting, less than the {:?} warm-up: \
-                     give the hosts more lead time",
-                    at - now_unix,
-                    args.warmup
-                );
-            }
-            let start = Instant::now() + Duration::from_secs_f64(warmup_at - now_unix);
-            while Instant::now() < start {
-                check_server(shared, &mut server)?;
-                progress.update("wait for --start-at", Duration::ZERO, Duration::ZERO, 0);
-                std::thread::sleep(TICK.min(start.saturating_duration_since(Instant::now())));
-            }
-            start
-        }
-    };
+    let start = wait_start(args, shared, &mut server, progress)?;
     let measure_start = start + args.warmup;
     let measure_end = measure_start + args.duration;
     let interval = args.load.interval_for(args.duration);
@@ -178,42 +124,22 @@ pub(super) fn coordinate(
         .set(timeline)
         .map_err(|_| anyhow!("timeline set twice"))?;
 
-    // No echo for this long while connections are open means the server stopped
-    // answering; at low open-loop rates, allow for the gaps between messages.
-    let silence_limit = args.load.timeout
-        + args.rate.map_or(Duration::ZERO, |r| {
-            Duration::from_secs_f64((2.0 / r).min(3600.0))
-        });
-    let mut last_completed = 0;
-    let mut last_progress = Instant::now();
-    let mut tick_until =
-        |until: Instant, phase: &str, server: &mut Option<&mut ServerChild>| -> Result<bool> {
-            loop {
-                let now = Instant::now();
-                if now >= until {
-                    return Ok(false);
-                }
-                check_server(shared, server)?;
-                if shared.open_conns.load(Ordering::SeqCst) == 0 {
-                    // Every active connection was closed (errors, counted): nothing
-                    // more to measure. End the window now and report.
-                    return Ok(true);
-                }
-                let done = shared.completed.load(Ordering::Relaxed);
-                if done != last_completed {
-                    last_completed = done;
-                    last_progress = now;
-                } else if now.duration_since(last_progress) > silence_limit {
-                    bail!(
-                        "the server stopped answering: no echo for {:?}",
-                        now.duration_since(last_progress)
-                    );
-                }
-                progress.update(phase, now.duration_since(start), total, done);
-                std::thread::sleep(TICK.min(until - now));
-            }
-        };
-    let mut all_closed = tick_until(measure_start, "warm-up", &mut server)?;
+    let mut watch = Watch {
+        shared,
+        // No echo for this long while connections are open means the server
+        // stopped answering; at low open-loop rates, allow for the gaps
+        // between messages.
+        silence_limit: args.load.timeout
+            + args.rate.map_or(Duration::ZERO, |r| {
+                Duration::from_secs_f64((2.0 / r).min(3600.0))
+            }),
+        last_completed: 0,
+        last_progress: Instant::now(),
+        start,
+        total,
+        progress,
+    };
+    let mut all_closed = watch.tick_until(measure_start, "warm-up", &mut server)?;
     // One sample at the start and one at each interval's end; the edge
     // snapshots (SIGUSR1) bracket them for the whole-window figures.
     let mut samples = vec![sampler.sample()];
@@ -230,7 +156,7 @@ pub(super) fn coordinate(
     let mut boundary = measure_start;
     while !all_closed && boundary < measure_end {
         boundary = (boundary + interval).min(measure_end);
-        all_closed = tick_until(boundary, "measure", &mut server)?;
+        all_closed = watch.tick_until(boundary, "measure", &mut server)?;
         samples.push(sampler.sample());
     }
     let window_end = if all_closed {
@@ -268,4 +194,129 @@ pub(super) fn coordinate(
         },
         warnings,
     ))
+}
+
+/// Wait until every worker has opened its connections (paced at
+/// `--connect-rate`), with a deadline twice the planned time plus margins.
+fn wait_connected(
+    args: &RunArgs,
+    threads_expected: usize,
+    shared: &Shared,
+    server: &mut Option<&mut ServerChild>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let total_conns = (args.conns + args.idle) as f64;
+    let connect_deadline = Instant::now()
+        + Duration::from_secs_f64(total_conns / args.load.connect_rate * 2.0)
+        + args.load.connect_timeout
+        + Duration::from_secs(10);
+    let t0 = Instant::now();
+    while shared.connected.load(Ordering::SeqCst) < threads_expected {
+        check_server(shared, server)?;
+        if Instant::now() > connect_deadline {
+            bail!("connecting took longer than {:?}", connect_deadline - t0);
+        }
+        progress.update("connect", t0.elapsed(), Duration::ZERO, 0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Let our server accept and register every connection before measuring; a
+/// warning if it has not within 10 s.
+fn wait_accepted(server: &mut ServerChild, shared: &Shared) -> Result<Option<String>> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = server.snapshot(Duration::from_secs(5))?;
+        let established = shared.established.load(Ordering::SeqCst);
+        if snap.counters.accepts as usize >= established {
+            return Ok(None);
+        }
+        if Instant::now() > end {
+            let w = format!(
+                "the server had accepted {} of {established} connections when measuring began",
+                snap.counters.accepts
+            );
+            eprintln!("loadgen: warning: {w}");
+            return Ok(Some(w));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// When warm-up starts: now, or `--start-at` minus the warm-up (the wall
+/// clock's instant on this process's monotonic clock), waited for here.
+fn wait_start(
+    args: &RunArgs,
+    shared: &Shared,
+    server: &mut Option<&mut ServerChild>,
+    progress: &mut dyn Progress,
+) -> Result<Instant> {
+    let Some(at) = args.start_at else {
+        return Ok(Instant::now());
+    };
+    let now_unix = unix_now();
+    let warmup_at = at - args.warmup.as_secs_f64();
+    if warmup_at < now_unix {
+        bail!(
+            "--start-at is {:.1} s away after connecting, less than the {:?} warm-up: \
+             give the hosts more lead time",
+            at - now_unix,
+            args.warmup
+        );
+    }
+    let start = Instant::now() + Duration::from_secs_f64(warmup_at - now_unix);
+    while Instant::now() < start {
+        check_server(shared, server)?;
+        progress.update("wait for --start-at", Duration::ZERO, Duration::ZERO, 0);
+        std::thread::sleep(TICK.min(start.saturating_duration_since(Instant::now())));
+    }
+    Ok(start)
+}
+
+/// The coordinator's watch over warm-up and the window: the server alive,
+/// the connections open, echoes still coming, the progress bar fed.
+struct Watch<'a> {
+    shared: &'a Shared,
+    silence_limit: Duration,
+    last_completed: u64,
+    last_progress: Instant,
+    start: Instant,
+    total: Duration,
+    progress: &'a mut dyn Progress,
+}
+
+impl Watch<'_> {
+    /// Watch until `until`; `true` when every active connection was closed
+    /// (errors, counted): nothing more to measure, the window ends now.
+    fn tick_until(
+        &mut self,
+        until: Instant,
+        phase: &str,
+        server: &mut Option<&mut ServerChild>,
+    ) -> Result<bool> {
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Ok(false);
+            }
+            check_server(self.shared, server)?;
+            if self.shared.open_conns.load(Ordering::SeqCst) == 0 {
+                return Ok(true);
+            }
+            let done = self.shared.completed.load(Ordering::Relaxed);
+            if done != self.last_completed {
+                self.last_completed = done;
+                self.last_progress = now;
+            } else if now.duration_since(self.last_progress) > self.silence_limit {
+                bail!(
+                    "the server stopped answering: no echo for {:?}",
+                    now.duration_since(self.last_progress)
+                );
+            }
+            self.progress
+                .update(phase, now.duration_since(self.start), self.total, done);
+            std::thread::sleep(TICK.min(until - now));
+        }
+    }
 }

@@ -2,8 +2,11 @@
 //! from the workers' merged measurements and the server's counter deltas over
 //! the measured window.
 
+use super::client::measure::ErrorCounts;
 use super::client::WorkerResult;
+use super::intervals::Robust;
 use super::machine::Machine;
+use super::selfcheck::SelfCheck;
 use super::RunArgs;
 use crate::record::{LoadModel, RunOutput, RunResult, Warnings};
 use crate::server::{Protocol, Snapshot};
@@ -205,16 +208,158 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
     let h = &w.latency;
     let reqs = w.requests;
     let req_per_s = reqs as f64 / m.measured_s.max(1e-9);
-    let mut warnings = m.warnings;
     let rate_not_met = args.rate.map(|r| req_per_s < 0.95 * r);
-    if rate_not_met == Some(true) {
+    let client_cpu_pct =
+        100.0 * m.client_cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6 * m.client_cpu_count as f64);
+    let mut warnings = run_warnings(&m, &w, req_per_s, client_cpu_pct);
+    let interval_rows = super::intervals::rows(&super::intervals::Inputs {
+        samples: &m.samples,
+        histograms: &w.intervals,
+        measure_start: m.measure_start,
+        interval: m.interval,
+        client_cpu_count: m.client_cpu_count,
+        // An external server's backend is the one its snapshots name.
+        backend: args
+            .backend
+            .or_else(|| m.server.as_ref().and_then(|(_, b)| b.backend.parse().ok())),
+    });
+    let robust = super::intervals::robust(&interval_rows);
+    if robust.excluded > 0 {
+        warnings.push(format!(
+            "{} of {} intervals left out (steal, CPU speed shift, stall or short: see --intervals)",
+            robust.excluded, robust.intervals
+        ));
+    }
+    let selfcheck = self_check(args, &w, m.measured_s);
+    if let Some(c) = selfcheck.as_ref().filter(|c| !c.failures.is_empty()) {
+        warnings.push(format!("self-check: {}", c.verdict()));
+    }
+    let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
+    let causes = w
+        .connect_failures
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let chat = args.load.workload == Protocol::Chat;
+    let mut result = RunResult {
+        timestamp: now_rfc3339(),
+        lines_sent: chat.then_some(w.sent),
+        foreign_lines: chat.then_some(w.foreign_lines),
+        measured_s: m.measured_s,
+        threads: m.threads,
+        server_cpu: m.server_cpu,
+        client_cpus: cpu_list(m.client_cpus.as_deref()),
+        connected: w.connected_active,
+        connected_idle: w.connected_idle,
+        requests: reqs,
+        req_per_s,
+        mb_per_s: req_per_s * args.msg_size as f64 / 1e6,
+        unsent: args.rate.map(|_| w.unsent),
+        rate_not_met,
+        client_timer_slack_ns: args.rate.map(|_| w.timer_slack_ns),
+        uncorrected_p50_us: args
+            .rate
+            .map(|_| w.latency_uncorrected.value_at_quantile(0.5)),
+        uncorrected_p99_us: args
+            .rate
+            .map(|_| w.latency_uncorrected.value_at_quantile(0.99)),
+        connect_failure_causes: causes,
+        server_syscalls_kernel_per_req: m.server_kernel_syscalls.and_then(|n| per(n, reqs)),
+        load_hosts: None,
+        window_start_unix: Some(m.wall.0),
+        window_end_unix: Some(m.wall.1),
+        server_rss_per_conn_kib: server.as_ref().zip(m.server_rss_base_kib).and_then(
+            |(s, base)| {
+                let conns = (w.connected_active + w.connected_idle) as f64;
+                (conns > 0.0).then(|| s.rss_kib.saturating_sub(base) as f64 / conns)
+            },
+        ),
+        client_cpu_pct,
+        client_cpu_us_per_req: per(m.client_cpu_us, reqs),
+        steal_pct: m.steal_pct,
+        interval_s: m.interval.as_secs_f64(),
+        repeat: None,
+        arm: String::new(),
+        warnings: Warnings(warnings),
+        cpu_model: machine.cpu_model.clone(),
+        cores: machine.cores,
+        kernel: machine.kernel.clone(),
+        // The server's columns: `apply_server_window` below.
+        ..settings_row(args)
+    };
+    apply_self_check(&mut result, selfcheck.as_ref());
+    apply_errors(&mut result, &w.errors);
+    apply_robust(&mut result, &robust);
+    apply_latency(&mut result, h);
+    apply_machine(&mut result, &m.busy.0, &m.busy.1, m.server_cpu, reqs);
+    if let Some((a, b)) = &m.server {
+        apply_server_window(&mut result, a, b, reqs, m.measured_s);
+    }
+    RunOutput {
+        server_window: m.server.clone(),
+        result,
+        latency: w.latency,
+        latency_uncorrected: args.rate.map(|_| w.latency_uncorrected),
+        intervals: w.intervals,
+        interval: m.interval,
+        interval_rows,
+        chaos: None,
+    }
+}
+
+/// A row with the run's settings filled in: what was asked, not measured.
+fn settings_row(args: &RunArgs) -> RunResult {
+    let chat = args.load.workload == Protocol::Chat;
+    RunResult {
+        workload: args.load.workload,
+        senders: chat.then(|| args.senders_or_default()),
+        backend: args.target_name(),
+        conns: args.conns,
+        idle: args.idle,
+        msg_size: args.msg_size,
+        load_model: if args.rate.is_some() {
+            LoadModel::Open
+        } else {
+            LoadModel::Closed
+        },
+        pipeline: args.load.pipeline,
+        target_rate: args.rate,
+        read_buf: args.read_buf,
+        read_policy: args.load.read_policy,
+        max_pending: args.load.max_pending,
+        addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s: args.duration.as_secs_f64(),
+        timeout_s: args.load.timeout.as_secs_f64(),
+        connect_rate: args.load.connect_rate,
+        connect_timeout_s: args.load.connect_timeout.as_secs_f64(),
+        arrivals: args.rate.map(|_| args.arrivals.to_string()),
+        seed: args.rate.map(|_| args.seed),
+        pacing: args.rate.map(|_| args.load.pacing.to_string()),
+        host_label: args.host_label.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..RunResult::default()
+    }
+}
+
+/// The run's warnings: the caller's, then what the totals show (rate not
+/// met, client busy, steal, errors, refusals, the server's and the kernel's
+/// system-call counts apart).
+fn run_warnings(
+    m: &Measured<'_>,
+    w: &WorkerResult,
+    req_per_s: f64,
+    client_cpu_pct: f64,
+) -> Vec<String> {
+    let args = m.args;
+    let mut warnings = m.warnings.clone();
+    if args.rate.is_some_and(|r| req_per_s < 0.95 * r) {
         warnings.push(format!(
             "target rate not met: {req_per_s:.0} of {:.0} msg/s (the server or the client could not keep up)",
             args.rate.unwrap_or_default()
         ));
     }
-    let client_cpu_pct =
-        100.0 * m.client_cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6 * m.client_cpu_count as f64);
     if client_cpu_pct >= 90.0 {
         warnings.push(format!(
             "load generator at {client_cpu_pct:.0}% of its CPUs: the client may be the bottleneck"
@@ -250,25 +395,12 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
             ));
         }
     }
-    let interval_rows = super::intervals::rows(&super::intervals::Inputs {
-        samples: &m.samples,
-        histograms: &w.intervals,
-        measure_start: m.measure_start,
-        interval: m.interval,
-        client_cpu_count: m.client_cpu_count,
-        // An external server's backend is the one its snapshots name.
-        backend: args
-            .backend
-            .or_else(|| m.server.as_ref().and_then(|(_, b)| b.backend.parse().ok())),
-    });
-    let robust = super::intervals::robust(&interval_rows);
-    if robust.excluded > 0 {
-        warnings.push(format!(
-            "{} of {} intervals left out (steal, CPU speed shift, stall or short: see --intervals)",
-            robust.excluded, robust.intervals
-        ));
-    }
-    let selfcheck = args.rate.map(|rate| {
+    warnings
+}
+
+/// The open-loop self-check (`None` in closed loop).
+fn self_check(args: &RunArgs, w: &WorkerResult, measured_s: f64) -> Option<SelfCheck> {
+    args.rate.map(|rate| {
         super::selfcheck::check(
             &w.check,
             &w.latency,
@@ -282,145 +414,57 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
                 },
                 target_ci: args.target_ci,
             },
-            m.measured_s,
+            measured_s,
         )
-    });
-    if let Some(c) = selfcheck.as_ref().filter(|c| !c.failures.is_empty()) {
-        warnings.push(format!("self-check: {}", c.verdict()));
-    }
-    let server = m.server.as_ref().map(|(a, b)| ServerDelta::between(a, b));
-    let causes = w
-        .connect_failures
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect::<Vec<_>>()
-        .join(";");
-    let mut result = RunResult {
-        timestamp: now_rfc3339(),
-        workload: args.load.workload,
-        senders: (args.load.workload == Protocol::Chat).then(|| args.senders_or_default()),
-        lines_sent: (args.load.workload == Protocol::Chat).then_some(w.sent),
-        foreign_lines: (args.load.workload == Protocol::Chat).then_some(w.foreign_lines),
-        backend: args.target_name(),
-        conns: args.conns,
-        idle: args.idle,
-        msg_size: args.msg_size,
-        load_model: if args.rate.is_some() {
-            LoadModel::Open
-        } else {
-            LoadModel::Closed
-        },
-        pipeline: args.load.pipeline,
-        target_rate: args.rate,
-        read_buf: args.read_buf,
-        read_policy: args.load.read_policy,
-        max_pending: args.load.max_pending,
-        addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),
-        warmup_s: args.warmup.as_secs_f64(),
-        duration_s: args.duration.as_secs_f64(),
-        timeout_s: args.load.timeout.as_secs_f64(),
-        connect_rate: args.load.connect_rate,
-        connect_timeout_s: args.load.connect_timeout.as_secs_f64(),
-        measured_s: m.measured_s,
-        threads: m.threads,
-        server_cpu: m.server_cpu,
-        client_cpus: cpu_list(m.client_cpus.as_deref()),
-        connected: w.connected_active,
-        connected_idle: w.connected_idle,
-        requests: reqs,
-        req_per_s,
-        mb_per_s: req_per_s * args.msg_size as f64 / 1e6,
-        unsent: args.rate.map(|_| w.unsent),
-        rate_not_met,
-        arrivals: args.rate.map(|_| args.arrivals.to_string()),
-        seed: args.rate.map(|_| args.seed),
-        send_rate: selfcheck.as_ref().map(|c| c.send_rate),
-        send_lag_p50_us: selfcheck.as_ref().map(|c| c.lag_p50_us),
-        send_lag_p99_us: selfcheck.as_ref().map(|c| c.lag_p99_us),
-        send_fit_d: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.0)),
-        send_fit_p: selfcheck.as_ref().and_then(|c| c.fit.map(|f| f.1)),
-        pacing: args.rate.map(|_| args.load.pacing.to_string()),
-        client_timer_slack_ns: args.rate.map(|_| w.timer_slack_ns),
-        lat_autocorr: selfcheck.as_ref().and_then(|c| c.autocorr),
-        lat_stride: selfcheck
-            .as_ref()
-            .and_then(|c| c.independence.map(|i| i.stride)),
-        lat_independent_n: selfcheck.as_ref().and_then(|c| c.independence.map(|i| i.n)),
-        needed_s: selfcheck.as_ref().and_then(|c| c.needed_s),
-        p99_ci_lo_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.0)),
-        p99_ci_hi_us: selfcheck.as_ref().and_then(|c| c.p99_ci.map(|x| x.1)),
-        verdict: selfcheck.as_ref().map(|c| c.verdict()).unwrap_or_default(),
-        uncorrected_p50_us: args
-            .rate
-            .map(|_| w.latency_uncorrected.value_at_quantile(0.5)),
-        uncorrected_p99_us: args
-            .rate
-            .map(|_| w.latency_uncorrected.value_at_quantile(0.99)),
-        errors: w.errors.total(),
-        err_corrupt: w.errors.corrupt,
-        err_late: w.errors.late,
-        err_missing: w.errors.missing,
-        err_closed_by_server: w.errors.closed_by_server,
-        err_connect: w.errors.connect_failed,
-        err_duplicated: w.errors.duplicated,
-        err_reordered: w.errors.reordered,
-        connect_failure_causes: causes,
-        server_syscalls_kernel_per_req: m.server_kernel_syscalls.and_then(|n| per(n, reqs)),
-        host_label: args.host_label.clone(),
-        load_hosts: None,
-        window_start_unix: Some(m.wall.0),
-        window_end_unix: Some(m.wall.1),
-        server_rss_per_conn_kib: server.as_ref().zip(m.server_rss_base_kib).and_then(
-            |(s, base)| {
-                let conns = (w.connected_active + w.connected_idle) as f64;
-                (conns > 0.0).then(|| s.rss_kib.saturating_sub(base) as f64 / conns)
-            },
-        ),
-        client_cpu_pct,
-        client_cpu_us_per_req: per(m.client_cpu_us, reqs),
-        steal_pct: m.steal_pct,
-        interval_s: m.interval.as_secs_f64(),
-        intervals: robust.intervals,
-        intervals_excluded: robust.excluded,
-        intervals_client_limited: robust.client_limited,
-        req_per_s_med: robust.req_per_s.map(|x| x.0),
-        req_per_s_iqr: robust.req_per_s.map(|x| x.1),
-        lat_p99_med_us: robust.lat_p99_us.map(|x| x.0),
-        lat_p99_iqr_us: robust.lat_p99_us.map(|x| x.1),
-        server_cpu_us_per_req_med: robust.server_cpu_us_per_req.map(|x| x.0),
-        server_cpu_us_per_req_iqr: robust.server_cpu_us_per_req.map(|x| x.1),
-        req_per_s_med_lo: robust.req_per_s_ci.map(|x| x.0),
-        req_per_s_med_hi: robust.req_per_s_ci.map(|x| x.1),
-        server_cpu_us_per_req_med_lo: robust.server_cpu_us_per_req_ci.map(|x| x.0),
-        server_cpu_us_per_req_med_hi: robust.server_cpu_us_per_req_ci.map(|x| x.1),
-        server_syscalls_per_req_med: robust.server_syscalls_per_req.map(|x| x.0),
-        probe_us: robust.probe_us.map(|x| x.0),
-        probe_iqr_us: robust.probe_us.map(|x| x.1),
-        repeat: None,
-        arm: String::new(),
-        warnings: Warnings(warnings),
-        cpu_model: machine.cpu_model.clone(),
-        cores: machine.cores,
-        kernel: machine.kernel.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        // The server's columns: `apply_server_window` below.
-        ..RunResult::default()
-    };
-    apply_latency(&mut result, h);
-    apply_machine(&mut result, &m.busy.0, &m.busy.1, m.server_cpu, reqs);
-    if let Some((a, b)) = &m.server {
-        apply_server_window(&mut result, a, b, reqs, m.measured_s);
-    }
-    RunOutput {
-        server_window: m.server.clone(),
-        result,
-        latency: w.latency,
-        latency_uncorrected: args.rate.map(|_| w.latency_uncorrected),
-        intervals: w.intervals,
-        interval: m.interval,
-        interval_rows,
-        chaos: None,
-    }
+    })
+}
+
+/// The self-check's columns.
+fn apply_self_check(r: &mut RunResult, c: Option<&SelfCheck>) {
+    r.send_rate = c.map(|c| c.send_rate);
+    r.send_lag_p50_us = c.map(|c| c.lag_p50_us);
+    r.send_lag_p99_us = c.map(|c| c.lag_p99_us);
+    r.send_fit_d = c.and_then(|c| c.fit.map(|f| f.0));
+    r.send_fit_p = c.and_then(|c| c.fit.map(|f| f.1));
+    r.lat_autocorr = c.and_then(|c| c.autocorr);
+    r.lat_stride = c.and_then(|c| c.independence.map(|i| i.stride));
+    r.lat_independent_n = c.and_then(|c| c.independence.map(|i| i.n));
+    r.needed_s = c.and_then(|c| c.needed_s);
+    r.p99_ci_lo_us = c.and_then(|c| c.p99_ci.map(|x| x.0));
+    r.p99_ci_hi_us = c.and_then(|c| c.p99_ci.map(|x| x.1));
+    r.verdict = c.map(|c| c.verdict()).unwrap_or_default();
+}
+
+/// The error columns, by kind.
+fn apply_errors(r: &mut RunResult, e: &ErrorCounts) {
+    r.errors = e.total();
+    r.err_corrupt = e.corrupt;
+    r.err_late = e.late;
+    r.err_missing = e.missing;
+    r.err_closed_by_server = e.closed_by_server;
+    r.err_connect = e.connect_failed;
+    r.err_duplicated = e.duplicated;
+    r.err_reordered = e.reordered;
+}
+
+/// The per-interval robust figures' columns (medians, IQRs, their intervals).
+fn apply_robust(r: &mut RunResult, robust: &Robust) {
+    r.intervals = robust.intervals;
+    r.intervals_excluded = robust.excluded;
+    r.intervals_client_limited = robust.client_limited;
+    r.req_per_s_med = robust.req_per_s.map(|x| x.0);
+    r.req_per_s_iqr = robust.req_per_s.map(|x| x.1);
+    r.lat_p99_med_us = robust.lat_p99_us.map(|x| x.0);
+    r.lat_p99_iqr_us = robust.lat_p99_us.map(|x| x.1);
+    r.server_cpu_us_per_req_med = robust.server_cpu_us_per_req.map(|x| x.0);
+    r.server_cpu_us_per_req_iqr = robust.server_cpu_us_per_req.map(|x| x.1);
+    r.req_per_s_med_lo = robust.req_per_s_ci.map(|x| x.0);
+    r.req_per_s_med_hi = robust.req_per_s_ci.map(|x| x.1);
+    r.server_cpu_us_per_req_med_lo = robust.server_cpu_us_per_req_ci.map(|x| x.0);
+    r.server_cpu_us_per_req_med_hi = robust.server_cpu_us_per_req_ci.map(|x| x.1);
+    r.server_syscalls_per_req_med = robust.server_syscalls_per_req.map(|x| x.0);
+    r.probe_us = robust.probe_us.map(|x| x.0);
+    r.probe_iqr_us = robust.probe_us.map(|x| x.1);
 }
 
 /// The current time as RFC 3339 UTC, whole seconds (`2026-11-29T20:10:23Z`).

@@ -98,35 +98,7 @@ pub(super) fn check_settings(args: &RunArgs) -> Result<()> {
             args.idle
         );
     };
-    if let Some(r) = args.rate {
-        if !(r.is_finite() && r > 0.0) {
-            bail!("--rate must be a positive number of messages per second");
-        }
-        if !(limits::MIN_RATE..=limits::MAX_RATE).contains(&r) {
-            bail!(
-                "--rate {r} is outside {} to {:.0} messages per second: beyond that the open-loop \
-                 schedule only piles up messages no echo server can answer; below it one \
-                 message takes longer than a window",
-                limits::MIN_RATE,
-                limits::MAX_RATE
-            );
-        }
-    }
-    if let Some(iv) = args.load.interval {
-        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&iv) {
-            bail!("--interval must be between 10 ms and 1 h");
-        }
-        let n = args.duration.as_secs_f64() / iv.as_secs_f64();
-        if n > super::args::MAX_INTERVALS {
-            bail!(
-                "--duration {:?} in --interval {iv:?} makes {n:.0} intervals, more than {:.0} \
-                 (each keeps a latency histogram per worker): use --interval {}s or longer",
-                args.duration,
-                super::args::MAX_INTERVALS,
-                (args.duration.as_secs_f64() / super::args::MAX_INTERVALS).ceil()
-            );
-        }
-    }
+    check_rate_and_interval(args)?;
     if !(args.load.connect_rate.is_finite() && args.load.connect_rate > 0.0) {
         bail!("--connect-rate must be positive");
     }
@@ -148,23 +120,7 @@ pub(super) fn check_settings(args: &RunArgs) -> Result<()> {
     if args.load.timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
-    if args.load.workload == Protocol::Chat {
-        if args.msg_size < client::chat::MIN_LINE {
-            bail!(
-                "--msg-size {} is too small for chat: a line carries a {}-byte header \
-                 (sender, sequence number, timestamp) and a newline; use at least {}",
-                args.msg_size,
-                client::chat::HEADER_LEN,
-                client::chat::MIN_LINE
-            );
-        }
-        let senders = args.senders_or_default();
-        if senders == 0 || senders > args.conns {
-            bail!("--senders must be between 1 and --conns ({})", args.conns);
-        }
-    } else if args.load.senders.is_some() {
-        bail!("--senders applies to --workload chat");
-    }
+    check_chat(args)?;
     // Both sides need a descriptor per connection (the server is a child with
     // the same limits, which it raises to the hard limit as we do).
     let soft = sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
@@ -248,4 +204,62 @@ pub(super) fn server_command(
 pub fn check(args: &RunArgs) -> Result<()> {
     check_settings(args)?;
     place(args).map(drop)
+}
+
+/// `--rate` within the bounds an open loop can keep, `--interval` within
+/// its own and not making more intervals than are kept.
+fn check_rate_and_interval(args: &RunArgs) -> Result<()> {
+    if let Some(r) = args.rate {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--rate must be a positive number of messages per second");
+        }
+        if !(limits::MIN_RATE..=limits::MAX_RATE).contains(&r) {
+            bail!(
+                "--rate {r} is outside {} to {:.0} messages per second: beyond that the open-loop \
+                 schedule only piles up messages no echo server can answer; below it one \
+                 message takes longer than a window",
+                limits::MIN_RATE,
+                limits::MAX_RATE
+            );
+        }
+    }
+    if let Some(iv) = args.load.interval {
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&iv) {
+            bail!("--interval must be between 10 ms and 1 h");
+        }
+        let n = args.duration.as_secs_f64() / iv.as_secs_f64();
+        if n > super::args::MAX_INTERVALS {
+            bail!(
+                "--duration {:?} in --interval {iv:?} makes {n:.0} intervals, more than {:.0} \
+                 (each keeps a latency histogram per worker): use --interval {}s or longer",
+                args.duration,
+                super::args::MAX_INTERVALS,
+                (args.duration.as_secs_f64() / super::args::MAX_INTERVALS).ceil()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--workload chat`: a line holds its header, the senders are among the
+/// connections; `--senders` means nothing otherwise.
+fn check_chat(args: &RunArgs) -> Result<()> {
+    if args.load.workload == Protocol::Chat {
+        if args.msg_size < client::chat::MIN_LINE {
+            bail!(
+                "--msg-size {} is too small for chat: a line carries a {}-byte header \
+                 (sender, sequence number, timestamp) and a newline; use at least {}",
+                args.msg_size,
+                client::chat::HEADER_LEN,
+                client::chat::MIN_LINE
+            );
+        }
+        let senders = args.senders_or_default();
+        if senders == 0 || senders > args.conns {
+            bail!("--senders must be between 1 and --conns ({})", args.conns);
+        }
+    } else if args.load.senders.is_some() {
+        bail!("--senders applies to --workload chat");
+    }
+    Ok(())
 }
