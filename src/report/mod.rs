@@ -2,10 +2,13 @@
 //! HdrHistogram percentile distribution (`.hgrm`) and interval log, and the
 //! human-readable table printed after a run, and the reliability table. They
 //! read [`crate::record`]; nothing here imports the load generator.
+//! [`findings`] works out what a sweep's numbers say (series, ratios to the
+//! baseline, significance, the A/A check); [`markdown`] puts it into words.
 
 pub mod bench;
 pub mod capacity;
 pub mod csv;
+pub mod findings;
 pub mod hgrm;
 pub mod json;
 pub mod markdown;

@@ -13,9 +13,40 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     }
 }
 
+/// One line (or a few) of the summary, written when the run has what it shows.
+type Line = fn(&mut String, &RunResult);
+
+/// The summary's lines, in order.
+const LINES: [Line; 16] = [
+    heading,
+    throughput,
+    latency,
+    send_lateness,
+    self_check,
+    uncorrected,
+    server_per_req,
+    io_uring,
+    server,
+    load_hosts,
+    reactors,
+    client,
+    machine,
+    intervals,
+    errors,
+    warnings,
+];
+
 /// Render `r` as a few aligned lines.
 pub fn render(r: &RunResult) -> String {
     let mut s = String::new();
+    for line in LINES {
+        line(&mut s, r);
+    }
+    s
+}
+
+/// Backend, workload, connections, message size and load model.
+fn heading(s: &mut String, r: &RunResult) {
     let model = match r.target_rate {
         Some(rate) => format!("open loop at {rate:.0} msg/s"),
         None => format!("closed loop, {} in flight per connection", r.pipeline),
@@ -33,7 +64,11 @@ pub fn render(r: &RunResult) -> String {
         r.msg_size,
         if chat { "lines" } else { "messages" }
     );
-    if chat {
+}
+
+/// Requests per second, or for chat deliveries per second.
+fn throughput(s: &mut String, r: &RunResult) {
+    if r.workload == Protocol::Chat {
         let _ = writeln!(
             s,
             "  fan-out      {:>12.0} deliveries/s ({} deliveries of {} lines in {:.2} s; per-request figures are per delivery)",
@@ -49,6 +84,9 @@ pub fn render(r: &RunResult) -> String {
             r.req_per_s, r.mb_per_s, r.requests, r.measured_s
         );
     }
+}
+
+fn latency(s: &mut String, r: &RunResult) {
     let _ = writeln!(
         s,
         "  latency µs   min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
@@ -60,6 +98,9 @@ pub fn render(r: &RunResult) -> String {
         r.lat_p9999_us,
         r.lat_max_us
     );
+}
+
+fn send_lateness(s: &mut String, r: &RunResult) {
     if let (Some(p50), Some(p99)) = (r.send_lag_p50_us, r.send_lag_p99_us) {
         // The generator's own lateness is inside every latency above (it is
         // measured from the intended send time): shown beside it.
@@ -70,6 +111,9 @@ pub fn render(r: &RunResult) -> String {
             r.client_timer_slack_ns.map_or("-".into(), |v| v.to_string()),
         );
     }
+}
+
+fn self_check(s: &mut String, r: &RunResult) {
     if !r.verdict.is_empty() {
         let _ = writeln!(
             s,
@@ -86,12 +130,19 @@ pub fn render(r: &RunResult) -> String {
             if r.verdict == "valid" { "measurement valid" } else { "NOT valid (see warning)" }
         );
     }
+}
+
+fn uncorrected(s: &mut String, r: &RunResult) {
     if let (Some(p50), Some(p99)) = (r.uncorrected_p50_us, r.uncorrected_p99_us) {
         let _ = writeln!(
             s,
             "  uncorrected  p50 {p50}  p99 {p99}  (from actual send time)"
         );
     }
+}
+
+/// The server's CPU and system calls per request.
+fn server_per_req(s: &mut String, r: &RunResult) {
     let completion = r
         .backend
         .parse::<Backend>()
@@ -121,6 +172,9 @@ pub fn render(r: &RunResult) -> String {
         opt(r.server_syscalls_per_req, 2),
         opt(r.server_ctx_switches_per_req, 3),
     );
+}
+
+fn io_uring(s: &mut String, r: &RunResult) {
     if let (Some(enters), Some(sqes)) = (r.server_enters_per_req, r.server_sqes_per_req) {
         let _ = writeln!(
             s,
@@ -128,6 +182,9 @@ pub fn render(r: &RunResult) -> String {
             opt(r.server_events_per_req, 2),
         );
     }
+}
+
+fn server(s: &mut String, r: &RunResult) {
     let _ = writeln!(
         s,
         "  server       {}% CPU · {} events/wait · {} events/req · {} slots scanned/wait · max RSS {} KiB{} · refused {}",
@@ -140,6 +197,9 @@ pub fn render(r: &RunResult) -> String {
             .map_or(String::new(), |v| format!(" ({v:.1} KiB per connection)")),
         r.server_refused.map_or("-".into(), |v| v.to_string()),
     );
+}
+
+fn load_hosts(s: &mut String, r: &RunResult) {
     if let Some(n) = r.load_hosts {
         let _ = writeln!(
             s,
@@ -149,12 +209,18 @@ pub fn render(r: &RunResult) -> String {
     } else if let Some(label) = &r.host_label {
         let _ = writeln!(s, "  load host    {label}");
     }
+}
+
+fn reactors(s: &mut String, r: &RunResult) {
     if let Some(spread) = &r.server_reactor_conns {
         let _ = writeln!(
             s,
             "  reactors     connections accepted per reactor {spread}"
         );
     }
+}
+
+fn client(s: &mut String, r: &RunResult) {
     let _ = writeln!(
         s,
         "  client       {:.0}% of its CPUs · {} CPU µs/req · steal {:.1}%",
@@ -162,6 +228,9 @@ pub fn render(r: &RunResult) -> String {
         opt(r.client_cpu_us_per_req, 2),
         r.steal_pct
     );
+}
+
+fn machine(s: &mut String, r: &RunResult) {
     if let Some(m) = r.machine_cpu_us_per_req {
         // A process's CPU time holds part of its peer's receive path on
         // loopback (softirq runs in the sender's context): the machine's
@@ -174,36 +243,44 @@ pub fn render(r: &RunResult) -> String {
             opt(r.server_core_softirq_us_per_req, 2),
         );
     }
-    if r.intervals > 0 {
-        let iqr = |m: Option<f64>, q: Option<f64>, prec: usize| match (m, q) {
-            (Some(m), Some(q)) => format!("{m:.prec$} (IQR {q:.prec$})"),
-            _ => "-".into(),
-        };
+}
+
+/// The per-interval medians, and their intervals when the run has them.
+fn intervals(s: &mut String, r: &RunResult) {
+    if r.intervals == 0 {
+        return;
+    }
+    let iqr = |m: Option<f64>, q: Option<f64>, prec: usize| match (m, q) {
+        (Some(m), Some(q)) => format!("{m:.prec$} (IQR {q:.prec$})"),
+        _ => "-".into(),
+    };
+    let _ = writeln!(
+        s,
+        "  intervals    {} × {} s, {} left out · medians: CPU {} µs/req · {} req/s · p99 {} µs · probe {} µs",
+        r.intervals,
+        r.interval_s,
+        r.intervals_excluded,
+        iqr(r.server_cpu_us_per_req_med, r.server_cpu_us_per_req_iqr, 2),
+        iqr(r.req_per_s_med, r.req_per_s_iqr, 0),
+        iqr(r.lat_p99_med_us, r.lat_p99_iqr_us, 0),
+        iqr(r.probe_us, r.probe_iqr_us, 1),
+    );
+    if let (Some(clo), Some(chi)) = (
+        r.server_cpu_us_per_req_med_lo,
+        r.server_cpu_us_per_req_med_hi,
+    ) {
         let _ = writeln!(
             s,
-            "  intervals    {} × {} s, {} left out · medians: CPU {} µs/req · {} req/s · p99 {} µs · probe {} µs",
-            r.intervals,
-            r.interval_s,
-            r.intervals_excluded,
-            iqr(r.server_cpu_us_per_req_med, r.server_cpu_us_per_req_iqr, 2),
-            iqr(r.req_per_s_med, r.req_per_s_iqr, 0),
-            iqr(r.lat_p99_med_us, r.lat_p99_iqr_us, 0),
-            iqr(r.probe_us, r.probe_iqr_us, 1),
+            "  95 % CI      of the medians (bootstrap over intervals): CPU {clo:.2}–{chi:.2} µs/req · {} req/s",
+            match (r.req_per_s_med_lo, r.req_per_s_med_hi) {
+                (Some(a), Some(b)) => format!("{a:.0}–{b:.0}"),
+                _ => "-".into(),
+            }
         );
-        if let (Some(clo), Some(chi)) = (
-            r.server_cpu_us_per_req_med_lo,
-            r.server_cpu_us_per_req_med_hi,
-        ) {
-            let _ = writeln!(
-                s,
-                "  95 % CI      of the medians (bootstrap over intervals): CPU {clo:.2}–{chi:.2} µs/req · {} req/s",
-                match (r.req_per_s_med_lo, r.req_per_s_med_hi) {
-                    (Some(a), Some(b)) => format!("{a:.0}–{b:.0}"),
-                    _ => "-".into(),
-                }
-            );
-        }
     }
+}
+
+fn errors(s: &mut String, r: &RunResult) {
     let _ =
         writeln!(
         s,
@@ -214,7 +291,7 @@ pub fn render(r: &RunResult) -> String {
         r.err_missing,
         r.err_closed_by_server,
         r.err_connect,
-        if chat {
+        if r.workload == Protocol::Chat {
             format!(", duplicated {}, reordered {}", r.err_duplicated, r.err_reordered)
         } else {
             String::new()
@@ -225,10 +302,12 @@ pub fn render(r: &RunResult) -> String {
             format!(": {}", r.connect_failure_causes)
         }
     );
+}
+
+fn warnings(s: &mut String, r: &RunResult) {
     for w in r.warnings.iter() {
         let _ = writeln!(s, "  warning: {w}");
     }
-    s
 }
 
 /// Several runs of one setting: each key figure as the geometric mean with
