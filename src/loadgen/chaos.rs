@@ -167,87 +167,11 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant, chat: bool) -> Ch
     let mut last = Instant::now();
     while Instant::now() < until {
         let tick_start = Instant::now();
-        for _ in 0..spec.resets {
-            k += 1;
-            if let Some(mut s) = connect(addr, &mut st) {
-                let _ = s.write_all(&garbage(k));
-                let _ = sys::set_linger_zero(&s);
-                st.resets += 1;
-            }
-        }
-        for _ in 0..spec.half_closers {
-            k += 1;
-            if let Some(mut s) = connect(addr, &mut st) {
-                let sent = garbage(k);
-                let ok = s.write_all(&sent).is_ok()
-                    && s.shutdown(std::net::Shutdown::Write).is_ok()
-                    && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok();
-                let mut back = Vec::new();
-                let got_eof = ok && s.read_to_end(&mut back).is_ok();
-                // Echo: exactly the bytes sent, then EOF. Chat: the half line is
-                // dropped; EOF must still come once the server owes nothing.
-                if got_eof && (chat || back == sent) {
-                    st.half_closes += 1;
-                } else {
-                    st.half_close_failures += 1;
-                }
-            }
-        }
+        k = one_shot_clients(addr, spec, chat, k, &mut st);
         if chat {
-            for _ in 0..spec.long_liners {
-                if let Some(mut s) = connect(addr, &mut st) {
-                    let mut back = Vec::new();
-                    let ok = s.write_all(&[b'z'; 5000]).is_ok()
-                        && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
-                        && s.read_to_end(&mut back).is_ok();
-                    if ok && back.ends_with(crate::server::LINE_TOO_LONG) {
-                        st.long_lines += 1;
-                    } else {
-                        st.long_line_failures += 1;
-                    }
-                }
-            }
-            for s in &mut garbage_conns {
-                k += 1;
-                let mut line = garbage(k);
-                line.push(b'\n');
-                if s.write_all(&line).is_ok() {
-                    st.garbage_lines += 1;
-                }
-                drain_nonblocking(s);
-            }
-            for _ in 0..spec.unterminated {
-                k += 1;
-                if let Some(mut s) = connect(addr, &mut st) {
-                    if s.write_all(&garbage(k)).is_ok() {
-                        st.unterminated += 1;
-                    }
-                }
-            }
+            k = chat_clients(addr, spec, &mut garbage_conns, k, &mut st);
         }
-        for s in &mut slow {
-            let _ = s.write(&flood);
-            let mut b = [0u8; 1];
-            if let Ok(n) = s.read(&mut b) {
-                st.slow_read_bytes += n as u64;
-            }
-        }
-        for s in &mut never {
-            while let Ok(n) = s.write(&flood) {
-                if n == 0 {
-                    break;
-                }
-                st.never_reader_bytes += n as u64;
-            }
-        }
-        for s in &mut loris {
-            if s.write(b"x").is_ok() {
-                st.slowloris_bytes += 1;
-            }
-            if chat {
-                drain_nonblocking(s);
-            }
-        }
+        feed_persistent(&mut slow, &mut never, &mut loris, &flood, chat, &mut st);
         let now = Instant::now();
         drop_budget += spec.connect_drops_per_s * now.duration_since(last).as_secs_f64();
         last = now;
@@ -270,6 +194,121 @@ pub fn run(addr: SocketAddr, spec: &ChaosSpec, until: Instant, chat: bool) -> Ch
         let _ = sys::set_linger_zero(&s);
     }
     st
+}
+
+/// This tick's one-shot clients: resetters (garbage, then RST) and half-closers
+/// (send, FIN, expect the echo and EOF). Returns the message counter.
+fn one_shot_clients(
+    addr: SocketAddr,
+    spec: &ChaosSpec,
+    chat: bool,
+    mut k: u64,
+    st: &mut ChaosStats,
+) -> u64 {
+    for _ in 0..spec.resets {
+        k += 1;
+        if let Some(mut s) = connect(addr, st) {
+            let _ = s.write_all(&garbage(k));
+            let _ = sys::set_linger_zero(&s);
+            st.resets += 1;
+        }
+    }
+    for _ in 0..spec.half_closers {
+        k += 1;
+        if let Some(mut s) = connect(addr, st) {
+            let sent = garbage(k);
+            let ok = s.write_all(&sent).is_ok()
+                && s.shutdown(std::net::Shutdown::Write).is_ok()
+                && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok();
+            let mut back = Vec::new();
+            let got_eof = ok && s.read_to_end(&mut back).is_ok();
+            // Echo: exactly the bytes sent, then EOF. Chat: the half line is
+            // dropped; EOF must still come once the server owes nothing.
+            if got_eof && (chat || back == sent) {
+                st.half_closes += 1;
+            } else {
+                st.half_close_failures += 1;
+            }
+        }
+    }
+    k
+}
+
+/// This tick's chat-only clients: long lines (expect the error line),
+/// garbage lines on the kept connections, unterminated lines.
+fn chat_clients(
+    addr: SocketAddr,
+    spec: &ChaosSpec,
+    garbage_conns: &mut [TcpStream],
+    mut k: u64,
+    st: &mut ChaosStats,
+) -> u64 {
+    for _ in 0..spec.long_liners {
+        if let Some(mut s) = connect(addr, st) {
+            let mut back = Vec::new();
+            let ok = s.write_all(&[b'z'; 5000]).is_ok()
+                && s.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+                && s.read_to_end(&mut back).is_ok();
+            if ok && back.ends_with(crate::server::LINE_TOO_LONG) {
+                st.long_lines += 1;
+            } else {
+                st.long_line_failures += 1;
+            }
+        }
+    }
+    for s in garbage_conns.iter_mut() {
+        k += 1;
+        let mut line = garbage(k);
+        line.push(b'\n');
+        if s.write_all(&line).is_ok() {
+            st.garbage_lines += 1;
+        }
+        drain_nonblocking(s);
+    }
+    for _ in 0..spec.unterminated {
+        k += 1;
+        if let Some(mut s) = connect(addr, st) {
+            if s.write_all(&garbage(k)).is_ok() {
+                st.unterminated += 1;
+            }
+        }
+    }
+    k
+}
+
+/// This tick's writes on the persistent connections: slow readers read a
+/// byte, never-readers fill their windows, slowloris sends one byte.
+fn feed_persistent(
+    slow: &mut [TcpStream],
+    never: &mut [TcpStream],
+    loris: &mut [TcpStream],
+    flood: &[u8],
+    chat: bool,
+    st: &mut ChaosStats,
+) {
+    for s in slow.iter_mut() {
+        let _ = s.write(flood);
+        let mut b = [0u8; 1];
+        if let Ok(n) = s.read(&mut b) {
+            st.slow_read_bytes += n as u64;
+        }
+    }
+    for s in never.iter_mut() {
+        while let Ok(n) = s.write(flood) {
+            if n == 0 {
+                break;
+            }
+            st.never_reader_bytes += n as u64;
+        }
+    }
+    for s in loris.iter_mut() {
+        if s.write(b"x").is_ok() {
+            st.slowloris_bytes += 1;
+        }
+        if chat {
+            drain_nonblocking(s);
+        }
+    }
 }
 
 /// After a chaos run: does the server still answer a fresh connection?

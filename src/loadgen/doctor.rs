@@ -97,11 +97,19 @@ fn cpu_list(s: &str) -> Vec<usize> {
 /// Run every check. `server_cpu` / `client_cpus` are the placement a run
 /// would use; sampling steal and busy processes takes `sample`.
 pub fn diagnose(server_cpu: usize, client_cpus: &[usize], sample: Duration) -> Vec<Finding> {
-    let mut out = Vec::new();
     let chosen: Vec<usize> = std::iter::once(server_cpu)
         .chain(client_cpus.iter().copied())
         .collect();
+    let mut out = clock_findings(&chosen);
+    out.extend(sampled_findings(&chosen, sample));
+    out.extend(placement_findings(server_cpu, client_cpus));
+    out.extend(limit_findings());
+    out
+}
 
+/// The clock of the chosen CPUs: frequency governor and boost.
+fn clock_findings(chosen: &[usize]) -> Vec<Finding> {
+    let mut out = Vec::new();
     // Frequency governor of the chosen CPUs.
     let governors: BTreeMap<usize, String> = chosen
         .iter()
@@ -148,6 +156,12 @@ pub fn diagnose(server_cpu: usize, client_cpus: &[usize], sample: Duration) -> V
         Some(false) => finding("cpu-boost", Status::Ok, "off"),
     });
 
+    out
+}
+
+/// What runs beside us, sampled over `sample`: steal, busy processes.
+fn sampled_findings(chosen: &[usize], sample: Duration) -> Vec<Finding> {
+    let mut out = Vec::new();
     // Steal and busy processes, sampled over the same interval.
     let before = CpuTimes::read();
     let procs_before = process_times();
@@ -170,13 +184,14 @@ pub fn diagnose(server_cpu: usize, client_cpus: &[usize], sample: Duration) -> V
             format!("{steal:.1} % over {elapsed:.1} s"),
         )
     });
-    out.push(busy_processes(
-        &procs_before,
-        &procs_after,
-        &chosen,
-        elapsed,
-    ));
+    out.push(busy_processes(&procs_before, &procs_after, chosen, elapsed));
 
+    out
+}
+
+/// Where the server and the client run: SMT siblings, isolation, IRQs.
+fn placement_findings(server_cpu: usize, client_cpus: &[usize]) -> Vec<Finding> {
+    let mut out = Vec::new();
     // SMT: the server and a client CPU on one physical core share its units.
     let siblings = read(&format!(
         "/sys/devices/system/cpu/cpu{server_cpu}/topology/thread_siblings_list"
@@ -239,6 +254,12 @@ pub fn diagnose(server_cpu: usize, client_cpus: &[usize], sample: Duration) -> V
         ),
     });
 
+    out
+}
+
+/// The system's limits: huge pages, descriptors, listen backlog, ports.
+fn limit_findings() -> Vec<Finding> {
+    let mut out = Vec::new();
     // Transparent huge pages: compaction stalls show up as latency spikes.
     out.push(
         match read("/sys/kernel/mm/transparent_hugepage/enabled") {

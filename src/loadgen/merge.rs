@@ -61,128 +61,18 @@ pub fn merge(hosts: &[(PathBuf, FullResult)]) -> Result<(FullResult, Histogram<u
     if hosts.len() < 2 {
         bail!("merging needs the results of two or more load hosts");
     }
-    // One host given twice would count its requests twice.
-    for (i, (pa, fa)) in hosts.iter().enumerate() {
-        for (pb, fb) in &hosts[..i] {
-            let same_label =
-                fa.result.host_label.is_some() && fa.result.host_label == fb.result.host_label;
-            if pa == pb || same_label {
-                bail!(
-                    "{} and {} are the same host ({}): give each host's result once, each \
-                     host its own --host-label",
-                    pb.display(),
-                    pa.display(),
-                    name(&fa.result, pa)
-                );
-            }
-        }
-    }
-    let mut merged_h: Option<Histogram<u64>> = None;
-    let mut windows = Vec::new();
-    for (path, f) in hosts {
-        let who = name(&f.result, path);
-        let text = f.histogram.as_deref().with_context(|| {
-            format!("{who}: the result has no histogram (written by an older loadgen?)")
-        })?;
-        let h = decode_histogram(text).with_context(|| who.clone())?;
-        match &mut merged_h {
-            None => merged_h = Some(h),
-            Some(m) => m
-                .add(&h)
-                .map_err(|e| anyhow::anyhow!("{who}: adding its histogram: {e:?}"))?,
-        }
-        let (Some(a), Some(b)) = (f.result.window_start_unix, f.result.window_end_unix) else {
-            bail!("{who}: the result has no window times (written by an older loadgen?)");
-        };
-        windows.push((who, a, b));
-    }
-    let start = windows.iter().map(|w| w.1).fold(f64::MIN, f64::max);
-    let end = windows.iter().map(|w| w.2).fold(f64::MAX, f64::min);
-    if end <= start {
-        let list: Vec<String> = windows
-            .iter()
-            .map(|(w, a, b)| format!("{w} {}–{}", fmt_unix(*a), fmt_unix(*b)))
-            .collect();
-        bail!(
-            "the measured windows do not overlap ({}): run every host with the same --start-at, \
-             and check that their clocks agree",
-            list.join(", ")
-        );
-    }
-    let longest = windows.iter().map(|w| w.2 - w.1).fold(0.0, f64::max);
-    let mut warnings = Vec::new();
-    if end - start < 0.9 * longest {
-        warnings.push(format!(
-            "the hosts' windows overlap for {:.2} s of {:.2} s: their clocks or start times differ",
-            end - start,
-            longest
-        ));
-    }
-
+    check_distinct(hosts)?;
+    let (h, windows) = merged_histogram(hosts)?;
+    let (start, end, mut warnings) = common_window(&windows)?;
     let server = server_span(hosts)?;
-    let h = merged_h.expect("two or more hosts");
     let rows: Vec<&RunResult> = hosts.iter().map(|(_, f)| &f.result).collect();
     let mut r = rows[0].clone();
-    let sum = |f: &dyn Fn(&RunResult) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
-    r.requests = sum(&|r| r.requests);
-    r.errors = sum(&|r| r.errors);
-    r.err_corrupt = sum(&|r| r.err_corrupt);
-    r.err_late = sum(&|r| r.err_late);
-    r.err_missing = sum(&|r| r.err_missing);
-    r.err_closed_by_server = sum(&|r| r.err_closed_by_server);
-    r.err_connect = sum(&|r| r.err_connect);
-    r.err_duplicated = sum(&|r| r.err_duplicated);
-    r.err_reordered = sum(&|r| r.err_reordered);
-    r.connected = rows.iter().map(|r| r.connected).sum();
-    r.connected_idle = rows.iter().map(|r| r.connected_idle).sum();
-    r.conns = rows.iter().map(|r| r.conns).sum();
-    r.idle = rows.iter().map(|r| r.idle).sum();
-    r.req_per_s = rows.iter().map(|r| r.req_per_s).sum();
-    let sum_opt =
-        |f: &dyn Fn(&RunResult) -> Option<u64>| rows.iter().map(|r| f(r)).sum::<Option<u64>>();
-    r.unsent = sum_opt(&|r| r.unsent);
-    r.lines_sent = sum_opt(&|r| r.lines_sent);
-    r.foreign_lines = sum_opt(&|r| r.foreign_lines);
-    r.target_rate = rows.iter().map(|r| r.target_rate).sum::<Option<f64>>();
+    sum_counts(&mut r, &rows);
     r.rate_not_met = r.target_rate.map(|t| r.req_per_s < 0.95 * t);
-    // Each host's own (in `hosts`), not a property of the sum.
-    r.uncorrected_p50_us = None;
-    r.uncorrected_p99_us = None;
-    r.send_rate = None;
-    r.send_lag_p50_us = None;
-    r.send_lag_p99_us = None;
-    r.send_fit_d = None;
-    r.send_fit_p = None;
-    r.lat_autocorr = None;
-    r.lat_stride = None;
-    r.lat_independent_n = None;
-    r.needed_s = None;
-    r.p99_ci_lo_us = None;
-    r.p99_ci_hi_us = None;
-    r.verdict = String::new();
-    r.req_per_s_med_lo = None;
-    r.req_per_s_med_hi = None;
-    r.server_cpu_us_per_req_med_lo = None;
-    r.server_cpu_us_per_req_med_hi = None;
-    r.probe_us = None;
-    r.probe_iqr_us = None;
+    clear_per_host(&mut r);
     r.mb_per_s = rows.iter().map(|r| r.mb_per_s).sum();
     r.measured_s = end - start;
-    let q = |p: f64| {
-        if h.is_empty() {
-            0
-        } else {
-            h.value_at_quantile(p)
-        }
-    };
-    r.lat_min_us = if h.is_empty() { 0 } else { h.min() };
-    r.lat_mean_us = if h.is_empty() { 0.0 } else { h.mean() };
-    r.lat_p50_us = q(0.5);
-    r.lat_p90_us = q(0.9);
-    r.lat_p99_us = q(0.99);
-    r.lat_p999_us = q(0.999);
-    r.lat_p9999_us = q(0.9999);
-    r.lat_max_us = if h.is_empty() { 0 } else { h.max() };
+    crate::loadgen::result::apply_latency(&mut r, &h);
     // Client: CPU per request over all hosts, the busiest host's share.
     let client_us: f64 = rows
         .iter()
@@ -191,18 +81,6 @@ pub fn merge(hosts: &[(PathBuf, FullResult)]) -> Result<(FullResult, Histogram<u
     r.client_cpu_us_per_req = (r.requests > 0).then(|| client_us / r.requests as f64);
     r.client_cpu_pct = rows.iter().map(|r| r.client_cpu_pct).fold(0.0, f64::max);
     r.steal_pct = rows.iter().map(|r| r.steal_pct).fold(0.0, f64::max);
-    // Per-interval and self-check figures are each host's own (in `hosts`).
-    r.intervals = 0;
-    r.intervals_excluded = 0;
-    r.intervals_client_limited = 0;
-    r.req_per_s_med = None;
-    r.req_per_s_iqr = None;
-    r.lat_p99_med_us = None;
-    r.lat_p99_iqr_us = None;
-    r.server_cpu_us_per_req_med = None;
-    r.server_cpu_us_per_req_iqr = None;
-    r.server_syscalls_per_req_med = None;
-    r.server_syscalls_kernel_per_req = None;
     r.host_label = Some(
         windows
             .iter()
@@ -310,4 +188,141 @@ pub fn run(a: &MergeArgs) -> Result<RunResult> {
         crate::report::hgrm::write_file(p, &h)?;
     }
     Ok(full.result)
+}
+
+/// A host's name and its measured window (Unix seconds).
+type HostWindow = (String, f64, f64);
+
+/// One host given twice would count its requests twice.
+fn check_distinct(hosts: &[(PathBuf, FullResult)]) -> Result<()> {
+    for (i, (pa, fa)) in hosts.iter().enumerate() {
+        for (pb, fb) in &hosts[..i] {
+            let same_label =
+                fa.result.host_label.is_some() && fa.result.host_label == fb.result.host_label;
+            if pa == pb || same_label {
+                bail!(
+                    "{} and {} are the same host ({}): give each host's result once, each \
+                     host its own --host-label",
+                    pb.display(),
+                    pa.display(),
+                    name(&fa.result, pa)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The hosts' latency histograms added into one, and each host's window.
+fn merged_histogram(hosts: &[(PathBuf, FullResult)]) -> Result<(Histogram<u64>, Vec<HostWindow>)> {
+    let mut merged_h: Option<Histogram<u64>> = None;
+    let mut windows = Vec::new();
+    for (path, f) in hosts {
+        let who = name(&f.result, path);
+        let text = f.histogram.as_deref().with_context(|| {
+            format!("{who}: the result has no histogram (written by an older loadgen?)")
+        })?;
+        let h = decode_histogram(text).with_context(|| who.clone())?;
+        match &mut merged_h {
+            None => merged_h = Some(h),
+            Some(m) => m
+                .add(&h)
+                .map_err(|e| anyhow::anyhow!("{who}: adding its histogram: {e:?}"))?,
+        }
+        let (Some(a), Some(b)) = (f.result.window_start_unix, f.result.window_end_unix) else {
+            bail!("{who}: the result has no window times (written by an older loadgen?)");
+        };
+        windows.push((who, a, b));
+    }
+    Ok((merged_h.expect("two or more hosts"), windows))
+}
+
+/// The span every host measured in, and a warning when it is much shorter
+/// than the longest host's window.
+fn common_window(windows: &[HostWindow]) -> Result<(f64, f64, Vec<String>)> {
+    let start = windows.iter().map(|w| w.1).fold(f64::MIN, f64::max);
+    let end = windows.iter().map(|w| w.2).fold(f64::MAX, f64::min);
+    if end <= start {
+        let list: Vec<String> = windows
+            .iter()
+            .map(|(w, a, b)| format!("{w} {}–{}", fmt_unix(*a), fmt_unix(*b)))
+            .collect();
+        bail!(
+            "the measured windows do not overlap ({}): run every host with the same --start-at, \
+             and check that their clocks agree",
+            list.join(", ")
+        );
+    }
+    let longest = windows.iter().map(|w| w.2 - w.1).fold(0.0, f64::max);
+    let mut warnings = Vec::new();
+    if end - start < 0.9 * longest {
+        warnings.push(format!(
+            "the hosts' windows overlap for {:.2} s of {:.2} s: their clocks or start times differ",
+            end - start,
+            longest
+        ));
+    }
+
+    Ok((start, end, warnings))
+}
+
+/// Counts add up over the hosts.
+fn sum_counts(r: &mut RunResult, rows: &[&RunResult]) {
+    let sum = |f: &dyn Fn(&RunResult) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+    r.requests = sum(&|r| r.requests);
+    r.errors = sum(&|r| r.errors);
+    r.err_corrupt = sum(&|r| r.err_corrupt);
+    r.err_late = sum(&|r| r.err_late);
+    r.err_missing = sum(&|r| r.err_missing);
+    r.err_closed_by_server = sum(&|r| r.err_closed_by_server);
+    r.err_connect = sum(&|r| r.err_connect);
+    r.err_duplicated = sum(&|r| r.err_duplicated);
+    r.err_reordered = sum(&|r| r.err_reordered);
+    r.connected = rows.iter().map(|r| r.connected).sum();
+    r.connected_idle = rows.iter().map(|r| r.connected_idle).sum();
+    r.conns = rows.iter().map(|r| r.conns).sum();
+    r.idle = rows.iter().map(|r| r.idle).sum();
+    r.req_per_s = rows.iter().map(|r| r.req_per_s).sum();
+    let sum_opt =
+        |f: &dyn Fn(&RunResult) -> Option<u64>| rows.iter().map(|r| f(r)).sum::<Option<u64>>();
+    r.unsent = sum_opt(&|r| r.unsent);
+    r.lines_sent = sum_opt(&|r| r.lines_sent);
+    r.foreign_lines = sum_opt(&|r| r.foreign_lines);
+    r.target_rate = rows.iter().map(|r| r.target_rate).sum::<Option<f64>>();
+}
+
+/// Figures that are each host's own (kept in `hosts`), not a property of
+/// the sum: self-check, per-interval medians, uncorrected percentiles.
+fn clear_per_host(r: &mut RunResult) {
+    r.uncorrected_p50_us = None;
+    r.uncorrected_p99_us = None;
+    r.send_rate = None;
+    r.send_lag_p50_us = None;
+    r.send_lag_p99_us = None;
+    r.send_fit_d = None;
+    r.send_fit_p = None;
+    r.lat_autocorr = None;
+    r.lat_stride = None;
+    r.lat_independent_n = None;
+    r.needed_s = None;
+    r.p99_ci_lo_us = None;
+    r.p99_ci_hi_us = None;
+    r.verdict = String::new();
+    r.req_per_s_med_lo = None;
+    r.req_per_s_med_hi = None;
+    r.server_cpu_us_per_req_med_lo = None;
+    r.server_cpu_us_per_req_med_hi = None;
+    r.probe_us = None;
+    r.probe_iqr_us = None;
+    r.intervals = 0;
+    r.intervals_excluded = 0;
+    r.intervals_client_limited = 0;
+    r.req_per_s_med = None;
+    r.req_per_s_iqr = None;
+    r.lat_p99_med_us = None;
+    r.lat_p99_iqr_us = None;
+    r.server_cpu_us_per_req_med = None;
+    r.server_cpu_us_per_req_iqr = None;
+    r.server_syscalls_per_req_med = None;
+    r.server_syscalls_kernel_per_req = None;
 }

@@ -110,15 +110,7 @@ pub fn run(args: &RunArgs, exe: &Path, progress: &mut dyn Progress) -> Result<Ru
             server_kernel_syscalls: window.kernel_syscalls,
             wall: window.wall,
             client_cpu_us: window.client_cpu_us,
-            client_cpu_count: placement
-                .client_cpus
-                .as_ref()
-                .map_or_else(
-                    || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    Vec::len,
-                )
-                .min(threads)
-                .max(1),
+            client_cpu_count: client_cpu_count(placement.client_cpus.as_deref(), threads),
             steal_pct: window.steal_pct,
             busy: window.busy,
             samples: window.samples,
@@ -308,6 +300,17 @@ fn stop_server(
     } else {
         None
     })
+}
+
+/// CPUs the client's workers ran on: its pinned CPUs, else all, at most one per worker.
+fn client_cpu_count(client_cpus: Option<&[usize]>, threads: usize) -> usize {
+    client_cpus
+        .map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            <[usize]>::len,
+        )
+        .min(threads)
+        .max(1)
 }
 
 fn join_workers(

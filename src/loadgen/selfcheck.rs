@@ -151,25 +151,43 @@ pub fn check(
         ));
     }
     if arrivals == Arrivals::Poisson && samples.gaps.len() >= MIN_GAPS {
-        let step = samples.gaps.len().div_ceil(FIT_GAPS);
-        let gaps: Vec<f64> = samples.gaps.iter().step_by(step).copied().collect();
-        let (d, p) = stats::ks_test(&gaps, |x| 1.0 - (-x).exp());
-        c.fit = Some((d, p));
-        if p < FIT_ALPHA {
-            let gaps_late = c.lag_p50_us as f64 * 1e-6 * target_rate / conns.max(1) as f64;
-            c.failures.push(format!(
-                "send gaps are not the intended exponential (KS D = {d:.3}, p = {p:.1e}; sends \
-                 left a median {} µs late, {} a connection's mean gap): the sends departed \
-                 from the schedule — quantised to the client's loop turns, clumped, or behind it",
-                c.lag_p50_us,
-                if gaps_late < 10.0 {
-                    format!("{:.0} % of", 100.0 * gaps_late)
-                } else {
-                    format!("{gaps_late:.0e} times")
-                }
-            ));
-        }
+        check_fit(&mut c, samples, target_rate, conns);
     }
+    check_independence(&mut c, samples, latency, target_ci, measured_s);
+    c
+}
+
+/// Poisson arrivals: do the window's send gaps fit the intended exponential?
+fn check_fit(c: &mut SelfCheck, samples: &CheckSamples, target_rate: f64, conns: usize) {
+    let step = samples.gaps.len().div_ceil(FIT_GAPS);
+    let gaps: Vec<f64> = samples.gaps.iter().step_by(step).copied().collect();
+    let (d, p) = stats::ks_test(&gaps, |x| 1.0 - (-x).exp());
+    c.fit = Some((d, p));
+    if p < FIT_ALPHA {
+        let gaps_late = c.lag_p50_us as f64 * 1e-6 * target_rate / conns.max(1) as f64;
+        c.failures.push(format!(
+            "send gaps are not the intended exponential (KS D = {d:.3}, p = {p:.1e}; sends \
+             left a median {} µs late, {} a connection's mean gap): the sends departed \
+             from the schedule — quantised to the client's loop turns, clumped, or behind it",
+            c.lag_p50_us,
+            if gaps_late < 10.0 {
+                format!("{:.0} % of", 100.0 * gaps_late)
+            } else {
+                format!("{gaps_late:.0e} times")
+            }
+        ));
+    }
+}
+
+/// The latency series' independence, and p99's interval from the
+/// independent subsample: converged, or how long the run would have to be.
+fn check_independence(
+    c: &mut SelfCheck,
+    samples: &CheckSamples,
+    latency: &Histogram<u64>,
+    target_ci: f64,
+    measured_s: f64,
+) {
     let series: Vec<Vec<f64>> = samples.latencies.iter().map(|t| t.values.clone()).collect();
     if let Some(dense) = independence::choose_stride(&series) {
         // Stride 1 of the kept series (every sample, unless a series was thinned).
@@ -230,7 +248,6 @@ pub fn check(
             independence::MIN_SAMPLES
         ));
     }
-    c
 }
 
 #[cfg(test)]
