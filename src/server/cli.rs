@@ -246,6 +246,30 @@ impl ServerArgs {
     /// print the protocol lines on stdout: `listening on ADDR backend=NAME` once
     /// ready, one JSON snapshot per SIGUSR1, and the final snapshot on exit.
     pub fn run(&self) -> anyhow::Result<Snapshot> {
+        self.check_combinations()?;
+        self.check_machine()?;
+        self.apply_process_settings()?;
+        let backend = self.backend;
+        self.check_server_cpus()?;
+        let plan = self.plan();
+        let mut cfg = self.config();
+        // --control reads the counters page: the one asked for, or one of its own.
+        let control = self.control_server(&mut cfg)?;
+        let snapshot = super::serve::serve(
+            backend,
+            self.addr,
+            cfg,
+            plan.as_ref(),
+            |addr| announce(addr, backend, control),
+            |snap| println!("{}", snap.clone().stamped().to_json_line()),
+        )?;
+        let snapshot = snapshot.stamped();
+        println!("{}", snapshot.to_json_line());
+        Ok(snapshot)
+    }
+
+    /// Refuse settings that contradict each other, before anything is changed.
+    fn check_combinations(&self) -> anyhow::Result<()> {
         let longest = self.max_line + 1 + super::rules::LINE_TOO_LONG.len();
         if self.protocol == Protocol::Chat && self.max_pending < longest {
             anyhow::bail!(
@@ -270,6 +294,11 @@ impl ServerArgs {
                 self.backend
             );
         }
+        Ok(())
+    }
+
+    /// Refuse a descriptor limit or a CPU this process cannot have.
+    fn check_machine(&self) -> anyhow::Result<()> {
         let (_, hard) = sys::nofile_limit().context("reading RLIMIT_NOFILE")?;
         if let Some(n) = self.nofile_limit.filter(|&n| n > hard) {
             anyhow::bail!(
@@ -285,6 +314,11 @@ impl ServerArgs {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Set the descriptor limit and pin the process to `--cpu`.
+    fn apply_process_settings(&self) -> anyhow::Result<()> {
         match self.nofile_limit {
             Some(n) => sys::set_nofile_soft_limit(n),
             None => sys::raise_nofile_limit(),
@@ -293,7 +327,11 @@ impl ServerArgs {
         if let Some(cpu) = self.cpu {
             sys::pin_to_cpu(cpu).with_context(|| format!("pinning to CPU {cpu}"))?;
         }
-        let backend = self.backend;
+        Ok(())
+    }
+
+    /// Refuse `--server-cpus` naming a CPU this process may not use.
+    fn check_server_cpus(&self) -> anyhow::Result<()> {
         if let Some(cpus) = &self.server_cpus {
             let allowed = sys::allowed_cpus().context("reading the CPU affinity mask")?;
             if let Some(bad) = cpus.0.iter().find(|c| !allowed.contains(c)) {
@@ -302,65 +340,67 @@ impl ServerArgs {
                 );
             }
         }
-        let plan = self
-            .reactors
+        Ok(())
+    }
+
+    /// The reactors asked for, if more than one.
+    fn plan(&self) -> Option<super::reactors::Plan> {
+        self.reactors
             .filter(|&n| n > 1)
             .map(|reactors| super::reactors::Plan {
                 reactors,
                 accept: self.accept.unwrap_or_default(),
                 cpus: self.server_cpus.as_ref().map(|c| c.0.clone()),
-            });
-        let mut cfg = self.config();
-        // --control reads the counters page: the one asked for, or one of its own.
-        let mut control = match self.control {
-            Some(addr) => {
-                let listener = std::net::TcpListener::bind(addr)
-                    .with_context(|| format!("--control: cannot listen on {addr}"))?;
-                if let Some(w) = super::remote::exposure_warning(addr) {
-                    eprintln!("muxserver: warning: {w}");
-                }
-                let own = cfg.stats_page.is_none();
-                let page = match cfg.stats_page.clone() {
-                    Some(p) => p,
-                    // Its own page in a private directory (0700, a random name):
-                    // nothing another user can plant or redirect.
-                    None => crate::sys::private_dir(&std::env::temp_dir(), "muxserver-")
-                        .context("--control: making a private directory for the counters page")?
-                        .join("counters.page"),
-                };
-                cfg.stats_page = Some(page.clone());
-                Some((listener, page, own))
-            }
-            None => None,
+            })
+    }
+
+    /// `--control`: its listener and the counters page it reads (the one
+    /// asked for, or one of its own, then set in `cfg`).
+    fn control_server(&self, cfg: &mut Config) -> anyhow::Result<Option<ControlServer>> {
+        let Some(addr) = self.control else {
+            return Ok(None);
         };
-        let snapshot = super::serve::serve(
-            backend,
-            self.addr,
-            cfg,
-            plan.as_ref(),
-            |addr| match control.take() {
-                Some((listener, page, own)) => {
-                    let at = listener
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default();
-                    match super::remote::spawn(listener, page, own, backend) {
-                        Ok(()) => println!("listening on {addr} backend={backend} control={at}"),
-                        Err(e) => {
-                            // Before the readiness line: nobody relies on the server yet.
-                            eprintln!(
-                                "muxserver: error: --control: reading the counters page: {e}"
-                            );
-                            std::process::exit(1);
-                        }
-                    }
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("--control: cannot listen on {addr}"))?;
+        if let Some(w) = super::remote::exposure_warning(addr) {
+            eprintln!("muxserver: warning: {w}");
+        }
+        let own = cfg.stats_page.is_none();
+        let page = match cfg.stats_page.clone() {
+            Some(p) => p,
+            // Its own page in a private directory (0700, a random name):
+            // nothing another user can plant or redirect.
+            None => crate::sys::private_dir(&std::env::temp_dir(), "muxserver-")
+                .context("--control: making a private directory for the counters page")?
+                .join("counters.page"),
+        };
+        cfg.stats_page = Some(page.clone());
+        Ok(Some((listener, page, own)))
+    }
+}
+
+/// `--control`'s listener, the counters page it answers from, and whether
+/// that page is its own (made for it, not asked for with `--stats-page`).
+type ControlServer = (std::net::TcpListener, std::path::PathBuf, bool);
+
+/// The readiness line, once the server accepts connections; with `--control`,
+/// its thread is started first and its address is on the line too.
+fn announce(addr: SocketAddr, backend: Backend, control: Option<ControlServer>) {
+    match control {
+        Some((listener, page, own)) => {
+            let at = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            match super::remote::spawn(listener, page, own, backend) {
+                Ok(()) => println!("listening on {addr} backend={backend} control={at}"),
+                Err(e) => {
+                    // Before the readiness line: nobody relies on the server yet.
+                    eprintln!("muxserver: error: --control: reading the counters page: {e}");
+                    std::process::exit(1);
                 }
-                None => println!("listening on {addr} backend={backend}"),
-            },
-            |snap| println!("{}", snap.clone().stamped().to_json_line()),
-        )?;
-        let snapshot = snapshot.stamped();
-        println!("{}", snapshot.to_json_line());
-        Ok(snapshot)
+            }
+        }
+        None => println!("listening on {addr} backend={backend}"),
     }
 }

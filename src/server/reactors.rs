@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -150,24 +151,7 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
     mut on_snapshot: impl FnMut(&Snapshot),
 ) -> anyhow::Result<Snapshot> {
-    if backend.model() != crate::backend::Model::Readiness {
-        anyhow::bail!("--reactors is for the readiness backends (select, poll, epoll-lt, epoll-et, uring-poll), not {backend}");
-    }
-    if plan.accept == AcceptMode::Exclusive
-        && !matches!(backend, Backend::EpollLt | Backend::EpollEt)
-    {
-        anyhow::bail!("--accept exclusive needs EPOLLEXCLUSIVE: an epoll backend, not {backend}");
-    }
-    if cfg.max_conns != usize::MAX {
-        anyhow::bail!(
-            "--max-conns with --reactors: each reactor would apply it to its own connections"
-        );
-    }
-    if cfg.protocol == Protocol::Chat {
-        anyhow::bail!(
-            "--reactors serves echo only: chat needs one room, and each reactor would hold its own"
-        );
-    }
+    check(backend, &cfg, plan)?;
     sys::ignore_sigpipe().context("ignoring SIGPIPE")?;
     let listeners = listeners(addr, plan, backlog)?;
     let local = listeners[0].local_addr()?;
@@ -186,15 +170,73 @@ pub fn serve(
         accept_exclusive: plan.accept == AcceptMode::Exclusive,
         ..cfg
     };
+    let (mut running, ready_rx) = start(backend, listeners, &reactor_cfg, plan)?;
+    wait_ready(&mut running, &ready_rx)?;
+    on_ready(local);
+    supervise(
+        &mut control,
+        page.as_ref(),
+        backend,
+        &running,
+        &mut on_snapshot,
+    )?;
+    stop_all(&mut running.stops);
+    join_all(backend, running.handles)
+}
+
+/// Refuse what `--reactors` cannot serve, before anything is set up.
+fn check(backend: Backend, cfg: &Config, plan: &Plan) -> anyhow::Result<()> {
+    if backend.model() != crate::backend::Model::Readiness {
+        anyhow::bail!("--reactors is for the readiness backends (select, poll, epoll-lt, epoll-et, uring-poll), not {backend}");
+    }
+    if plan.accept == AcceptMode::Exclusive
+        && !matches!(backend, Backend::EpollLt | Backend::EpollEt)
+    {
+        anyhow::bail!("--accept exclusive needs EPOLLEXCLUSIVE: an epoll backend, not {backend}");
+    }
+    if cfg.max_conns != usize::MAX {
+        anyhow::bail!(
+            "--max-conns with --reactors: each reactor would apply it to its own connections"
+        );
+    }
+    if cfg.protocol == Protocol::Chat {
+        anyhow::bail!(
+            "--reactors serves echo only: chat needs one room, and each reactor would hold its own"
+        );
+    }
+    Ok(())
+}
+
+/// The reactor threads, as the calling thread holds them.
+struct Running {
+    /// Each reactor's control pipe (write end).
+    stops: Vec<File>,
+    /// Where each reactor publishes its counters.
+    slots: Vec<Arc<Slot>>,
+    handles: Vec<JoinHandle<io::Result<Snapshot>>>,
+}
+
+/// A reactor's word that it serves (or why it cannot).
+type Ready = std::sync::mpsc::Receiver<io::Result<()>>;
+
+/// Start one reactor thread per listener, reactor `i` pinned to its CPU.
+fn start(
+    backend: Backend,
+    listeners: Vec<TcpListener>,
+    reactor_cfg: &Config,
+    plan: &Plan,
+) -> io::Result<(Running, Ready)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
-    let mut stops = Vec::new();
-    let mut slots = Vec::new();
-    let mut handles = Vec::new();
+    let mut running = Running {
+        stops: Vec::new(),
+        slots: Vec::new(),
+        handles: Vec::new(),
+    };
     for (i, listener) in listeners.into_iter().enumerate() {
         let (ctl_read, ctl_write) = sys::pipe()?;
-        stops.push(ctl_write);
+        running.stops.push(ctl_write);
         let slot = Arc::new(Slot::new());
-        slots.push(Arc::clone(&slot));
+        running.slots.push(Arc::clone(&slot));
         let cfg = reactor_cfg.clone();
         let cpu = plan.cpus.as_ref().map(|c| c[i % c.len()]);
         let ready = ready_tx.clone();
@@ -216,21 +258,41 @@ pub fn serve(
                 }
                 started
             })?;
-        handles.push(handle);
+        running.handles.push(handle);
     }
     drop(ready_tx);
-    for _ in 0..handles.len() {
+    Ok((running, ready_rx))
+}
+
+/// Wait until every reactor serves; if one cannot, stop the others.
+fn wait_ready(running: &mut Running, ready_rx: &Ready) -> anyhow::Result<()> {
+    for _ in 0..running.handles.len() {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                stop_all(&mut stops);
+                stop_all(&mut running.stops);
                 return Err(e).context("starting a reactor");
             }
             Err(_) => anyhow::bail!("a reactor thread ended before it was ready"),
         }
     }
-    on_ready(local);
-    let load = |slots: &[Arc<Slot>]| slots.iter().map(|s| s.load()).collect::<Vec<_>>();
+    Ok(())
+}
+
+/// Every reactor's counters as last published.
+fn load(slots: &[Arc<Slot>]) -> Vec<(Counters, MuxStats)> {
+    slots.iter().map(|s| s.load()).collect()
+}
+
+/// Obey the control pipe (snapshots, stop) and publish the summed counters
+/// until a stop command arrives or a reactor ends.
+fn supervise(
+    control: &mut File,
+    page: Option<&StatsPage>,
+    backend: Backend,
+    running: &Running,
+    on_snapshot: &mut impl FnMut(&Snapshot),
+) -> io::Result<()> {
     loop {
         // With a timeout even without a page: a reactor that fails is noticed.
         let timeout = if page.is_some() {
@@ -238,22 +300,28 @@ pub fn serve(
         } else {
             REACTOR_CHECK
         };
-        let cmds = control::wait(&mut control, Some(timeout))?;
+        let cmds = control::wait(control, Some(timeout))?;
         for _ in 0..cmds.snapshots {
-            on_snapshot(&combine("snapshot", backend, &load(&slots)));
+            on_snapshot(&combine("snapshot", backend, &load(&running.slots)));
         }
         if cmds.stop {
-            break;
+            return Ok(());
         }
-        if handles.iter().any(|h| h.is_finished()) {
-            break; // a reactor failed: stop the others, report its error below
+        if running.handles.iter().any(|h| h.is_finished()) {
+            return Ok(()); // a reactor failed: stop the others, report its error below
         }
-        if let Some(p) = &page {
-            let s = combine("snapshot", backend, &load(&slots));
+        if let Some(p) = page {
+            let s = combine("snapshot", backend, &load(&running.slots));
             p.publish(&s.counters, &s.mux);
         }
     }
-    stop_all(&mut stops);
+}
+
+/// Join every reactor; the final snapshot sums theirs.
+fn join_all(
+    backend: Backend,
+    handles: Vec<JoinHandle<io::Result<Snapshot>>>,
+) -> anyhow::Result<Snapshot> {
     let mut finals = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         let snap = h

@@ -1,0 +1,130 @@
+//! Accepting and the control pipe: the two requests that are not a
+//! connection's. A multishot accept that ran out of descriptors waits to be
+//! re-armed rather than failing in a loop.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use super::ops::{user_data, OP_ACCEPT, OP_CANCEL, OP_CONTROL};
+use super::ring_loop::UringServer;
+use crate::server::control;
+use crate::server::counters::{note_accept_pause, Snapshot};
+use crate::server::rules::ACCEPT_PAUSE;
+use crate::sys;
+use crate::sys::uring::Completion;
+
+impl UringServer {
+    pub(super) fn arm_accept(&mut self) -> io::Result<()> {
+        self.accept_armed = true;
+        self.ring
+            .accept_multi(self.listener.as_raw_fd(), user_data(OP_ACCEPT, 0))
+    }
+
+    pub(super) fn arm_control(&mut self) -> io::Result<()> {
+        self.control_armed = true;
+        let mask = libc::POLLIN as u32;
+        self.ring.poll_add(
+            self.control.as_raw_fd(),
+            mask,
+            true,
+            user_data(OP_CONTROL, 0),
+        )
+    }
+
+    pub(super) fn accepted(&mut self, c: &Completion) {
+        if !c.more() {
+            self.accept_armed = false;
+        }
+        if c.result >= 0 {
+            self.counters.accepts += 1;
+            // SAFETY: a successful accept completion's result is a new
+            // descriptor that only this completion hands out.
+            let stream = unsafe { sys::uring::accepted_stream(c.result) };
+            self.add_conn(stream);
+        } else {
+            let e = io::Error::from_raw_os_error(-c.result);
+            match -c.result {
+                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
+                    self.pause_accepting(&e);
+                    return;
+                }
+                libc::EINTR | libc::ECONNABORTED | libc::ECANCELED => {}
+                _ => {
+                    if self.counters.errors == 0 {
+                        eprintln!("muxserver: accept: {e} (counted as errors)");
+                    }
+                    self.counters.errors += 1;
+                    if !c.more() {
+                        // Re-arming at once could fail the same way forever
+                        // (a broken listener): wait as after EMFILE.
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+            }
+        }
+        if !self.accept_armed && self.accept_paused_until.is_none() && !self.stop {
+            self.rearm_accept();
+        }
+    }
+
+    fn rearm_accept(&mut self) {
+        if let Err(e) = self.arm_accept() {
+            self.counters.errors += 1;
+            eprintln!("muxserver: re-arming accept: {e}");
+        }
+    }
+
+    /// Out of descriptors: the multishot accept has ended; it is re-armed when
+    /// a connection closes or after `ACCEPT_PAUSE`, so a full backlog cannot
+    /// turn into a loop of failing accepts.
+    fn pause_accepting(&mut self, e: &io::Error) {
+        note_accept_pause(&mut self.counters, e);
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        if self.accept_armed {
+            // A multishot accept that failed with F_MORE set would still be armed.
+            let _ = self
+                .ring
+                .cancel(user_data(OP_ACCEPT, 0), user_data(OP_CANCEL, 0));
+        }
+    }
+
+    pub(super) fn maybe_resume_accepting(&mut self) {
+        if let Some(until) = self.accept_paused_until {
+            if Instant::now() >= until {
+                self.resume_accepting();
+            }
+        }
+    }
+
+    pub(super) fn resume_accepting(&mut self) {
+        if self.stopping {
+            return;
+        }
+        if self.accept_paused_until.take().is_some() && !self.accept_armed {
+            self.rearm_accept();
+        }
+    }
+
+    pub(super) fn control_ready(
+        &mut self,
+        c: &Completion,
+        on_snapshot: &mut impl FnMut(&Snapshot),
+    ) {
+        if !c.more() {
+            self.control_armed = false;
+        }
+        let cmds = control::drain(&mut self.control);
+        for _ in 0..cmds.snapshots {
+            on_snapshot(&self.snapshot("snapshot"));
+        }
+        self.stop |= cmds.stop;
+        if !self.control_armed && !self.stop {
+            if let Err(e) = self.arm_control() {
+                self.counters.errors += 1;
+                eprintln!("muxserver: re-arming the control pipe: {e}");
+            }
+        }
+    }
+}

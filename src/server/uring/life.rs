@@ -1,0 +1,98 @@
+//! A connection's life cycle under the ring: admitted at accept, settled after
+//! each I/O, closed, and released only when the kernel holds none of its
+//! requests, so a completion always finds the connection it belongs to.
+
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+
+use super::conn::{Chunk, UConn};
+use super::ops::{user_data, OP_CANCEL, OP_RECV, OP_SEND};
+use super::ring_loop::UringServer;
+
+impl UringServer {
+    pub(super) fn add_conn(&mut self, stream: TcpStream) {
+        if self.live >= self.cfg.max_conns {
+            self.counters.refused += 1;
+            return; // dropping the stream closes it
+        }
+        // As in the readiness loop: small echoes must not wait for Nagle.
+        if stream.set_nodelay(true).is_err() {
+            self.counters.errors += 1;
+        }
+        let key = self.conns.insert(UConn::new(stream));
+        self.live += 1;
+        self.counters.peak_conns = self.counters.peak_conns.max(self.live as u64);
+        self.arm_recv(key);
+    }
+
+    /// After I/O: close a finished connection, shut down a rejected one whose
+    /// error line is out, and keep a receive armed while there is room.
+    pub(super) fn settle(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closed) else {
+            return;
+        };
+        let idle_out = conn.pending == 0 && !conn.sending;
+        if conn.read_eof {
+            if idle_out {
+                self.close(key, false); // everything owed is sent: the client sees EOF
+            }
+            return;
+        }
+        if conn.rejected && idle_out && !conn.write_shut {
+            // The error line is out: FIN, then read (and discard) until the client closes.
+            conn.write_shut = true;
+            if conn.stream.shutdown(Shutdown::Write).is_err() {
+                self.close(key, false);
+                return;
+            }
+        }
+        if !self.conns[key].recv_armed {
+            self.arm_recv(key);
+        }
+    }
+
+    pub(super) fn close(&mut self, key: usize, reset: bool) {
+        let conn = &mut self.conns[key];
+        if conn.closed {
+            return;
+        }
+        conn.closed = true;
+        if self.trace.all() {
+            self.trace
+                .close(conn.stream.as_raw_fd(), reset, conn.read_eof);
+        }
+        self.live -= 1;
+        self.counters.closes += 1;
+        if reset {
+            self.counters.resets += 1;
+        }
+        if conn.recv_armed && !conn.recv_cancelling {
+            conn.recv_cancelling = true;
+            let _ = self
+                .ring
+                .cancel(user_data(OP_RECV, key), user_data(OP_CANCEL, key));
+        }
+        if conn.sending {
+            let _ = self
+                .ring
+                .cancel(user_data(OP_SEND, key), user_data(OP_CANCEL, key));
+        }
+        self.maybe_release(key);
+    }
+
+    /// Free a closed connection's slot (closing its socket) once the kernel
+    /// holds none of its requests.
+    pub(super) fn maybe_release(&mut self, key: usize) {
+        if self.conns[key].in_kernel() {
+            return;
+        }
+        let conn = self.conns.remove(key);
+        for chunk in conn.out {
+            if let Chunk::Provided { bid, .. } = chunk {
+                self.bufs.recycle(bid);
+            }
+        }
+        // A descriptor was freed: if accepting was paused for lack of them, resume.
+        self.resume_accepting();
+    }
+}

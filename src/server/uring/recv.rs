@@ -1,0 +1,168 @@
+//! Receiving into the provided-buffer ring: arming a receive sized to the room
+//! the connection has, waiting when the ring is empty, and handing what
+//! arrived to echo or chat.
+
+use std::os::fd::AsRawFd;
+
+use super::conn::UConn;
+use super::ops::{user_data, OP_RECV};
+use super::ring_loop::UringServer;
+use crate::server::config::Protocol;
+use crate::sys::uring::Completion;
+
+impl UringServer {
+    /// Bytes the connection may receive now (see the readiness loop's `read_room`).
+    fn read_room(&self, conn: &UConn) -> usize {
+        match self.cfg.protocol {
+            Protocol::Echo => self.cfg.max_pending.saturating_sub(conn.pending),
+            Protocol::Chat if conn.rejected => {
+                if conn.write_shut {
+                    self.bufs.buf_size()
+                } else {
+                    0
+                }
+            }
+            Protocol::Chat => self.bufs.buf_size(),
+        }
+    }
+
+    pub(super) fn arm_recv(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        if conn.recv_armed || conn.closed || conn.read_eof || conn.starved {
+            return;
+        }
+        let room = self.read_room(conn);
+        if room == 0 {
+            // Counted once per pause, and not for a rejected chat client
+            // (it is being closed, not throttled), as in the readiness loop.
+            if !conn.paused && !conn.rejected {
+                self.counters.read_pauses += 1;
+                self.conns[key].paused = true;
+            }
+            return;
+        }
+        if self.bufs.free() == 0 {
+            self.starve(key);
+            return;
+        }
+        let multishot = self.cfg.protocol == Protocol::Chat;
+        let len = room.min(self.bufs.buf_size()) as u32;
+        let fd = conn.stream.as_raw_fd();
+        match self.ring.recv_provided(
+            fd,
+            self.bufs.group(),
+            len,
+            multishot,
+            user_data(OP_RECV, key),
+        ) {
+            Ok(()) => {
+                let conn = &mut self.conns[key];
+                conn.recv_armed = true;
+                conn.recv_multishot = multishot;
+                conn.paused = false;
+            }
+            Err(e) => {
+                self.counters.errors += 1;
+                eprintln!("muxserver: arming a receive: {e}");
+                self.close(key, false);
+            }
+        }
+    }
+
+    fn starve(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if !conn.starved {
+            conn.starved = true;
+            self.starved.push(key);
+        }
+    }
+
+    /// Re-arm receives that found the buffer ring empty, now that buffers are back.
+    pub(super) fn feed_starved(&mut self) {
+        while self.bufs.free() > 0 {
+            let Some(key) = self.starved.pop() else {
+                return;
+            };
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.starved = false;
+                self.arm_recv(key);
+            }
+        }
+    }
+
+    pub(super) fn received(&mut self, key: usize, c: &Completion) {
+        let bid = c.buffer_id();
+        if bid.is_some() {
+            self.bufs.taken();
+        }
+        let conn = &mut self.conns[key];
+        if !c.more() {
+            conn.recv_armed = false;
+            conn.recv_cancelling = false;
+        }
+        if conn.closed {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            self.maybe_release(key);
+            return;
+        }
+        // `reads` counts receives that returned something (data, EOF, an
+        // error), like read(2) calls; a receive that found no buffer or was
+        // cancelled returned nothing.
+        if !matches!(-c.result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
+            self.counters.reads += 1;
+        }
+        match c.result {
+            n if n > 0 => {
+                let n = n as usize;
+                self.counters.bytes_in += n as u64;
+                let Some(bid) = bid else {
+                    // Cannot happen with buffer selection; treat as a broken connection.
+                    self.counters.errors += 1;
+                    self.close(key, false);
+                    return;
+                };
+                match self.cfg.protocol {
+                    Protocol::Echo => self.echo(key, bid, n),
+                    Protocol::Chat => {
+                        self.chat_input(key, bid, n);
+                        self.bufs.recycle(bid);
+                    }
+                }
+            }
+            0 => {
+                if let Some(bid) = bid {
+                    self.bufs.recycle(bid);
+                }
+                conn.read_eof = true;
+                if !conn.line.is_empty() {
+                    conn.line = Vec::new();
+                    self.counters.partial_lines_dropped += 1;
+                }
+                if conn.recv_armed {
+                    // A multishot receive ends itself after EOF; nothing to cancel.
+                }
+            }
+            e => {
+                if let Some(bid) = bid {
+                    self.bufs.recycle(bid);
+                }
+                match -e {
+                    libc::ENOBUFS => self.starve(key),
+                    libc::ECANCELED | libc::EINTR => {}
+                    libc::ECONNRESET | libc::EPIPE | libc::ETIMEDOUT => {
+                        self.close(key, true);
+                        return;
+                    }
+                    _ => {
+                        self.counters.errors += 1;
+                        self.close(key, false);
+                        return;
+                    }
+                }
+            }
+        }
+        self.settle(key);
+    }
+}

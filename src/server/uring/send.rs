@@ -1,0 +1,128 @@
+//! Sending: one `writev` in flight per connection, straight from its queue,
+//! so output stays in order and the memory the kernel reads stays put.
+
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
+
+use super::conn::Chunk;
+use super::ops::{user_data, OP_SEND};
+use super::ring_loop::UringServer;
+use crate::server::rules::IOV_MAX;
+use crate::sys::uring::Completion;
+
+impl UringServer {
+    /// Submit one `writev` of the queued chunks if none is in flight.
+    pub(super) fn start_send(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if conn.sending || conn.closed || conn.pending == 0 {
+            return;
+        }
+        conn.iov.clear();
+        for (i, chunk) in conn.out.iter().take(IOV_MAX).enumerate() {
+            let bytes: &[u8] = match chunk {
+                Chunk::Provided { bid, len } => self.bufs.data(*bid, *len),
+                Chunk::Owned(v) => v,
+                Chunk::Shared(r) => r,
+            };
+            let bytes = if i == 0 {
+                &bytes[conn.front_off..]
+            } else {
+                bytes
+            };
+            conn.iov.push(libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            });
+        }
+        conn.sending_chunks = conn.iov.len();
+        let fd = conn.stream.as_raw_fd();
+        // SAFETY: the vector lives in `conn.iov` and the chunks it points to in
+        // `conn.out` (heap data that does not move with the deque); neither is
+        // changed or freed while `sending` is set — `push_copy` never appends
+        // into an in-flight chunk, provided buffers are recycled only after
+        // their send completed, and a closed connection keeps its slot until
+        // the send's completion arrives (or, on stop, the buffers are leaked
+        // if the kernel does not give them back).
+        let res = unsafe { self.ring.writev(fd, &conn.iov, user_data(OP_SEND, key)) };
+        self.counters.writes += 1;
+        match res {
+            Ok(()) => conn.sending = true,
+            Err(e) => {
+                conn.sending_chunks = 0;
+                self.counters.errors += 1;
+                eprintln!("muxserver: submitting a send: {e}");
+                self.close(key, false);
+            }
+        }
+    }
+
+    pub(super) fn sent(&mut self, key: usize, c: &Completion) {
+        let conn = &mut self.conns[key];
+        conn.sending = false;
+        let offered: usize = conn.iov.iter().map(|v| v.iov_len).sum();
+        conn.sending_chunks = 0;
+        if conn.closed {
+            // Bytes a send delivered before its connection was closed reached the client.
+            if c.result > 0 {
+                self.counters.bytes_out += c.result as u64;
+            }
+            self.maybe_release(key);
+            return;
+        }
+        if c.result < 0 {
+            match -c.result {
+                libc::ECONNRESET | libc::EPIPE | libc::ETIMEDOUT => self.close(key, true),
+                libc::ECANCELED => self.close(key, false),
+                _ => {
+                    self.counters.errors += 1;
+                    self.close(key, false);
+                }
+            }
+            return;
+        }
+        let n = c.result as usize;
+        self.counters.bytes_out += n as u64;
+        if n < offered {
+            self.counters.partial_writes += 1;
+        }
+        self.advance(key, n);
+        self.start_send(key);
+        self.settle(key);
+    }
+
+    /// Drop `n` sent bytes from the front of the queue, recycling provided buffers.
+    fn advance(&mut self, key: usize, mut n: usize) {
+        let conn = &mut self.conns[key];
+        conn.pending -= n;
+        while n > 0 {
+            let len = match &conn.out[0] {
+                Chunk::Provided { len, .. } => *len,
+                Chunk::Owned(v) => v.len(),
+                Chunk::Shared(r) => r.len(),
+            };
+            let left = len - conn.front_off;
+            if n >= left {
+                n -= left;
+                conn.front_off = 0;
+                if let Some(Chunk::Provided { bid, .. }) = conn.out.pop_front() {
+                    self.bufs.recycle(bid);
+                }
+            } else {
+                conn.front_off += n;
+                n = 0;
+                if let Chunk::Provided { bid, len } = conn.out[0] {
+                    // The socket is full: the rest may wait long. Move it out
+                    // of the ring so the buffer is not pinned meanwhile.
+                    let rest = self.bufs.data(bid, len)[conn.front_off..].to_vec();
+                    conn.out[0] = Chunk::Owned(rest);
+                    conn.front_off = 0;
+                    self.bufs.recycle(bid);
+                }
+            }
+        }
+        if conn.out.is_empty() {
+            conn.out = VecDeque::new(); // an idle connection holds no allocation
+            conn.iov = Vec::new();
+        }
+    }
+}
