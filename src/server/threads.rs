@@ -23,7 +23,7 @@
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -70,7 +70,8 @@ impl Wake for CondWake {
     /// both. The socket is open: the member is still in the room, and its
     /// thread leaves the room before it closes the socket.
     fn dropped(&self) {
-        let _ = sys::shutdown_raw(self.1, Shutdown::Both);
+        // SAFETY: open, and this member's socket (as said above).
+        let _ = sys::shutdown(unsafe { BorrowedFd::borrow_raw(self.1) }, Shutdown::Both);
     }
 }
 
@@ -183,7 +184,8 @@ pub fn serve(
         let mut reg = lock(&shared.registry);
         let entries: Vec<Entry> = reg.drain().collect();
         for e in &entries {
-            let _ = sys::shutdown_raw(e.fd, Shutdown::Both);
+            // SAFETY: under the registry lock an entry's socket is open (`Shared::registry`).
+            let _ = sys::shutdown(unsafe { BorrowedFd::borrow_raw(e.fd) }, Shutdown::Both);
         }
         entries
     };
