@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{Shutdown, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -118,7 +118,8 @@ pub fn serve(
         let mut reg = lock(&shared.registry);
         let entries: Vec<Entry> = reg.drain().collect();
         for e in &entries {
-            let _ = sys::shutdown_raw(e.fd, Shutdown::Both);
+            // SAFETY: under the registry lock an entry's socket is open (`Shared::registry`).
+            let _ = sys::shutdown(unsafe { BorrowedFd::borrow_raw(e.fd) }, Shutdown::Both);
         }
         entries
     };

@@ -3,7 +3,7 @@
 //! registry's lock.
 
 use std::net::Shutdown;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -33,7 +33,8 @@ impl Wake for CondWake {
     /// both. The socket is open: the member is still in the room, and its
     /// thread leaves the room before it closes the socket.
     fn dropped(&self) {
-        let _ = sys::shutdown_raw(self.1, Shutdown::Both);
+        // SAFETY: open, and this member's socket (as said above).
+        let _ = sys::shutdown(unsafe { BorrowedFd::borrow_raw(self.1) }, Shutdown::Both);
     }
 }
 

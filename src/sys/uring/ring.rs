@@ -1,18 +1,16 @@
-//! io_uring: the ring, the provided-buffer ring, and the `unsafe` they need.
+//! The io_uring instance: setup (with a clear reason when io_uring is
+//! unavailable), queueing submissions, waiting, and reaping completions.
 //!
-//! (Over 400 lines with its tests: every `unsafe` touch of io_uring in the
-//! crate is here on purpose, so it can be reviewed in one place.)
-//!
-//! The `io-uring` crate makes the system calls; this module is the only place
-//! that queues submissions (which is `unsafe`: the kernel may read or write the
-//! memory an SQE names until its completion arrives) and that shares memory
-//! with the kernel (the provided-buffer ring). Callers get safe methods whose
-//! contracts are written next to them.
+//! Queueing is the `unsafe` part: the kernel may read or write the memory an
+//! SQE names until its completion arrives. Callers get safe methods for
+//! requests that name no memory of theirs, and `unsafe` ones (with their
+//! contract written next to them) for those that do. The ring also keeps alive
+//! the memory registered with it (a provided-buffer ring's), so that memory
+//! cannot be freed while the kernel may still write into it.
 
-use std::alloc::{self, Layout};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
@@ -77,7 +75,13 @@ pub fn available() -> io::Result<()> {
 
 /// An io_uring instance with counters of its own costs.
 pub struct Ring {
+    /// Declared before `registered`: fields drop in declaration order, so the
+    /// ring closes (and the kernel stops using registered memory) before
+    /// that memory is released.
     ring: IoUring,
+    /// Memory registered with the ring (provided-buffer rings), kept alive
+    /// until the ring is closed, whoever else drops its handle first.
+    registered: Mutex<Vec<Arc<dyn Send + Sync>>>,
     /// `io_uring_enter` calls made.
     pub enters: u64,
     /// SQEs queued.
@@ -116,10 +120,41 @@ impl Ring {
             .map_err(unavailable)?;
         Ok(Ring {
             ring,
+            registered: Mutex::new(Vec::new()),
             enters: 0,
             sqes: 0,
             cqes: 0,
         })
+    }
+
+    /// Register a provided-buffer ring of `count` entries at `entries` as
+    /// buffer group `group`, and keep `owner` (the memory behind it) alive
+    /// until this ring is closed: the kernel may write into the buffers until
+    /// then, so neither may be freed before.
+    ///
+    /// # Safety
+    /// `entries` must point to `count` page-aligned [`BufRingEntry`]s, and
+    /// every buffer they will name must lie in memory that `owner` owns and
+    /// frees only when dropped.
+    pub(super) unsafe fn register_buf_ring(
+        &self,
+        entries: *mut BufRingEntry,
+        count: u16,
+        group: u16,
+        owner: Arc<dyn Send + Sync>,
+    ) -> io::Result<()> {
+        // SAFETY: forwarded from the caller's contract; `owner` is kept below
+        // for as long as the ring lives, so the memory outlives the registration.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(entries as u64, count, group, 0)
+        }?;
+        self.registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(owner);
+        Ok(())
     }
 
     /// Queue an SQE, submitting first if the submission queue is full.
@@ -279,171 +314,6 @@ impl Ring {
     }
 }
 
-/// A provided-buffer ring (`IORING_REGISTER_PBUF_RING`): `count` buffers of
-/// `size` bytes the kernel picks from for receives. A buffer the kernel filled
-/// is ours until [`recycle`](BufRing::recycle) hands it back.
-///
-/// Must be dropped after the [`Ring`] it is registered with is closed (declare
-/// it after the ring in a struct): the kernel may write into the buffers until then.
-pub struct BufRing {
-    entries: *mut BufRingEntry,
-    entries_layout: Layout,
-    /// The buffers, `count * size` bytes, from `Box::into_raw`: addressed
-    /// through this pointer only, never through a reference spanning buffers
-    /// the kernel may be writing.
-    bufs: *mut u8,
-    bufs_len: usize,
-    size: usize,
-    mask: u16,
-    tail: u16,
-    group: u16,
-    /// Buffers the kernel can pick from now.
-    free: usize,
-}
-
-impl BufRing {
-    /// Allocate `count` (a power of two, ≤ 32768) buffers of `size` bytes and
-    /// register them as buffer group `group`. Every page is touched here: the
-    /// kernel hands buffers out in ring order, so under load all of them become
-    /// resident anyway, and touching them now keeps the server's RSS from
-    /// creeping up during a run (it is a fixed pool, not growth).
-    pub fn register(ring: &Ring, group: u16, count: u16, size: usize) -> io::Result<BufRing> {
-        assert!(
-            count.is_power_of_two(),
-            "buffer ring size must be a power of two"
-        );
-        let entries_layout = Layout::array::<BufRingEntry>(count as usize)
-            .and_then(|l| l.align_to(4096))
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: the layout has a non-zero size (count ≥ 1).
-        let entries = unsafe { alloc::alloc_zeroed(entries_layout) } as *mut BufRingEntry;
-        if entries.is_null() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        }
-        let total = (count as usize)
-            .checked_mul(size)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "buffer ring too large"))?;
-        let mut bufs = vec![0u8; total].into_boxed_slice();
-        for i in (0..total).step_by(4096) {
-            // SAFETY: i < total: an in-bounds, aligned u8 of our own slice.
-            unsafe { std::ptr::write_volatile(&mut bufs[i], 0) };
-        }
-        let bufs = Box::into_raw(bufs) as *mut u8;
-        let mut this = BufRing {
-            entries,
-            entries_layout,
-            bufs,
-            bufs_len: total,
-            size,
-            mask: count - 1,
-            tail: 0,
-            group,
-            free: 0,
-        };
-        // SAFETY: `entries` is page-aligned, holds `count` entries and lives
-        // as long as `this`, which the caller drops only after the ring.
-        unsafe {
-            ring.ring
-                .submitter()
-                .register_buf_ring_with_flags(entries as u64, count, group, 0)
-        }
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("registering a provided-buffer ring needs Linux 5.19 or later: {e}"),
-            )
-        })?;
-        for bid in 0..count {
-            this.put(bid);
-        }
-        this.publish();
-        Ok(this)
-    }
-
-    /// The buffer group id to name in receives.
-    pub fn group(&self) -> u16 {
-        self.group
-    }
-
-    /// Bytes per buffer.
-    pub fn buf_size(&self) -> usize {
-        self.size
-    }
-
-    /// Buffers in the ring.
-    pub fn count(&self) -> usize {
-        self.mask as usize + 1
-    }
-
-    /// Buffers the kernel can pick from now.
-    pub fn free(&self) -> usize {
-        self.free
-    }
-
-    /// The first `len` bytes of buffer `bid` (filled by a completed receive,
-    /// and not yet recycled: the kernel does not write it now).
-    pub fn data(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid <= self.mask, "buffer id {bid} out of range");
-        let start = bid as usize * self.size;
-        // SAFETY: start + len.min(size) <= count * size = bufs_len; the buffer
-        // is ours until recycled (the kernel picks only published buffers).
-        unsafe { std::slice::from_raw_parts(self.bufs.add(start), len.min(self.size)) }
-    }
-
-    /// The kernel took a buffer (a receive completed into it).
-    pub fn taken(&mut self) {
-        self.free = self.free.saturating_sub(1);
-    }
-
-    /// Give buffer `bid` back to the kernel. The caller must no longer read it
-    /// or have a send in flight from it.
-    pub fn recycle(&mut self, bid: u16) {
-        self.put(bid);
-        self.publish();
-    }
-
-    fn put(&mut self, bid: u16) {
-        debug_assert!(bid <= self.mask);
-        let idx = (self.tail & self.mask) as usize;
-        // SAFETY: bid ≤ mask, so the offset is within the allocation.
-        let addr = unsafe { self.bufs.add(bid as usize * self.size) } as u64;
-        // SAFETY: idx ≤ mask < count, within the allocation; the kernel reads
-        // entries only up to the published tail, and this one is beyond it.
-        let e = unsafe { &mut *self.entries.add(idx) };
-        e.set_addr(addr);
-        e.set_len(self.size as u32);
-        e.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-        self.free += 1;
-    }
-
-    fn publish(&self) {
-        // SAFETY: the tail field overlays the first entry's reserved word, as
-        // the kernel defines it; it is 2-byte aligned and shared with the
-        // kernel, hence the atomic release store (entries written before it
-        // must be visible before the new tail).
-        unsafe {
-            let tail = BufRingEntry::tail(self.entries) as *const AtomicU16;
-            (*tail).store(self.tail, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `register` with this layout and by
-        // `Box::into_raw` with this length; the ring that used them is gone
-        // (documented drop order).
-        unsafe {
-            alloc::dealloc(self.entries as *mut u8, self.entries_layout);
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.bufs,
-                self.bufs_len,
-            )));
-        }
-    }
-}
-
 /// Take ownership of the descriptor an accept completion returned.
 ///
 /// # Safety
@@ -480,20 +350,5 @@ mod tests {
     #[test]
     fn io_uring_is_available_here() {
         available().expect("io_uring must work on the test machines");
-    }
-
-    #[test]
-    fn buffer_ring_hands_out_and_takes_back() {
-        let ring = Ring::new(8).unwrap();
-        let mut bufs = BufRing::register(&ring, 7, 4, 64).unwrap();
-        assert_eq!(bufs.count(), 4);
-        assert_eq!((bufs.group(), bufs.buf_size(), bufs.free()), (7, 64, 4));
-        bufs.taken();
-        assert_eq!(bufs.free(), 3);
-        bufs.recycle(2);
-        assert_eq!(bufs.free(), 4);
-        assert_eq!(bufs.data(3, 1000).len(), 64, "clamped to the buffer");
-        drop(ring); // the documented order: the ring first
-        drop(bufs);
     }
 }
