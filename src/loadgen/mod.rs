@@ -14,6 +14,7 @@ mod args;
 pub mod chaos;
 mod child;
 pub mod client;
+pub mod command;
 mod coordinate;
 pub mod doctor;
 pub mod independence;

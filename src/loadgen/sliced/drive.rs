@@ -44,6 +44,21 @@ impl Sliced {
         self.run_slice(a, length, None).map(|_| ())
     }
 
+    /// Open loop: arm `a`'s send schedule from `start`, the rate spread over
+    /// its connections; `None` in closed loop.
+    fn open_loop_schedule(&mut self, a: usize, start: Instant) -> Option<Schedule> {
+        let seed = rand::Rng::gen(&mut self.rng);
+        let args = &self.arms[a].args;
+        let n = self.arms[a].conns.len();
+        args.rate.map(|rate| {
+            let mut s = Schedule::new(rate / n.max(1) as f64, args.arrivals, seed);
+            for i in 0..n {
+                s.add(i, start, i as u32, n);
+            }
+            s
+        })
+    }
+
     /// Keep arm `a`'s connections busy for `length`, then drain; returns
     /// the tally and when sending stopped.
     pub(super) fn run_slice(
@@ -58,14 +73,7 @@ impl Sliced {
         let n = self.arms[a].conns.len();
         let start = Instant::now();
         let stop_at = start + length;
-        let seed = rand::Rng::gen(&mut self.rng);
-        let mut schedule = args.rate.map(|rate| {
-            let mut s = Schedule::new(rate / n.max(1) as f64, args.arrivals, seed);
-            for i in 0..n {
-                s.add(i, start, i as u32, n);
-            }
-            s
-        });
+        let mut schedule = self.open_loop_schedule(a, start);
         if schedule.is_none() {
             for i in 0..n {
                 for _ in 0..pipeline {

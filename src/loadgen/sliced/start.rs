@@ -91,28 +91,7 @@ impl Sliced {
                 });
             }
             let idle = (0..args.idle).map(connect).collect::<Result<Vec<_>>>()?;
-            // Every connection accepted and registered before any slice.
-            let want = (args.conns + args.idle) as u64;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let snap = server.snapshot(Duration::from_secs(5))?;
-                if snap.counters.accepts >= want {
-                    if snap.counters.refused > 0 {
-                        bail!(
-                            "{label}: the server refused {} of {want} connections",
-                            snap.counters.refused
-                        );
-                    }
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "{label}: the server accepted {} of {want} connections in 10 s",
-                        snap.counters.accepts
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_accepted(&label, &mut server, (args.conns + args.idle) as u64)?;
             out.push(Arm {
                 label,
                 args,
@@ -180,5 +159,29 @@ impl Sliced {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Every connection accepted and registered before any slice (none refused).
+fn wait_accepted(label: &str, server: &mut ServerChild, want: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = server.snapshot(Duration::from_secs(5))?;
+        if snap.counters.accepts >= want {
+            if snap.counters.refused > 0 {
+                bail!(
+                    "{label}: the server refused {} of {want} connections",
+                    snap.counters.refused
+                );
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{label}: the server accepted {} of {want} connections in 10 s",
+                snap.counters.accepts
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -90,6 +90,29 @@ fn slice_failure(a: &SweepArgs, what: &str, e: &anyhow::Error) -> Result<()> {
     )
 }
 
+/// The line a cell starts with: its arms, slices, cycles and time so far.
+fn announce_cell(a: &SweepArgs, cell: &Cell, at: (usize, usize), cycles: usize, started: Instant) {
+    let s = cell.scenario;
+    eprintln!(
+        "[{}/{}] {s}: {} in slices of {:?}, {} cycles{} · {:.0} s so far",
+        at.0 + 1,
+        at.1,
+        cell.arms
+            .iter()
+            .map(|arm| arm.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.slice,
+        cycles,
+        if a.repeat == Repeat::Auto {
+            " at most"
+        } else {
+            ""
+        },
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// The sweep with `--interleave slices`: per cell, every arm's server at
 /// once ([`crate::loadgen::sliced`]), `--repeat` × (duration / slice) cycles (auto:
 /// in blocks of that many, until every ratio to the first arm is within
@@ -116,24 +139,7 @@ pub(super) fn run(
             break;
         }
         let s = cell.scenario;
-        eprintln!(
-            "[{}/{}] {s}: {} in slices of {:?}, {} cycles{} · {:.0} s so far",
-            ci + 1,
-            cells.len(),
-            cell.arms
-                .iter()
-                .map(|arm| arm.label.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            a.slice,
-            max_rep * per,
-            if a.repeat == Repeat::Auto {
-                " at most"
-            } else {
-                ""
-            },
-            started.elapsed().as_secs_f64()
-        );
+        announce_cell(a, cell, (ci, cells.len()), max_rep * per, started);
         let arms = cell
             .arms
             .iter()
