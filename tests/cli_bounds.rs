@@ -100,6 +100,7 @@ impl Env {
             ]),
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
             Cmd::Doctor => v(&[("--sample", s("0.1"))]),
+            Cmd::Backends => v(&[]),
             // One result under two names: its window overlaps itself.
             Cmd::Merge => {
                 let json = |n: &str| Some(self.dir.join(n).display().to_string());
@@ -1182,6 +1183,7 @@ fn other_cases(t: &mut Table) {
             ("5x", Error),
         ],
     );
+    t.switch(Cmd::Backends, "--json");
     let m = Cmd::Muxclient;
     let live = env.echo_addr.to_string();
     let live_name = format!("localhost:{}", env.echo_addr.port());

@@ -39,11 +39,12 @@ pub enum Cmd {
     BenchTable,
     Doctor,
     Merge,
+    Backends,
     Muxclient,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 10] = [
+    pub const ALL: [Cmd; 11] = [
         Cmd::Muxserver,
         Cmd::Serve,
         Cmd::Loadgen,
@@ -53,6 +54,7 @@ impl Cmd {
         Cmd::BenchTable,
         Cmd::Doctor,
         Cmd::Merge,
+        Cmd::Backends,
         Cmd::Muxclient,
     ];
 
@@ -67,6 +69,7 @@ impl Cmd {
             Cmd::BenchTable => (LOADGEN, &["bench-table"]),
             Cmd::Doctor => (LOADGEN, &["doctor"]),
             Cmd::Merge => (LOADGEN, &["merge"]),
+            Cmd::Backends => (LOADGEN, &["backends"]),
             Cmd::Muxclient => (MUXCLIENT, &[]),
         }
     }
