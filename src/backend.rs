@@ -1,6 +1,6 @@
 //! The one list of backends. Everything that addresses a backend — `--backend`
 //! on every command, the child server, sweeps, chaos, reports, tests and
-//! benches — comes from the table in [`for_each_backend!`]: the enum, its
+//! benches — comes from the table in [`for_each_backend!`](crate::for_each_backend): the enum, its
 //! order ([`Backend::ALL`]), names, descriptions, serving models, and the
 //! per-backend tests (`tests/common` expands one test per row). Adding a
 //! backend is one row there plus the module that implements it (and, for a

@@ -69,9 +69,8 @@ macro_rules! with_multiplexer {
                 let $mux = $crate::mux::UringPoll::new()?;
                 Some($body)
             }
-            $crate::backend::Backend::Uring
-            | $crate::backend::Backend::Threads
-            | $crate::backend::Backend::Tokio => None,
+            // Every other serving model has no multiplexer.
+            _ => None,
         }
     };
 }

@@ -103,7 +103,7 @@ pub struct Config {
     /// `--trace`: what the loop reports on stderr as it happens.
     pub trace: TraceLevel,
     /// `--stats-page`: publish the counters into this shared-memory file once
-    /// per loop turn (see [`stats_page`]).
+    /// per loop turn (see `server::stats_page`).
     pub stats_page: Option<std::path::PathBuf>,
     /// `threads`: stack size of each connection thread, bytes.
     pub stack_size: usize,

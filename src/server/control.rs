@@ -1,5 +1,5 @@
 //! The control pipe: its bytes are commands, read the same way by every
-//! serving loop. Tests and benches write [`CONTROL_SNAPSHOT`] / [`CONTROL_STOP`]
+//! serving loop. Tests and benches write `CONTROL_SNAPSHOT` / `CONTROL_STOP`
 //! directly; signals arrive as [`signals::WAKE`] bytes whose meaning is in the
 //! flags [`signals::take_requests`] reads (see [`crate::signals`]).
 

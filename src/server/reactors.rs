@@ -187,11 +187,13 @@ pub fn serve(
 /// Refuse what `--reactors` cannot serve, before anything is set up.
 fn check(backend: Backend, cfg: &Config, plan: &Plan) -> anyhow::Result<()> {
     if backend.model() != crate::backend::Model::Readiness {
-        anyhow::bail!("--reactors is for the readiness backends (select, poll, epoll-lt, epoll-et, uring-poll), not {backend}");
+        let readiness: Vec<&str> = Backend::multiplexers().map(Backend::name).collect();
+        anyhow::bail!(
+            "--reactors is for the readiness backends ({}), not {backend}",
+            readiness.join(", ")
+        );
     }
-    if plan.accept == AcceptMode::Exclusive
-        && !matches!(backend, Backend::EpollLt | Backend::EpollEt)
-    {
+    if plan.accept == AcceptMode::Exclusive && !backend.wakes_one_waiter() {
         anyhow::bail!("--accept exclusive needs EPOLLEXCLUSIVE: an epoll backend, not {backend}");
     }
     if cfg.max_conns != usize::MAX {

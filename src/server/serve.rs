@@ -63,8 +63,8 @@ pub fn serve(
 }
 
 /// The serving-model seam: run `backend` on a bound, non-blocking `listener`
-/// until a stop command arrives on `control` (bytes [`CONTROL_SNAPSHOT`] /
-/// [`CONTROL_STOP`], written by tests and benches; signals arrive as wake-up
+/// until a stop command arrives on `control` (bytes `CONTROL_SNAPSHOT` /
+/// `CONTROL_STOP`, written by tests and benches; signals arrive as wake-up
 /// bytes, see [`crate::signals`]). Dispatches once on the backend's [`Model`]:
 /// a readiness multiplexer runs inside [`EventLoop`], monomorphised for it; a
 /// completion backend runs its own loop. Every model gets the same listener, control pipe and

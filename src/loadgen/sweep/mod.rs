@@ -15,7 +15,7 @@
 //! did not converge are listed in REPORT.md, never hidden.
 //!
 //! With `--interleave slices` (the default for closed-loop echo) the arms
-//! take turns in slices instead of rounds: [`super::sliced_sweep`] drives it.
+//! take turns in slices instead of rounds: `sweep/sliced.rs` drives it.
 
 mod args;
 mod matrix;

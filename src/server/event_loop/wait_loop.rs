@@ -191,9 +191,10 @@ impl<M: Multiplexer, P: Handler> EventLoop<M, P> {
         }
         let scanned = stats.slots_scanned - self.traced_scanned;
         self.traced_scanned = stats.slots_scanned;
-        let scan = match self.mux.name() {
-            "select" | "poll" => format!(" scanned {scanned}"),
-            _ => String::new(),
+        let scan = if self.mux.backend().scans_set() {
+            format!(" scanned {scanned}")
+        } else {
+            String::new()
         };
         let n = events.len();
         let plural = if n == 1 { "" } else { "s" };
