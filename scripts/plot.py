@@ -583,7 +583,7 @@ def load_points(rows, client_limit=None):
 def knee(pts, slo):
     """The highest offered rate whose p99 estimate is <= slo and whose
     achieved rate is >= 95 % of the offered one, with every lower rate's too
-    (the rule of the report, src/report/capacity.rs): (index into pts or
+    (the rule of the report, src/report/capacity/curve.rs): (index into pts or
     None, all rates meet it)."""
     k = None
     for i, p in enumerate(pts):
@@ -594,7 +594,7 @@ def knee(pts, slo):
 
 
 # The fraction of the client's own capacity above which a failing run is the
-# client's (src/report/capacity.rs, CLIENT_LIMIT).
+# client's (src/report/capacity/validity.rs, CLIENT_LIMIT).
 CLIENT_LIMIT = 0.5
 
 

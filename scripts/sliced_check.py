@@ -14,7 +14,7 @@ out whole (the Rust report's rule). For every scenario and arm: the ratio of
 server CPU µs per request to the
 baseline (epoll-et) with its 95 % interval — a paired t-interval on the log
 ratios of the slices (rows) of one cycle (`repeat`), the method of the Rust
-report (src/stats.rs, paired_ratio_ci) — in a, b and rounds; how far a and b
+report (src/stats/, paired_ratio_ci) — in a, b and rounds; how far a and b
 agree; how wide the sliced intervals are against the rounds' interval. Then
 the A/A sweep's cells with a significant difference.
 
@@ -46,7 +46,8 @@ def t975(df):
     keys = sorted(table)
     for lo, hi in zip(keys, keys[1:]):
         if lo < df < hi:
-            # Linear in 1/df, as src/stats.rs interpolates.
+            # Linear in 1/df (src/stats/ computes the exact quantile with statrs; this
+            # check script only needs agreement to a few parts in 10,000).
             w = (1 / df - 1 / hi) / (1 / lo - 1 / hi)
             return table[hi] + w * (table[lo] - table[hi])
     return 1.96

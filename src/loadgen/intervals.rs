@@ -185,7 +185,7 @@ pub struct Robust {
 }
 
 /// Fewest kept intervals for a bootstrap interval of a run's median: below
-/// that the bootstrap undercovers (see `src/stats.rs`).
+/// that the bootstrap undercovers (see `src/stats/`).
 pub const MIN_BOOTSTRAP: usize = 10;
 
 /// Percentile bootstrap of the median, fixed seed (a run's report is repeatable).

@@ -3,7 +3,7 @@
 //! its 95 % confidence interval, and ratios between arms (or scenarios) with
 //! theirs.
 //!
-//! Method (see `src/stats.rs` for why): a run's value of a figure is its
+//! Method (see `src/stats/` for why): a run's value of a figure is its
 //! median over the run's kept intervals where the run has one, else the
 //! whole-window figure. Over repeats: Student-t interval on the logarithms
 //! (geometric mean). A ratio between two arms pairs the runs of the same
