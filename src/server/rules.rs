@@ -93,6 +93,7 @@ pub fn note_slow_consumer(counters: &mut Counters, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
     use std::rc::Rc;
 
     fn lines(partial: &mut Vec<u8>, data: &[u8], max: usize) -> Vec<Result<String, ()>> {
@@ -128,5 +129,40 @@ mod tests {
             lines(&mut Vec::new(), b"0123456789\n", 10),
             vec![Ok("0123456789\n".into())]
         );
+    }
+
+    proptest::proptest! {
+        /// Any split of a byte stream frames the same lines: what a client
+        /// sends in one write or in many reads of any size, the server sees
+        /// as the same lines, the unterminated rest kept, and a line over
+        /// the limit refused wherever the reads cut it.
+        #[test]
+        fn any_split_of_a_stream_frames_the_same_lines(
+            stream in proptest::collection::vec(
+                proptest::prop_oneof![Just(b'\n'), b'a'..=b'e'], 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..12),
+            max in 1usize..40,
+        ) {
+            let mut whole_rest = Vec::new();
+            let whole = lines(&mut whole_rest, &stream, max);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(stream.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut rest = Vec::new();
+            let mut from = 0;
+            for at in cuts.into_iter().chain([stream.len()]) {
+                let got = lines(&mut rest, &stream[from..at], max);
+                let refused = got.iter().any(Result::is_err);
+                pieces.extend(got);
+                from = at;
+                if refused {
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(&pieces, &whole);
+            if !whole.iter().any(Result::is_err) {
+                proptest::prop_assert_eq!(rest, whole_rest);
+            }
+        }
     }
 }
