@@ -96,19 +96,18 @@ const LEVELS: [usize; 3] = [
 ];
 
 impl Counters {
-    /// The system calls the server made to serve, from its counters' deltas
-    /// over a window (these counters and `m` are such deltas) for `backend`: waits + reads + writes for a readiness loop (plus
-    /// io_uring's extra enters), the enters of the completion loop (receives
-    /// and sends are ring requests), reads + writes for blocking threads
-    /// (the blocking call is the wait); `None` for a runtime that hides them.
+    /// The system calls `backend`'s server made to serve, when these
+    /// counters and `m` are deltas over a window: waits + reads + writes for
+    /// a readiness loop (plus io_uring's extra enters), the enters of the
+    /// completion loop (receives and sends are ring requests), reads +
+    /// writes for blocking threads (the blocking call is the wait); `None`
+    /// for a runtime that hides them.
     pub fn syscalls(&self, backend: Backend, m: &MuxStats) -> Option<u64> {
-        let c = self;
+        let io = self.reads + self.writes;
         match backend.model() {
-            Model::Readiness => {
-                Some(m.wait_calls + c.reads + c.writes + m.enters.saturating_sub(m.wait_calls))
-            }
+            Model::Readiness => Some(m.wait_calls + io + m.enters.saturating_sub(m.wait_calls)),
             Model::Completion => Some(m.enters),
-            Model::Threads => Some(c.reads + c.writes),
+            Model::Threads => Some(io),
             Model::Runtime => None,
         }
     }

@@ -17,7 +17,7 @@ use crate::loadgen::progress::NoProgress;
 use crate::record::RunResult;
 
 /// Where the rounds are: what `--repeat auto` judges and what the ETA counts.
-struct Progress<'a> {
+struct Rounds<'a> {
     cells: &'a [Cell],
     max_rep: usize,
     started: Instant,
@@ -28,7 +28,7 @@ struct Progress<'a> {
     settled: Vec<bool>,
 }
 
-impl Progress<'_> {
+impl Rounds<'_> {
     /// Runs done plus the runs the unsettled cells have left from round `rep` on.
     fn planned(&self, rep: usize) -> usize {
         self.done
@@ -54,7 +54,7 @@ pub(super) fn run(
         failed: 0,
         interrupted: false,
     };
-    let mut p = Progress {
+    let mut p = Rounds {
         cells,
         max_rep,
         started: Instant::now(),
@@ -121,7 +121,7 @@ pub(super) fn run(
 }
 
 /// Time left, from the mean run so far (a bound with `--repeat auto`).
-fn eta(a: &SweepArgs, p: &Progress<'_>, total_now: usize) -> String {
+fn eta(a: &SweepArgs, p: &Rounds<'_>, total_now: usize) -> String {
     if p.done == 0 {
         return "?".to_string();
     }
