@@ -23,6 +23,11 @@ pub fn header() -> Result<String> {
 
 /// Append `result` to the CSV at `path`.
 pub fn append(path: &Path, result: &RunResult) -> Result<()> {
+    append_all(path, std::slice::from_ref(result))
+}
+
+/// Append `results` to the CSV at `path`, in one write.
+pub fn append_all(path: &Path, results: &[RunResult]) -> Result<()> {
     super::ensure_parent(path)?;
     let expected = header()?;
     let exists = path.exists() && std::fs::metadata(path)?.len() > 0;
@@ -50,16 +55,23 @@ pub fn append(path: &Path, result: &RunResult) -> Result<()> {
             })?;
         }
     }
-    let file = OpenOptions::new()
+    // The row (with the header, for a new file) goes out in one write to a
+    // file opened for appending: a process killed around it leaves the row
+    // whole or a torn last line (no newline) that a resumed sweep sets aside.
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(!exists)
+        .from_writer(vec![]);
+    for result in results {
+        w.serialize(result)?;
+    }
+    let bytes = w.into_inner()?;
+    let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(!exists)
-        .from_writer(file);
-    w.serialize(result)?;
-    w.flush()?;
+    std::io::Write::write_all(&mut file, &bytes)
+        .with_context(|| format!("appending to {}", path.display()))?;
     Ok(())
 }
 
@@ -82,8 +94,8 @@ fn upgrade(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Read every row of a runs CSV.
-pub fn read(path: &Path) -> Result<Vec<RunResult>> {
+/// Read every row of a runs CSV (none, if it has only its header).
+pub fn read_rows(path: &Path) -> Result<Vec<RunResult>> {
     let shown = path.display();
     let meta = std::fs::metadata(path).with_context(|| format!("reading {shown}"))?;
     if !meta.is_file() {
@@ -113,10 +125,30 @@ pub fn read(path: &Path) -> Result<Vec<RunResult>> {
         .enumerate()
         .map(|(i, row)| row.with_context(|| format!("parsing {shown}, row {}", i + 1)))
         .collect::<Result<_>>()?;
+    Ok(rows)
+}
+
+/// Every row of a runs CSV, at least one.
+pub fn read(path: &Path) -> Result<Vec<RunResult>> {
+    let rows = read_rows(path)?;
     if rows.is_empty() {
-        anyhow::bail!("{shown} has a header but no rows");
+        anyhow::bail!("{} has a header but no rows", path.display());
     }
     Ok(rows)
+}
+
+/// Write `rows` as a whole runs CSV at `path`, replacing what is there in
+/// one rename (a reader, or a process killed meanwhile, sees the old file or
+/// the new one).
+pub fn rewrite(path: &Path, rows: &[RunResult]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    if rows.is_empty() {
+        w.write_record(header()?.split(','))?;
+    }
+    for r in rows {
+        w.serialize(r)?;
+    }
+    super::write_atomic(path, &w.into_inner()?)
 }
 
 /// Columns every runs.csv has had since the first version.

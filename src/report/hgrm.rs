@@ -54,13 +54,9 @@ pub fn write_distribution(out: &mut impl Write, h: &Histogram<u64>) -> std::io::
 
 /// Write the `.hgrm` file.
 pub fn write_file(path: &Path, h: &Histogram<u64>) -> Result<()> {
-    super::ensure_parent(path)?;
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
-    write_distribution(&mut f, h)?;
-    f.flush()?;
-    Ok(())
+    let mut text = Vec::new();
+    write_distribution(&mut text, h)?;
+    super::write_atomic(path, &text)
 }
 
 /// Write an HdrHistogram V2 interval log: one histogram per `interval` of the

@@ -26,3 +26,23 @@ pub(crate) fn ensure_parent(path: &Path) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Write `contents` to `path` through a temporary file in the same folder,
+/// synced and renamed over it: whoever reads `path` — a report, a resumed
+/// sweep, a process that starts after this one was killed — sees the old
+/// file or the new one, never half of one.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    ensure_parent(path)?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_data())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}

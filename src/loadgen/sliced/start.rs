@@ -112,6 +112,7 @@ impl Sliced {
             machine: Machine::detect(),
             warmup,
             rng: rand::rngs::SmallRng::seed_from_u64(seed),
+            seed,
             _affinity: affinity,
             _precise: sys::PreciseTimers::new().ok(),
         };
@@ -129,6 +130,12 @@ impl Sliced {
     /// One cycle: a slice of `length` for every arm, in a random order; one
     /// row per arm (in the order given), `repeat` = `cycle`.
     pub fn cycle(&mut self, cycle: usize, length: Duration) -> Result<Vec<RunResult>> {
+        // The cycle's order and send schedules follow from the seed and the
+        // cycle number alone: a resumed sweep runs cycle k as an
+        // uninterrupted one would.
+        self.rng = rand::rngs::SmallRng::seed_from_u64(
+            self.seed ^ (cycle as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
         let mut order: Vec<usize> = (0..self.arms.len()).collect();
         order.shuffle(&mut self.rng);
         let mut rows: Vec<Option<RunResult>> = vec![None; self.arms.len()];

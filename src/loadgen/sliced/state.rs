@@ -103,6 +103,8 @@ pub struct Sliced {
     pub(super) machine: Machine,
     pub(super) warmup: Duration,
     pub(super) rng: rand::rngs::SmallRng,
+    /// What each cycle's random choices start from (with the cycle number).
+    pub(super) seed: u64,
     pub(super) _affinity: Option<AffinityGuard>,
     /// This thread paces open-loop sends: 1 ns of timer slack while it does.
     pub(super) _precise: Option<sys::PreciseTimers>,

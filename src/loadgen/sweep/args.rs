@@ -21,9 +21,15 @@ pub enum Preset {
 /// Settings of a sweep.
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
-    /// Output folder (runs.csv, hgrm/, REPORT.md); rows are appended if it exists.
+    /// Output folder (runs.csv, hgrm/, REPORT.md, plan.json). A folder holding an interrupted
+    /// sweep of the same plan (the same settings) is resumed: only the missing runs run, in
+    /// the same order. A folder holding another plan is refused, naming what differs.
     #[arg(long)]
     pub out: PathBuf,
+    /// Start over on an --out that holds an earlier sweep: its files are moved into
+    /// `previous-<time>/` inside it first.
+    #[arg(long)]
+    pub fresh: bool,
     /// A ready-made matrix of scenarios instead of the lists below (run on `--backends`).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,

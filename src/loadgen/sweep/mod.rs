@@ -16,11 +16,15 @@
 //!
 //! With `--interleave slices` (the default for closed-loop echo) the arms
 //! take turns in slices instead of rounds: `sweep/sliced.rs` drives it.
+//!
+//! The folder records the sweep's plan; run again on it, a sweep resumes
+//! (`sweep/resume.rs`): only the runs missing run, in the same order.
 
 mod args;
 mod matrix;
 mod output;
 mod rates;
+mod resume;
 mod rounds;
 mod run;
 mod sliced;
@@ -31,4 +35,5 @@ pub use args::{Interleave, Preset, RateArg, SweepArgs};
 pub use matrix::{arms, matrix, Arm, Cell, Scenario};
 pub use output::CURVE_FILE;
 pub use output::{converged, render_report, write_report, SweepSummary};
+pub use resume::{PLAN_FILE, SET_ASIDE_FILE, TORN_FILE};
 pub use run::run;

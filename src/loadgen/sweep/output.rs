@@ -51,7 +51,7 @@ pub struct SweepSummary {
 /// recorded in `out/command.txt` (if any).
 pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
     let md = render_report(&out.join("runs.csv"), baseline)?;
-    std::fs::write(out.join("REPORT.md"), md).context("writing REPORT.md")
+    report::write_atomic(&out.join("REPORT.md"), md.as_bytes()).context("writing REPORT.md")
 }
 
 /// The report of the rows in `csv`, with the sections a sweep keeps beside
@@ -123,8 +123,9 @@ pub(super) fn record(
     s: Scenario,
     rep: usize,
 ) -> Result<()> {
-    report::csv::append(&a.out.join("runs.csv"), &out.result)?;
-    report::hgrm::write_file(&hgrm_path(&a.out, arm, s, rep), &out.latency)
+    // The histogram first: a row in runs.csv always has its .hgrm.
+    report::hgrm::write_file(&hgrm_path(&a.out, arm, s, rep), &out.latency)?;
+    report::csv::append(&a.out.join("runs.csv"), &out.result)
 }
 
 pub(super) fn append(path: &Path, text: &str) -> Result<()> {

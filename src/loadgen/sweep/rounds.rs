@@ -12,6 +12,7 @@ use super::args::{Interleave, SweepArgs};
 use super::matrix::{Arm, Cell, Scenario};
 use super::output::CONVERGENCE_FILE;
 use super::output::{append, converged, fmt_eta, record, write_report, SweepSummary};
+use super::resume::Done;
 use crate::loadgen::args::Repeat;
 use crate::loadgen::progress::NoProgress;
 use crate::record::RunResult;
@@ -22,6 +23,8 @@ struct Rounds<'a> {
     max_rep: usize,
     started: Instant,
     done: usize,
+    /// Of `done`, the runs measured before a resume (not timed here).
+    resumed: usize,
     /// This sweep's rows, per cell and arm.
     measured: Vec<Vec<Vec<RunResult>>>,
     /// Cells that converged and run no more.
@@ -42,12 +45,16 @@ impl Rounds<'_> {
     }
 }
 
-/// Run `cells` round by round, `(min_rep, max_rep)` rounds each.
+/// Run `cells` round by round, `(min_rep, max_rep)` rounds each; the runs
+/// `done` already holds (a resumed sweep) are skipped where they fall, so
+/// the rest run in the order an uninterrupted sweep runs them, and `--repeat
+/// auto` judges a cell on the same rows.
 pub(super) fn run(
     a: &SweepArgs,
     exe: &Path,
     cells: &[Cell],
     (min_rep, max_rep): (usize, usize),
+    done: Done,
 ) -> Result<SweepSummary> {
     let mut summary = SweepSummary {
         completed: 0,
@@ -59,10 +66,8 @@ pub(super) fn run(
         max_rep,
         started: Instant::now(),
         done: 0,
-        measured: cells
-            .iter()
-            .map(|c| vec![Vec::new(); c.arms.len()])
-            .collect(),
+        resumed: 0,
+        measured: done,
         settled: vec![false; cells.len()],
     };
     'sweep: for rep in 1..=max_rep {
@@ -78,6 +83,11 @@ pub(super) fn run(
             for j in 0..n {
                 // Rotate the arm order each round.
                 let idx = (j + rep - 1) % n;
+                if p.measured[ci][idx].iter().any(|r| r.repeat == Some(rep)) {
+                    p.done += 1; // measured before the sweep was resumed
+                    p.resumed += 1;
+                    continue;
+                }
                 if crate::signals::interrupted() {
                     summary.interrupted = true;
                     break 'sweep;
@@ -122,14 +132,15 @@ pub(super) fn run(
 
 /// Time left, from the mean run so far (a bound with `--repeat auto`).
 fn eta(a: &SweepArgs, p: &Rounds<'_>, total_now: usize) -> String {
-    if p.done == 0 {
+    let timed = p.done - p.resumed;
+    if timed == 0 {
         return "?".to_string();
     }
     let left = total_now.saturating_sub(p.done) as u32;
     let bound = if a.repeat == Repeat::Auto { "≤ " } else { "" };
     format!(
         "{bound}{}",
-        fmt_eta(p.started.elapsed() / p.done as u32 * left)
+        fmt_eta(p.started.elapsed() / timed as u32 * left)
     )
 }
 
@@ -201,6 +212,6 @@ fn write_convergence(
             a.target_ci * 100.0
         );
     }
-    std::fs::write(a.out.join(CONVERGENCE_FILE), lines)?;
+    crate::report::write_atomic(&a.out.join(CONVERGENCE_FILE), lines.as_bytes())?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use super::args::{Interleave, RateArg, SweepArgs};
 use super::matrix::{matrix, skip_unavailable, Cell, SKIPPED_FILE};
 use super::output::{write_report, SweepSummary, CONVERGENCE_FILE, CURVE_FILE};
 use super::rates::{discover_rates, write_curve_file};
+use super::resume::{self, Start};
 use super::{rounds, sliced};
 use crate::limits;
 use crate::loadgen::args::{Repeat, AUTO_MIN_REPEAT};
@@ -18,8 +19,29 @@ use crate::loadgen::args::{Repeat, AUTO_MIN_REPEAT};
 /// Run the sweep. `exe` is the loadgen executable (the server is `exe serve`).
 pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
     let repeats = repeat_bounds(a)?;
-    let cells = prepare(a, exe, command, repeats.1)?;
-    let interleave = sliced::choose_interleave(a, &cells)?;
+    let (cells, interleave, done) = match resume::open(a, repeats.1)? {
+        Start::Fresh => {
+            let settings = resume::settings(a)?;
+            let cells = prepare(a, exe, command, repeats.1)?;
+            let interleave = sliced::choose_interleave(a, &cells)?;
+            resume::write_plan(&a.out, settings, interleave, &cells)?;
+            let done = resume::nothing_done(&cells);
+            (cells, interleave, done)
+        }
+        Start::Resume {
+            cells,
+            interleave,
+            done,
+        } => {
+            check_plan(a, &cells, repeats.1)?;
+            let rows: usize = done.iter().flatten().map(Vec::len).sum();
+            eprintln!(
+                "resuming the sweep in {}: {rows} row(s) of its plan are there already",
+                a.out.display()
+            );
+            (cells, interleave, done)
+        }
+    };
     eprintln!(
         "arms interleaved in {}",
         match interleave {
@@ -29,8 +51,8 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
         }
     );
     let summary = match interleave {
-        Interleave::Slices => sliced::run(a, exe, &cells, repeats)?,
-        Interleave::Rounds => rounds::run(a, exe, &cells, repeats)?,
+        Interleave::Slices => sliced::run(a, exe, &cells, repeats, done)?,
+        Interleave::Rounds => rounds::run(a, exe, &cells, repeats, done)?,
     };
     if a.out.join("runs.csv").exists() {
         write_report(&a.out, &a.baseline)?;

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 use super::args::{Interleave, SweepArgs};
 use super::matrix::Cell;
 use super::output::{append, write_report, SweepSummary, CONVERGENCE_FILE};
+use super::resume::{self, Done};
 use crate::loadgen::args::Repeat;
 use crate::loadgen::sliced;
 use crate::record::RunResult;
@@ -116,78 +117,36 @@ fn announce_cell(a: &SweepArgs, cell: &Cell, at: (usize, usize), cycles: usize, 
 /// The sweep with `--interleave slices`: per cell, every arm's server at
 /// once ([`crate::loadgen::sliced`]), `--repeat` × (duration / slice) cycles (auto:
 /// in blocks of that many, until every ratio to the first arm is within
-/// --target-ci); each slice a row.
+/// --target-ci); each slice a row. The cycles `done` holds (a resumed sweep)
+/// count as run: a cell goes on from the next cycle (its servers started
+/// and warmed up afresh), or is complete.
 pub(super) fn run(
     a: &SweepArgs,
     exe: &Path,
     cells: &[Cell],
-    (min_rep, max_rep): (usize, usize),
+    repeats: (usize, usize),
+    done: Done,
 ) -> Result<SweepSummary> {
-    let per = (a.duration.as_secs_f64() / a.slice.as_secs_f64())
-        .ceil()
-        .max(1.0) as usize;
-    let mut summary = SweepSummary {
-        completed: 0,
-        failed: 0,
-        interrupted: false,
+    let mut sweep = Sweep {
+        a,
+        exe,
+        repeats,
+        per: resume::cycles_per_repeat(a, Interleave::Slices),
+        started: Instant::now(),
+        summary: SweepSummary {
+            completed: 0,
+            failed: 0,
+            interrupted: false,
+        },
     };
     let mut convergence = String::new();
-    let started = Instant::now();
-    for (ci, cell) in cells.iter().enumerate() {
+    for (ci, (cell, per_arm)) in cells.iter().zip(done).enumerate() {
         if crate::signals::interrupted() {
-            summary.interrupted = true;
+            sweep.summary.interrupted = true;
             break;
         }
+        let (per_arm, cycles) = sweep.cell((ci, cells.len()), cell, per_arm)?;
         let s = cell.scenario;
-        announce_cell(a, cell, (ci, cells.len()), max_rep * per, started);
-        let arms = cell
-            .arms
-            .iter()
-            .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
-            .collect();
-        let mut sliced = match sliced::Sliced::start(arms, exe, a.warmup, ci as u64 + 1) {
-            Ok(sl) => sl,
-            Err(e) => {
-                summary.failed += cell.arms.len();
-                slice_failure(a, &format!("{s} (slices)"), &e)?;
-                continue;
-            }
-        };
-        let mut per_arm: Vec<Vec<RunResult>> = vec![Vec::new(); cell.arms.len()];
-        let mut cycles = 0;
-        for cycle in 1..=max_rep * per {
-            if crate::signals::interrupted() {
-                summary.interrupted = true;
-                break;
-            }
-            match sliced.cycle(cycle, a.slice) {
-                Ok(rows) => {
-                    for (j, r) in rows.into_iter().enumerate() {
-                        report::csv::append(&a.out.join("runs.csv"), &r)?;
-                        per_arm[j].push(r);
-                        summary.completed += 1;
-                    }
-                    cycles = cycle;
-                }
-                Err(e) => {
-                    summary.failed += cell.arms.len();
-                    slice_failure(a, &format!("{s} cycle={cycle}"), &e)?;
-                    break;
-                }
-            }
-            if cycle % per == 0 {
-                write_report(&a.out, &a.baseline)?;
-                if a.repeat == Repeat::Auto
-                    && cycle >= min_rep * per
-                    && converged_ratios(&per_arm, a.target_ci).0
-                {
-                    break;
-                }
-            }
-        }
-        if let Err(e) = sliced.stop() {
-            eprintln!("  stopping the servers: {e:#}");
-        }
         if a.repeat == Repeat::Auto {
             let (ok, widest) = converged_ratios(&per_arm, a.target_ci);
             let _ = writeln!(
@@ -203,8 +162,95 @@ pub(super) fn run(
             );
         }
     }
-    if a.repeat == Repeat::Auto {
-        std::fs::write(a.out.join(CONVERGENCE_FILE), convergence)?;
+    if a.repeat == Repeat::Auto && !sweep.summary.interrupted {
+        crate::report::write_atomic(&a.out.join(CONVERGENCE_FILE), convergence.as_bytes())?;
     }
-    Ok(summary)
+    Ok(sweep.summary)
+}
+
+/// A sliced sweep under way.
+struct Sweep<'a> {
+    a: &'a SweepArgs,
+    exe: &'a Path,
+    /// The fewest and most `--repeat`s a cell gets.
+    repeats: (usize, usize),
+    /// Cycles per `--repeat`.
+    per: usize,
+    started: Instant,
+    summary: SweepSummary,
+}
+
+impl Sweep<'_> {
+    /// Whether a cell with `cycles` cycles measured needs no more: all its
+    /// cycles run, or (auto) converged at the end of a block.
+    fn complete(&self, per_arm: &[Vec<RunResult>], cycles: usize) -> bool {
+        let (a, per, (min_rep, max_rep)) = (self.a, self.per, self.repeats);
+        cycles >= max_rep * per
+            || (a.repeat == Repeat::Auto
+                && cycles.is_multiple_of(per)
+                && cycles >= min_rep * per
+                && converged_ratios(per_arm, a.target_ci).0)
+    }
+
+    /// Cell `at.0` of `at.1`: its servers started, its cycles from the first
+    /// not yet in `per_arm` on; every arm's rows and the cycles measured.
+    fn cell(
+        &mut self,
+        at: (usize, usize),
+        cell: &Cell,
+        mut per_arm: Vec<Vec<RunResult>>,
+    ) -> Result<(Vec<Vec<RunResult>>, usize)> {
+        let (a, per) = (self.a, self.per);
+        let s = cell.scenario;
+        let mut cycles = per_arm.first().map_or(0, Vec::len);
+        if cycles > 0 && self.complete(&per_arm, cycles) {
+            return Ok((per_arm, cycles));
+        }
+        announce_cell(a, cell, at, self.repeats.1 * per, self.started);
+        let arms = cell
+            .arms
+            .iter()
+            .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
+            .collect();
+        let mut sliced = match sliced::Sliced::start(arms, self.exe, a.warmup, at.0 as u64 + 1) {
+            Ok(sl) => sl,
+            Err(e) => {
+                self.summary.failed += cell.arms.len();
+                slice_failure(a, &format!("{s} (slices)"), &e)?;
+                return Ok((per_arm, cycles));
+            }
+        };
+        for cycle in cycles + 1..=self.repeats.1 * per {
+            if crate::signals::interrupted() {
+                self.summary.interrupted = true;
+                break;
+            }
+            match sliced.cycle(cycle, a.slice) {
+                Ok(rows) => {
+                    // One write for the cycle: a kill leaves it whole or torn.
+                    report::csv::append_all(&a.out.join("runs.csv"), &rows)?;
+                    for (j, r) in rows.into_iter().enumerate() {
+                        per_arm[j].push(r);
+                        self.summary.completed += 1;
+                    }
+                    cycles = cycle;
+                }
+                Err(e) => {
+                    self.summary.failed += cell.arms.len();
+                    slice_failure(a, &format!("{s} cycle={cycle}"), &e)?;
+                    break;
+                }
+            }
+            if cycle.is_multiple_of(per) {
+                write_report(&a.out, &a.baseline)?;
+                if self.complete(&per_arm, cycles) {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = sliced.stop() {
+            eprintln!("  stopping the servers: {e:#}");
+        }
+        Ok((per_arm, cycles))
+    }
 }
