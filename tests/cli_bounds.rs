@@ -872,6 +872,8 @@ fn sweep_setup_cases(t: &mut Table) {
     let c = Cmd::Sweep;
     let out = t.env.scratch("sweep-out");
     t.add(c, "--out", &[(out.as_str(), Pass), (UNWRITABLE, Error)]);
+    // On a new folder nothing is moved aside (tests/sweep_resume.rs: on an old one).
+    t.switch(c, "--fresh");
     t.add(c, "--workload", &[("chat", Pass), ("bogus", Error)]);
     t.with(c, "--senders", "1", &["--workload", "chat"], Pass);
     t.with(c, "--senders", "2", &["--workload", "chat"], Error);
