@@ -762,6 +762,58 @@ def save(fig, out, name):
     return path
 
 
+# The largest input taken (as `loadgen report`: src/report/mod.rs MAX_INPUT_BYTES).
+MAX_INPUT_BYTES = 1 << 30
+
+# Columns every runs.csv has had (src/report/csv.rs REQUIRED_COLUMNS); a
+# bench CSV (`loadgen bench-table --csv`) has these instead.
+RUNS_COLUMNS = ("timestamp", "backend", "req_per_s")
+BENCH_COLUMNS = ("family", "backend", "param", "median_ns")
+
+
+def input_problem(path):
+    """Why `path` cannot be plotted, or None: it must be a regular file of at
+    most MAX_INPUT_BYTES, a runs.csv or bench CSV with every row whole, or an
+    .hgrm with a percentile table."""
+    if not os.path.exists(path):
+        return f"{path} does not exist"
+    if os.path.isdir(path):
+        return f"{path} is a directory (give runs.csv, a bench CSV or .hgrm files)"
+    if not os.path.isfile(path):
+        return f"{path} is not a regular file"
+    size = os.path.getsize(path)
+    if size > MAX_INPUT_BYTES:
+        return f"{path} is {size / 2**30:.1f} GiB, more than the 1 GiB a result file may be"
+    if path.endswith(".hgrm"):
+        try:
+            ok = bool(read_hgrm(path))
+        except (OSError, UnicodeDecodeError) as e:
+            return f"{path}: {e}"
+        return None if ok else f"{path} has no percentile table (not an .hgrm, or cut off)"
+    if not path.endswith(".csv"):
+        return f"{path} is neither a .csv nor an .hgrm"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                return f"{path} is empty"
+            wanted = BENCH_COLUMNS if "median_ns" in header else RUNS_COLUMNS
+            missing = [c for c in wanted if c not in header]
+            if missing:
+                return f"{path} is not a loadgen runs.csv or bench CSV: no `{missing[0]}` column"
+            rows = 0
+            for n, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    return f"{path}, line {n}: {len(row)} fields, the header has {len(header)} (cut off?)"
+                rows += 1
+            if rows == 0:
+                return f"{path} has a header but no rows"
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        return f"{path}: {e}"
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -769,6 +821,12 @@ def main():
     parser.add_argument("files", nargs="+", help="runs.csv and/or .hgrm files")
     parser.add_argument("-o", "--output", default=".", help="output directory")
     args = parser.parse_args()
+    # Every input checked before anything is drawn or written.
+    for path in args.files:
+        problem = input_problem(path)
+        if problem:
+            print(f"plot.py: error: {problem}", file=sys.stderr)
+            sys.exit(2)
     try:
         import matplotlib
 

@@ -109,10 +109,20 @@ fn a_killed_round_sweep_resumes_to_exactly_its_plan() {
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rounds");
-    let settings = ["--interleave", "rounds", "--repeat", "2", "--duration", "0.3"];
+    let settings = [
+        "--interleave",
+        "rounds",
+        "--repeat",
+        "2",
+        "--duration",
+        "0.3",
+    ];
     kill_after_rows(sweep(&out, &settings), &out, 3);
     let before = runs(&out);
-    assert!((3..8).contains(&before.values().sum::<usize>()), "{before:?}");
+    assert!(
+        (3..8).contains(&before.values().sum::<usize>()),
+        "{before:?}"
+    );
 
     let o = sweep(&out, &settings).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -167,10 +177,24 @@ fn another_plan_is_refused_by_name_and_fresh_starts_over() {
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
-    let settings = ["--interleave", "rounds", "--repeat", "1", "--duration", "0.2"];
+    let settings = [
+        "--interleave",
+        "rounds",
+        "--repeat",
+        "1",
+        "--duration",
+        "0.2",
+    ];
     assert!(sweep(&out, &settings).status().unwrap().success());
 
-    let other = ["--interleave", "rounds", "--repeat", "1", "--duration", "0.3"];
+    let other = [
+        "--interleave",
+        "rounds",
+        "--repeat",
+        "1",
+        "--duration",
+        "0.3",
+    ];
     let o = sweep(&out, &other).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
@@ -195,7 +219,12 @@ fn another_plan_is_refused_by_name_and_fresh_starts_over() {
     let moved: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("previous-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("previous-")
+        })
         .collect();
     assert_eq!(moved.len(), 1);
     assert_eq!(runs(&moved[0]), plan(1), "the earlier rows were kept aside");

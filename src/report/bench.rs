@@ -40,6 +40,12 @@ fn classify(group: &str, param: &str) -> Option<(String, String, String)> {
 /// Read every point under `criterion_dir`.
 pub fn read(criterion_dir: &Path) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
+    if criterion_dir.is_file() {
+        anyhow::bail!(
+            "{} is a file: give criterion's output folder (target/criterion)",
+            criterion_dir.display()
+        );
+    }
     let groups = std::fs::read_dir(criterion_dir).with_context(|| {
         format!(
             "reading {} (run cargo bench first)",
@@ -54,16 +60,26 @@ pub fn read(criterion_dir: &Path) -> Result<Vec<BenchPoint>> {
         for p in params.flatten() {
             let param = p.file_name().to_string_lossy().to_string();
             let est = p.path().join("new").join("estimates.json");
-            let Ok(text) = std::fs::read_to_string(&est) else {
-                continue;
-            };
+            if !est.exists() {
+                continue; // criterion's report folders, or a bench not run
+            }
             let Some((family, backend, param)) = classify(&group, &param) else {
-                continue;
+                continue; // another crate's benchmark
             };
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", est.display()))?;
-            let Some(median_ns) = v["median"]["point_estimate"].as_f64() else {
-                continue;
+            super::check_input(&est, "criterion's estimates.json")?;
+            let text = std::fs::read_to_string(&est)
+                .with_context(|| format!("reading {}", est.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!("{} is not criterion's estimates (cut off?)", est.display())
+            })?;
+            let Some(median_ns) = v["median"]["point_estimate"]
+                .as_f64()
+                .filter(|m| m.is_finite() && *m >= 0.0)
+            else {
+                anyhow::bail!(
+                    "{} has no median.point_estimate (written by another criterion version?)",
+                    est.display()
+                );
             };
             points.push(BenchPoint {
                 family,

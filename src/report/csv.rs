@@ -97,10 +97,7 @@ fn upgrade(path: &Path) -> Result<()> {
 /// Read every row of a runs CSV (none, if it has only its header).
 pub fn read_rows(path: &Path) -> Result<Vec<RunResult>> {
     let shown = path.display();
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {shown}"))?;
-    if !meta.is_file() {
-        anyhow::bail!("{shown} is not a file (give a runs.csv)");
-    }
+    super::check_input(path, "a runs.csv")?;
     let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {shown}"))?;
     // Every column has a default (older files lack newer ones), so any CSV
     // would parse: these say it is a loadgen runs.csv at all.

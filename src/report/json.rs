@@ -114,6 +114,7 @@ pub fn write_full(path: &Path, full: &FullResult) -> Result<()> {
 
 /// A full result written by [`write`].
 pub fn read(path: &Path) -> Result<FullResult> {
+    super::check_input(path, "a loadgen --json result")?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text)

@@ -46,3 +46,30 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
+
+/// The largest result file the readers take. A row of runs.csv is ~0.6 kB:
+/// a day-long sweep of two arms in the default 500 ms slices writes ~0.2 GB;
+/// a bigger file is refused rather than read into memory whole.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// Check that `path` is a regular file of at most [`MAX_INPUT_BYTES`]
+/// before it is read: a directory, a device or a huge file gets one clear
+/// error instead of a confusing read error or an exhausted memory.
+pub fn check_input(path: &Path, what: &str) -> anyhow::Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("reading {shown}: {e}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{shown} is a directory (give {what})");
+    }
+    if !meta.is_file() {
+        anyhow::bail!("{shown} is not a regular file (give {what})");
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        anyhow::bail!(
+            "{shown} is {:.1} GiB, more than the {} GiB a result file may be (is it {what}?)",
+            meta.len() as f64 / (1u64 << 30) as f64,
+            MAX_INPUT_BYTES >> 30
+        );
+    }
+    Ok(())
+}

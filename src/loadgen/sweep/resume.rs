@@ -505,7 +505,12 @@ mod tests {
         // Nothing left to set aside: a second repair changes nothing.
         let again = repair(dir.path(), &cells, Interleave::Slices, 4).unwrap();
         assert_eq!(again.iter().flatten().map(Vec::len).sum::<usize>(), 4);
-        assert_eq!(report::csv::read(&dir.path().join(SET_ASIDE_FILE)).unwrap().len(), 5);
+        assert_eq!(
+            report::csv::read(&dir.path().join(SET_ASIDE_FILE))
+                .unwrap()
+                .len(),
+            5
+        );
     }
 
     #[test]
@@ -535,6 +540,9 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "{left:?}");
         assert!(dir.path().join("previous-1").is_dir());
-        assert!(move_aside(dir.path()).unwrap().is_none(), "nothing more to move");
+        assert!(
+            move_aside(dir.path()).unwrap().is_none(),
+            "nothing more to move"
+        );
     }
 }
