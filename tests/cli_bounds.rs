@@ -493,6 +493,14 @@ fn loadgen_target_cases(t: &mut Table) {
         expect: Pass,
     });
     t.add(c, "--label", &[("ext", Error)]); // requires --addr
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--label".into(),
+        value: Some(String::new()), // empty: refused
+        extra: vec!["--addr".into(), live.clone()],
+        without: vec!["--backend"],
+        expect: Error,
+    });
     t.add(c, "--workload", &[("chat", Pass), ("bogus", Error)]);
     let chat2 = ["--workload", "chat", "--conns", "2"];
     for (v, e) in [
@@ -786,7 +794,11 @@ fn loadgen_host_cases(t: &mut Table) {
             ("", Error),
         ],
     );
-    t.add(c, "--host-label", &[("host-a", Pass), ("", Pass)]);
+    t.add(
+        c,
+        "--host-label",
+        &[("host-a", Pass), ("", Error), (" ", Error)],
+    );
     // Counting from the kernel needs this machine's tracefs and perf rights:
     // a run or one clear error; never with an external server.
     t.cases.push(Case {

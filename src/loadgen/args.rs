@@ -222,7 +222,7 @@ pub struct RunArgs {
     pub addr: Option<SocketAddr>,
 
     /// Name for the external server in reports (with --addr).
-    #[arg(long, requires = "addr")]
+    #[arg(long, requires = "addr", value_parser = parse_name)]
     pub label: Option<String>,
 
     /// With --addr: the server's control address (`muxserver --control ADDR`). Its counters at
@@ -242,7 +242,7 @@ pub struct RunArgs {
 
     /// Name of this load host in the outputs (`host_label` column); `loadgen merge` lists
     /// the hosts by it.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
     #[serde(default)]
     pub host_label: Option<String>,
 
@@ -395,6 +395,15 @@ impl RunArgs {
             (None, None, None) => "unknown".into(),
         }
     }
+}
+
+/// A name a row records (`--label`, `--host-label`): not empty, which a CSV
+/// cell could not tell from no name at all.
+fn parse_name(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("give a name (an empty one would read back as none)".into());
+    }
+    Ok(s.to_string())
 }
 
 mod secs {

@@ -11,7 +11,7 @@ use crate::record::{IntervalRow, RunOutput, RunResult};
 use crate::server::Snapshot;
 
 /// One point of a latency spectrum.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Percentile {
     /// Quantile, 0..=1.
     pub quantile: f64,

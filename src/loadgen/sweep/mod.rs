@@ -21,6 +21,7 @@
 //! (`sweep/resume.rs`): only the runs missing run, in the same order.
 
 mod args;
+mod leftovers;
 mod matrix;
 mod output;
 mod rates;
@@ -32,8 +33,9 @@ mod sliced;
 mod tests;
 
 pub use args::{Interleave, Preset, RateArg, SweepArgs};
+pub use leftovers::{SET_ASIDE_FILE, TORN_FILE};
 pub use matrix::{arms, matrix, Arm, Cell, Scenario};
 pub use output::CURVE_FILE;
 pub use output::{converged, render_report, write_report, SweepSummary};
-pub use resume::{PLAN_FILE, SET_ASIDE_FILE, TORN_FILE};
+pub use resume::PLAN_FILE;
 pub use run::run;

@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::args::{Interleave, SweepArgs};
+use super::leftovers::Done;
 use super::matrix::{Arm, Cell, Scenario};
 use super::output::CONVERGENCE_FILE;
 use super::output::{append, converged, fmt_eta, record, write_report, SweepSummary};
-use super::resume::Done;
 use crate::loadgen::args::Repeat;
 use crate::loadgen::progress::NoProgress;
 use crate::record::RunResult;

@@ -25,7 +25,7 @@ pub fn run(a: &SweepArgs, exe: &Path, command: &str) -> Result<SweepSummary> {
             let cells = prepare(a, exe, command, repeats.1)?;
             let interleave = sliced::choose_interleave(a, &cells)?;
             resume::write_plan(&a.out, settings, interleave, &cells)?;
-            let done = resume::nothing_done(&cells);
+            let done = super::leftovers::nothing_done(&cells);
             (cells, interleave, done)
         }
         Start::Resume {

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::args::{Interleave, SweepArgs};
+use super::leftovers::Done;
 use super::matrix::Cell;
 use super::output::{append, write_report, SweepSummary, CONVERGENCE_FILE};
-use super::resume::{self, Done};
+use super::resume;
 use crate::loadgen::args::Repeat;
 use crate::loadgen::sliced;
 use crate::record::RunResult;
