@@ -20,7 +20,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use anyhow::{Context, Result};
 use clap::Parser;
 use muxbench::sys;
-use muxbench::sys::uring::{BufRing, Completion, Ring};
+use muxbench::sys::uring::{BufRing, Completion, Ring, Target};
 use slab::Slab;
 
 /// Minimal multishot io_uring echo server.
@@ -83,7 +83,7 @@ fn main() -> Result<()> {
     }
     let mut ring = Ring::new(4096)?;
     let bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
-    ring.accept_multi(listener.as_raw_fd(), ACCEPT)?;
+    ring.accept_multi(listener.as_raw_fd(), false, ACCEPT)?;
     ring.poll_add(control.as_raw_fd(), libc::POLLIN as u32, false, CONTROL)?;
     println!("listening on {}", listener.local_addr()?);
     let mut echo = Echo {
@@ -163,10 +163,10 @@ impl Echo {
                 eof: false,
             });
             self.ring
-                .recv_provided(fd, self.bufs.group(), 0, true, RECV | k as u64)?;
+                .recv_provided(Target::Fd(fd), self.bufs.group(), 0, true, RECV | k as u64)?;
         }
         if !c.more() {
-            self.ring.accept_multi(listener, ACCEPT)?;
+            self.ring.accept_multi(listener, false, ACCEPT)?;
         }
         Ok(())
     }
@@ -192,8 +192,13 @@ impl Echo {
             } else {
                 let fd = conn.stream.as_raw_fd();
                 conn.receiving = true;
-                self.ring
-                    .recv_provided(fd, self.bufs.group(), 0, true, RECV | key as u64)?;
+                self.ring.recv_provided(
+                    Target::Fd(fd),
+                    self.bufs.group(),
+                    0,
+                    true,
+                    RECV | key as u64,
+                )?;
             }
         }
         send_next(&mut self.ring, &self.bufs, &mut self.conns, key)
@@ -230,8 +235,13 @@ impl Echo {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.receiving = true;
                 let fd = conn.stream.as_raw_fd();
-                self.ring
-                    .recv_provided(fd, self.bufs.group(), 0, true, RECV | key as u64)?;
+                self.ring.recv_provided(
+                    Target::Fd(fd),
+                    self.bufs.group(),
+                    0,
+                    true,
+                    RECV | key as u64,
+                )?;
             }
         }
         Ok(())
@@ -256,6 +266,6 @@ fn send_next(ring: &mut Ring, bufs: &BufRing, conns: &mut Slab<Conn>, key: usize
     let fd = conn.stream.as_raw_fd();
     // SAFETY: the iovec lives in the connection (not removed while `sending`)
     // and points into buffer `bid`, recycled only after this send completes.
-    unsafe { ring.writev(fd, &conn.iov, SEND | key as u64)? };
+    unsafe { ring.writev(Target::Fd(fd), &conn.iov, SEND | key as u64)? };
     Ok(())
 }

@@ -186,6 +186,15 @@ pub struct LoadSettings {
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "opt_secs")]
     pub interval: Option<Duration>,
+
+    /// Server, uring: io_uring features beyond the plain server, comma-separated
+    /// (`muxserver --help`: fixed-files, multishot-recv, zc-send[=SIZE], skip-cqe,
+    /// sqpoll[=CPU], taskrun=defer|coop|none); recorded in the row's `uring_features`. In a
+    /// sweep, `--backends uring+fixed-files,...` gives one arm per feature set instead.
+    #[arg(long, value_name = "LIST", default_value = "", hide_default_value = true,
+          value_parser = crate::server::uring_features::parse_uring_features)]
+    #[serde(default)]
+    pub uring_features: crate::server::uring_features::UringFeatures,
 }
 
 /// Most intervals in one window: each holds a latency histogram per worker.
@@ -370,6 +379,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The row's `uring_features`: the features of a uring server this run
+    /// starts (empty for the plain server and every other backend).
+    pub fn uring_features_column(&self) -> String {
+        match self.backend {
+            Some(Backend::Uring) => self.load.uring_features.to_string(),
+            _ => String::new(),
+        }
+    }
+
     /// The settings `loadgen --backend B` would use: the command line's
     /// defaults, for sweeps and the reliability runs to adjust.
     pub fn with_defaults(backend: Backend) -> RunArgs {

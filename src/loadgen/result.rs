@@ -328,6 +328,7 @@ fn settings_row(args: &RunArgs) -> RunResult {
         read_buf: args.read_buf,
         read_policy: args.load.read_policy,
         max_pending: args.load.max_pending,
+        uring_features: args.uring_features_column(),
         addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),
         warmup_s: args.warmup.as_secs_f64(),
         duration_s: args.duration.as_secs_f64(),

@@ -187,6 +187,11 @@ pub(super) fn server_command(
                 .filter(|_| backend == crate::backend::Backend::Tokio)
                 .map(|n| format!("--threads={n}")),
         )
+        .args(
+            Some(args.load.uring_features)
+                .filter(|f| backend == crate::backend::Backend::Uring && !f.is_plain())
+                .map(|f| format!("--uring-features={f}")),
+        )
         .arg("--stats-page")
         .arg(stats_page);
     if let Some(cpu) = cpu {

@@ -178,6 +178,10 @@ pub struct MuxStats {
     /// removals, receives, sends, cancels). Zero for the others.
     #[serde(default)]
     pub sqes: u64,
+    /// io_uring zero-copy sends: notifications reaped (each says the kernel let
+    /// go of a send's pages; a second completion per send).
+    #[serde(default)]
+    pub notifs: u64,
 }
 
 impl MuxStats {

@@ -326,8 +326,12 @@ pub struct RunResult {
     /// Sweep: the repeat (round) this run belongs to, 1-based: runs of one round are paired.
     pub repeat: Option<usize>,
     /// Sweep: the arm, when one backend runs as several (`--backends epoll-et,epoll-et`
-    /// gives `epoll-et#1` and `epoll-et#2`); empty: the backend is the arm.
+    /// gives `epoll-et#1` and `epoll-et#2`), or with io_uring features
+    /// (`uring+fixed-files`); empty: the backend is the arm.
     pub arm: String,
+    /// `uring`: the io_uring features the server used (`--uring-features`,
+    /// `+`-joined); empty: the plain server, or another backend.
+    pub uring_features: String,
     /// Warnings that make the run suspect (one CSV cell, `; `-separated; empty: none).
     pub warnings: Warnings,
     /// CPU model.

@@ -212,6 +212,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "ADDR", value_parser = crate::addr::parse_listen_addr)]
     pub control: Option<SocketAddr>,
 
+    /// uring: io_uring features beyond the plain server, comma-separated: fixed-files,
+    /// multishot-recv, zc-send[=SIZE], skip-cqe, sqpoll[=CPU], taskrun=defer|coop|none
+    /// (src/server/uring_features.rs says what each does and the kernel it needs; one this
+    /// kernel lacks is refused, never left out).
+    #[arg(long, value_name = "LIST", value_parser = super::uring_features::parse_uring_features)]
+    pub uring_features: Option<super::uring_features::UringFeatures>,
+
     /// With --reactors: pin reactor i to CPU i of this list (cyclically), e.g. `0-3` or `0,2`.
     #[arg(long, value_name = "LIST", value_parser = crate::units::parse_cpus, requires = "reactors", conflicts_with = "cpu")]
     pub server_cpus: Option<crate::units::CpuList>,
@@ -239,6 +246,7 @@ impl ServerArgs {
             stack_size: self.stack_size.unwrap_or(super::config::DEFAULT_STACK),
             runtime_threads: self.threads.unwrap_or(0),
             accept_exclusive: false,
+            uring: self.uring_features.unwrap_or_default(),
         }
     }
 
@@ -285,6 +293,13 @@ impl ServerArgs {
         }
         if self.threads.is_some() && self.backend != Backend::Tokio {
             anyhow::bail!("--threads is for --backend tokio (its multi-thread runtime)");
+        }
+        if let Some(f) = &self.uring_features {
+            if self.backend != Backend::Uring {
+                anyhow::bail!("--uring-features is for --backend uring (the completion server)");
+            }
+            f.check_kernel()
+                .map_err(|e| anyhow::anyhow!("--uring-features: {e}"))?;
         }
         if self.trace != TraceLevel::Off
             && matches!(self.backend, Backend::Threads | Backend::Tokio)

@@ -113,6 +113,8 @@ pub struct Config {
     /// Register the listener with `EPOLLEXCLUSIVE` (one reactor of several
     /// sharing it: `--accept exclusive`).
     pub accept_exclusive: bool,
+    /// `uring`: the io_uring features it uses beyond the plain default.
+    pub uring: super::uring_features::UringFeatures,
 }
 
 impl Default for Config {
@@ -131,6 +133,7 @@ impl Default for Config {
             stack_size: DEFAULT_STACK,
             runtime_threads: 0,
             accept_exclusive: false,
+            uring: super::uring_features::UringFeatures::default(),
         }
     }
 }

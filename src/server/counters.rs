@@ -201,6 +201,9 @@ pub struct Snapshot {
     /// When it was taken, Unix time in ns (the server's clock).
     #[serde(default)]
     pub unix_ns: u64,
+    /// `uring`: the io_uring features it serves with (empty: the plain server).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub features: String,
 }
 
 /// This process as a server: `HOST:PID:START`.
@@ -236,6 +239,7 @@ impl Snapshot {
             reactors: Vec::new(),
             server_id: String::new(),
             unix_ns: 0,
+            features: String::new(),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod threads;
 pub mod tokio_rt;
 mod trace;
 pub mod uring;
+pub mod uring_features;
 
 pub use chat::Chat;
 pub use cli::{

@@ -38,8 +38,8 @@ mod wait;
 
 pub use files::{create_exclusive, dup_at_least, pipe, private_dir};
 pub use net::{
-    accept_nonblocking, read_into_spare, send_nowait, set_linger_zero, shutdown, tcp_listen,
-    tcp_listen_reuseport,
+    accept_nonblocking, read_into_spare, send_nowait, set_linger_zero, set_nodelay, shutdown,
+    tcp_listen, tcp_listen_reuseport,
 };
 pub use perf::SyscallCounter;
 pub use process::{

@@ -53,6 +53,12 @@ pub fn tcp_listen_reuseport(addr: std::net::SocketAddr, backlog: i32) -> io::Res
     Ok(socket.into())
 }
 
+/// `TCP_NODELAY` on (through `socket2`); on a listener, the sockets it
+/// accepts inherit it.
+pub fn set_nodelay(socket: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_tcp_nodelay(true)
+}
+
 /// Set `SO_LINGER {on, 0}` so that closing the socket sends RST instead of FIN
 /// (through `socket2`).
 pub fn set_linger_zero(socket: &impl AsFd) -> io::Result<()> {

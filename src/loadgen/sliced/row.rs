@@ -47,6 +47,7 @@ impl Sliced {
             read_buf: args.read_buf,
             read_policy: args.load.read_policy,
             max_pending: args.load.max_pending,
+            uring_features: args.uring_features_column(),
             warmup_s: self.warmup.as_secs_f64(),
             duration_s: measured_s,
             timeout_s: args.load.timeout.as_secs_f64(),

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::backend::Backend;
 use crate::loadgen::args::{parse_fraction, parse_repeat, LoadSettings, Repeat};
 use crate::units::parse_duration;
 
@@ -34,10 +33,11 @@ pub struct SweepArgs {
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
     /// Backends, comma-separated; a backend named twice runs as two arms (`epoll-et#1`,
-    /// `epoll-et#2`: an A/A check).
-    #[arg(long, value_delimiter = ',', value_enum, ignore_case = true,
-          default_values_t = Backend::ALL)]
-    pub backends: Vec<Backend>,
+    /// `epoll-et#2`: an A/A check). `uring+FEATURE+…` is uring with io_uring features (see
+    /// --uring-features), an arm of its own: `uring,uring+fixed-files,uring+sqpoll`.
+    #[arg(long, value_delimiter = ',', value_parser = super::matrix::parse_arm_spec,
+          default_values_t = super::matrix::ArmSpec::all())]
+    pub backends: Vec<super::matrix::ArmSpec>,
     /// Active connection counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100")]
     pub conns: Vec<usize>,

@@ -34,7 +34,7 @@ mod tests;
 
 pub use args::{Interleave, Preset, RateArg, SweepArgs};
 pub use leftovers::{SET_ASIDE_FILE, TORN_FILE};
-pub use matrix::{arms, matrix, Arm, Cell, Scenario};
+pub use matrix::{arms, matrix, parse_arm_spec, Arm, ArmSpec, Cell, Scenario};
 pub use output::CURVE_FILE;
 pub use output::{converged, render_report, write_report, SweepSummary};
 pub use resume::PLAN_FILE;

@@ -93,7 +93,7 @@ pub(super) fn discover_rates(
                     rate: Some(rate),
                     ..cell.scenario
                 };
-                let mut args = a.run_args(arm.backend, s);
+                let mut args = a.arm_args(arm, s);
                 args.warmup = Duration::from_millis(300);
                 args.duration = a.duration.min(Duration::from_secs(1));
                 eprintln!("finding rates: {} {s} (probe, not recorded)", arm.label);

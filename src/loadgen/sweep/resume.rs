@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::args::{Interleave, RateArg, SweepArgs};
 use super::leftovers::{self, Done};
-use super::matrix::{Arm, Cell, Scenario};
+use super::matrix::{parse_arm_spec, Arm, ArmSpec, Cell, Scenario};
 use crate::backend::Backend;
 use crate::report;
 
@@ -43,7 +43,7 @@ struct PlannedCell {
     msg_size: usize,
     read_buf: usize,
     rate: Option<f64>,
-    /// `(backend, label)` of each arm.
+    /// `(backend with its features, label)` of each arm.
     arms: Vec<(String, String)>,
 }
 
@@ -101,7 +101,7 @@ pub(super) fn settings(a: &SweepArgs) -> Result<Map<String, Value>> {
         .collect();
     let sweep = serde_json::json!({
         "preset": a.preset.map(|p| format!("{p:?}").to_lowercase()),
-        "backends": a.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "backends": a.backends.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "conns": a.conns,
         "idle": a.idle,
         "msg_size": a.msg_size,
@@ -141,7 +141,13 @@ pub(super) fn write_plan(
                 arms: c
                     .arms
                     .iter()
-                    .map(|a| (a.backend.name().to_string(), a.label.clone()))
+                    .map(|a| {
+                        let spec = ArmSpec {
+                            backend: a.backend,
+                            features: a.features,
+                        };
+                        (spec.to_string(), a.label.clone())
+                    })
                     .collect(),
             })
             .collect(),
@@ -257,12 +263,12 @@ fn plan_cells(plan: &Plan) -> Result<Vec<Cell>> {
             let arms = c
                 .arms
                 .iter()
-                .map(|(backend, label)| {
-                    let backend: Backend = backend
-                        .parse()
-                        .map_err(|e| anyhow::anyhow!("{PLAN_FILE}: {e}"))?;
+                .map(|(spec, label)| {
+                    let spec =
+                        parse_arm_spec(spec).map_err(|e| anyhow::anyhow!("{PLAN_FILE}: {e}"))?;
                     Ok(Arm {
-                        backend,
+                        backend: spec.backend,
+                        features: spec.features,
                         label: label.clone(),
                     })
                 })

@@ -155,7 +155,7 @@ fn run_one(
     rep: usize,
     summary: &mut SweepSummary,
 ) -> Result<Option<RunResult>> {
-    let args = a.run_args(arm.backend, s);
+    let args = a.arm_args(arm, s);
     match crate::loadgen::run(&args, exe, &mut NoProgress) {
         Ok(mut out) => {
             out.result.repeat = Some(rep);

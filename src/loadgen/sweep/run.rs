@@ -150,7 +150,7 @@ fn check_plan(a: &SweepArgs, cells: &[Cell], max_rep: usize) -> Result<()> {
     for cell in cells {
         for arm in &cell.arms {
             let s = cell.scenario;
-            crate::loadgen::check(&a.run_args(arm.backend, s))
+            crate::loadgen::check(&a.arm_args(arm, s))
                 .with_context(|| format!("{} {s}", arm.label))?;
         }
     }

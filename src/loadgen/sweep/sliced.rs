@@ -29,7 +29,7 @@ pub(super) fn choose_interleave(a: &SweepArgs, cells: &[Cell]) -> Result<Interle
     }
     let unsupported = cells.iter().find_map(|c| {
         c.arms.iter().find_map(|arm| {
-            sliced::supports(&a.run_args(arm.backend, c.scenario))
+            sliced::supports(&a.arm_args(arm, c.scenario))
                 .err()
                 .map(|why| format!("{} {}: {why}", arm.label, c.scenario))
         })
@@ -211,7 +211,7 @@ impl Sweep<'_> {
         let arms = cell
             .arms
             .iter()
-            .map(|arm| (arm.label.clone(), a.run_args(arm.backend, s)))
+            .map(|arm| (arm.label.clone(), a.arm_args(arm, s)))
             .collect();
         let mut sliced = match sliced::Sliced::start(arms, self.exe, a.warmup, at.0 as u64 + 1) {
             Ok(sl) => sl,

@@ -7,11 +7,30 @@ use crate::record::RunResult;
 
 #[test]
 fn a_backend_named_twice_runs_as_two_arms() {
-    let labels: Vec<String> = arms(&[Backend::EpollEt, Backend::Poll, Backend::EpollEt])
-        .into_iter()
-        .map(|a| a.label)
-        .collect();
-    assert_eq!(labels, ["epoll-et#1", "poll", "epoll-et#2"]);
+    let uring_ff = parse_arm_spec("uring+fixed-files").unwrap();
+    let labels: Vec<String> = arms(&[
+        Backend::EpollEt.into(),
+        Backend::Poll.into(),
+        Backend::EpollEt.into(),
+        uring_ff,
+        Backend::Uring.into(),
+    ])
+    .into_iter()
+    .map(|a| a.label)
+    .collect();
+    assert_eq!(
+        labels,
+        [
+            "epoll-et#1",
+            "poll",
+            "epoll-et#2",
+            "uring+fixed-files",
+            "uring"
+        ]
+    );
+    assert!(uring_ff.features.fixed_files);
+    assert!(parse_arm_spec("poll+fixed-files").is_err());
+    assert!(parse_arm_spec("uring+bogus").is_err());
     assert_eq!(parse_repeat("auto"), Ok(Repeat::Auto));
     assert_eq!(parse_repeat("4"), Ok(Repeat::Fixed(4)));
     assert!(parse_repeat("x").is_err());

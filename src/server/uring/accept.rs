@@ -12,13 +12,16 @@ use crate::server::control;
 use crate::server::counters::{note_accept_pause, Snapshot};
 use crate::server::rules::ACCEPT_PAUSE;
 use crate::sys;
-use crate::sys::uring::Completion;
+use crate::sys::uring::{Completion, Target};
 
 impl UringServer {
     pub(super) fn arm_accept(&mut self) -> io::Result<()> {
         self.accept_armed = true;
-        self.ring
-            .accept_multi(self.listener.as_raw_fd(), user_data(OP_ACCEPT, 0))
+        self.ring.accept_multi(
+            self.listener.as_raw_fd(),
+            self.cfg.uring.fixed_files,
+            user_data(OP_ACCEPT, 0),
+        )
     }
 
     pub(super) fn arm_control(&mut self) -> io::Result<()> {
@@ -38,10 +41,15 @@ impl UringServer {
         }
         if c.result >= 0 {
             self.counters.accepts += 1;
-            // SAFETY: a successful accept completion's result is a new
-            // descriptor that only this completion hands out.
-            let stream = unsafe { sys::uring::accepted_stream(c.result) };
-            self.add_conn(stream);
+            if self.cfg.uring.fixed_files {
+                // A slot of the fixed file table: no descriptor exists.
+                self.add_conn(Target::Fixed(c.result as u32), None);
+            } else {
+                // SAFETY: a successful accept completion's result is a new
+                // descriptor that only this completion hands out.
+                let stream = unsafe { sys::uring::accepted_stream(c.result) };
+                self.add_conn(Target::Fd(c.result), Some(stream));
+            }
         } else {
             let e = io::Error::from_raw_os_error(-c.result);
             match -c.result {

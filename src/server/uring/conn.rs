@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::rc::Rc;
 
+use crate::sys::uring::Target;
+
 /// A piece of pending output.
 pub(super) enum Chunk {
     /// Received data still in provided buffer `bid` (echo, sent without a copy).
@@ -17,7 +19,15 @@ pub(super) enum Chunk {
 }
 
 pub(super) struct UConn {
-    pub(super) stream: TcpStream,
+    /// What its requests name: its descriptor, or its fixed-file-table slot.
+    pub(super) target: Target,
+    /// The descriptor's owner (closed on drop); `None` for a table slot,
+    /// closed by a ring request instead.
+    pub(super) stream: Option<TcpStream>,
+    /// Zero-copy send in flight: the message header the kernel reads.
+    pub(super) zc_msg: Option<Box<libc::msghdr>>,
+    /// Zero-copy send: its result, held until the notification arrives.
+    pub(super) zc_result: Option<i32>,
     pub(super) out: VecDeque<Chunk>,
     /// Bytes of the front chunk already sent.
     pub(super) front_off: usize,
@@ -49,9 +59,12 @@ pub(super) struct UConn {
 }
 
 impl UConn {
-    pub(super) fn new(stream: TcpStream) -> UConn {
+    pub(super) fn new(target: Target, stream: Option<TcpStream>) -> UConn {
         UConn {
+            target,
             stream,
+            zc_msg: None,
+            zc_result: None,
             out: VecDeque::new(),
             front_off: 0,
             pending: 0,
@@ -70,6 +83,14 @@ impl UConn {
             starved: false,
             paused: false,
             dirty: false,
+        }
+    }
+
+    /// The number its trace lines show: descriptor or table slot.
+    pub(super) fn number(&self) -> String {
+        match self.target {
+            Target::Fd(fd) => format!("fd {fd}"),
+            Target::Fixed(slot) => format!("slot {slot}"),
         }
     }
 

@@ -1,8 +1,6 @@
 //! `--trace` for the completion loop: what each `io_uring_enter` returned, in
 //! words. Kept apart because it only describes; nothing here decides.
 
-use std::os::fd::AsRawFd;
-
 use super::ops::{key_of, op_of, OP_ACCEPT, OP_CONTROL, OP_RECV, OP_SEND};
 use super::ring_loop::UringServer;
 use crate::sys::uring::Completion;
@@ -34,9 +32,9 @@ impl UringServer {
     fn describe_cqe(&self, c: &Completion) -> String {
         let key = key_of(c.user_data);
         let fd = || {
-            self.conns.get(key).map_or(format!("slot {key}"), |conn| {
-                format!("fd {}", conn.stream.as_raw_fd())
-            })
+            self.conns
+                .get(key)
+                .map_or(format!("connection {key}"), |conn| conn.number())
         };
         let outcome = |eof: bool| match c.result {
             0 if eof => "EOF".to_string(),

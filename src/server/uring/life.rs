@@ -3,23 +3,29 @@
 //! requests, so a completion always finds the connection it belongs to.
 
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 
 use super::conn::{Chunk, UConn};
 use super::ops::{user_data, OP_CANCEL, OP_RECV, OP_SEND};
 use super::ring_loop::UringServer;
+use crate::sys::uring::Target;
 
 impl UringServer {
-    pub(super) fn add_conn(&mut self, stream: TcpStream) {
+    /// Admit a connection: a descriptor and its owner, or a fixed-file-table
+    /// slot (no owner: closed by a ring request).
+    pub(super) fn add_conn(&mut self, target: Target, stream: Option<TcpStream>) {
         if self.live >= self.cfg.max_conns {
             self.counters.refused += 1;
-            return; // dropping the stream closes it
+            self.close_target(target); // dropping `stream` closes a descriptor
+            return;
         }
-        // As in the readiness loop: small echoes must not wait for Nagle.
-        if stream.set_nodelay(true).is_err() {
-            self.counters.errors += 1;
+        // As in the readiness loop: small echoes must not wait for Nagle (a
+        // slot of the fixed table inherits it from the listener instead).
+        if let Some(stream) = &stream {
+            if stream.set_nodelay(true).is_err() {
+                self.counters.errors += 1;
+            }
         }
-        let key = self.conns.insert(UConn::new(stream));
+        let key = self.conns.insert(UConn::new(target, stream));
         self.live += 1;
         self.counters.peak_conns = self.counters.peak_conns.max(self.live as u64);
         self.arm_recv(key);
@@ -41,7 +47,15 @@ impl UringServer {
         if conn.rejected && idle_out && !conn.write_shut {
             // The error line is out: FIN, then read (and discard) until the client closes.
             conn.write_shut = true;
-            if conn.stream.shutdown(Shutdown::Write).is_err() {
+            let shut = match (&conn.stream, conn.target) {
+                (Some(stream), _) => stream.shutdown(Shutdown::Write),
+                (None, target) => {
+                    let skip = self.cfg.uring.skip_cqe;
+                    self.ring
+                        .shutdown_write(target, skip, user_data(OP_CANCEL, key))
+                }
+            };
+            if shut.is_err() {
                 self.close(key, false);
                 return;
             }
@@ -58,26 +72,41 @@ impl UringServer {
         }
         conn.closed = true;
         if self.trace.all() {
-            self.trace
-                .close(conn.stream.as_raw_fd(), reset, conn.read_eof);
+            let number = match conn.target {
+                Target::Fd(fd) => fd,
+                Target::Fixed(slot) => slot as i32,
+            };
+            self.trace.close(number, reset, conn.read_eof);
         }
         self.live -= 1;
         self.counters.closes += 1;
         if reset {
             self.counters.resets += 1;
         }
+        let skip = self.cfg.uring.skip_cqe;
         if conn.recv_armed && !conn.recv_cancelling {
             conn.recv_cancelling = true;
             let _ = self
                 .ring
-                .cancel(user_data(OP_RECV, key), user_data(OP_CANCEL, key));
+                .cancel_skip(user_data(OP_RECV, key), skip, user_data(OP_CANCEL, key));
         }
         if conn.sending {
             let _ = self
                 .ring
-                .cancel(user_data(OP_SEND, key), user_data(OP_CANCEL, key));
+                .cancel_skip(user_data(OP_SEND, key), skip, user_data(OP_CANCEL, key));
         }
         self.maybe_release(key);
+    }
+
+    /// Close a fixed-file-table slot (a descriptor closes with its owner).
+    fn close_target(&mut self, target: Target) {
+        if let Target::Fixed(slot) = target {
+            let skip = self.cfg.uring.skip_cqe;
+            if let Err(e) = self.ring.close_fixed(slot, skip, user_data(OP_CANCEL, 0)) {
+                self.counters.errors += 1;
+                eprintln!("muxserver: closing table slot {slot}: {e}");
+            }
+        }
     }
 
     /// Free a closed connection's slot (closing its socket) once the kernel
@@ -87,6 +116,7 @@ impl UringServer {
             return;
         }
         let conn = self.conns.remove(key);
+        self.close_target(conn.target);
         for chunk in conn.out {
             if let Chunk::Provided { bid, .. } = chunk {
                 self.bufs.recycle(bid);

@@ -2,13 +2,15 @@
 //! the connection has, waiting when the ring is empty, and handing what
 //! arrived to echo or chat.
 
-use std::os::fd::AsRawFd;
-
 use super::conn::UConn;
-use super::ops::{user_data, OP_RECV};
+use super::ops::{user_data, OP_CANCEL, OP_RECV};
 use super::ring_loop::UringServer;
 use crate::server::config::Protocol;
 use crate::sys::uring::Completion;
+
+/// Completions a multishot receive may post per wake-up before the kernel
+/// makes it wait its turn (`MULTISHOT_MAX_RETRY` in io_uring/net.c).
+const MULTISHOT_BURST: usize = 32;
 
 impl UringServer {
     /// Bytes the connection may receive now (see the readiness loop's `read_room`).
@@ -45,11 +47,13 @@ impl UringServer {
             self.starve(key);
             return;
         }
-        let multishot = self.cfg.protocol == Protocol::Chat;
+        let multishot = match self.cfg.protocol {
+            Protocol::Chat => true,
+            Protocol::Echo => self.cfg.uring.multishot_recv && room >= self.multishot_room(),
+        };
         let len = room.min(self.bufs.buf_size()) as u32;
-        let fd = conn.stream.as_raw_fd();
         match self.ring.recv_provided(
-            fd,
+            conn.target,
             self.bufs.group(),
             len,
             multishot,
@@ -67,6 +71,38 @@ impl UringServer {
                 self.close(key, false);
             }
         }
+    }
+
+    /// Echo with `multishot-recv`: the room a connection needs for its
+    /// receive to be multishot. The kernel posts at most
+    /// [`MULTISHOT_BURST`] completions (one buffer each) per wake-up of a
+    /// multishot receive; the loop cancels the receive as soon as the room
+    /// left falls below this bound, and at most one more burst can land
+    /// before the cancel does — so twice a burst of whole buffers keeps the
+    /// output queue within `--max-pending`. With less room, a one-shot
+    /// receive sized to the room is armed instead, as without the feature.
+    pub(super) fn multishot_room(&self) -> usize {
+        2 * MULTISHOT_BURST * self.bufs.buf_size()
+    }
+
+    /// Echo: cancel a multishot receive once the room left is below
+    /// [`UringServer::multishot_room`] (it is re-armed one-shot, or multishot
+    /// again when the queue drains).
+    pub(super) fn bound_multishot(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        if !conn.recv_armed || !conn.recv_multishot || conn.recv_cancelling || conn.closed {
+            return;
+        }
+        if self.read_room(conn) >= self.multishot_room() {
+            return;
+        }
+        self.conns[key].recv_cancelling = true;
+        let skip = self.cfg.uring.skip_cqe;
+        let _ = self
+            .ring
+            .cancel_skip(user_data(OP_RECV, key), skip, user_data(OP_CANCEL, key));
     }
 
     fn starve(&mut self, key: usize) {
@@ -124,7 +160,10 @@ impl UringServer {
                     return;
                 };
                 match self.cfg.protocol {
-                    Protocol::Echo => self.echo(key, bid, n),
+                    Protocol::Echo => {
+                        self.echo(key, bid, n);
+                        self.bound_multishot(key);
+                    }
                     Protocol::Chat => {
                         self.chat_input(key, bid, n);
                         self.bufs.recycle(bid);

@@ -16,7 +16,7 @@ use crate::server::config::Config;
 use crate::server::counters::{Counters, Snapshot};
 use crate::server::stats_page::StatsPage;
 use crate::server::trace::Tracer;
-use crate::sys::uring::{BufRing, Completion, Ring};
+use crate::sys::uring::{BufRing, Completion, Ring, Setup};
 
 /// Submission slots (completions: four times as many).
 const RING_ENTRIES: u32 = 4096;
@@ -73,11 +73,38 @@ pub(super) struct UringServer {
     pub(super) trace: Tracer,
     /// `--stats-page`: where the counters are published each turn.
     pub(super) page: Option<StatsPage>,
+    /// Zero-copy send notifications reaped.
+    pub(super) counters_notifs: u64,
 }
 
 impl UringServer {
     fn new(listener: TcpListener, control: File, cfg: Config) -> io::Result<UringServer> {
-        let ring = Ring::new(RING_ENTRIES)?;
+        let f = cfg.uring;
+        let ring = if f.is_plain() {
+            Ring::new(RING_ENTRIES)?
+        } else {
+            f.check_kernel().map_err(io::Error::other)?;
+            let setup = Setup {
+                taskrun: f.taskrun(),
+                sqpoll: f.sqpoll,
+                fallback: false,
+            };
+            Ring::with_setup(RING_ENTRIES, setup)?
+        };
+        if f.fixed_files {
+            // Every connection a slot; an accept that finds none fails with
+            // ENFILE and pauses accepting, as running out of descriptors does.
+            let (soft, _) = crate::sys::nofile_limit()?;
+            let slots = cfg
+                .max_conns
+                .saturating_add(16)
+                .min(soft as usize)
+                .min(1 << 20);
+            ring.register_files_sparse(slots as u32)?;
+            // Accepted slots cannot be given TCP_NODELAY one by one; they
+            // inherit it from the listener.
+            crate::sys::set_nodelay(&listener)?;
+        }
         let size = cfg.read_buf.clamp(1, BUFFER_SIZE_MAX);
         let count = (BUFFER_BYTES_MAX / size).clamp(BUFFERS_MIN, BUFFERS_MAX);
         // Round down to a power of two (the ring's index mask).
@@ -113,6 +140,7 @@ impl UringServer {
             stopping: false,
             trace,
             page,
+            counters_notifs: 0,
         };
         server.arm_accept()?;
         server.arm_control()?;
@@ -139,16 +167,19 @@ impl UringServer {
             ctl_calls: 0,
             enters: self.ring.enters,
             sqes: self.ring.sqes,
+            notifs: self.counters_notifs,
         }
     }
 
     pub(super) fn snapshot(&self, kind: &str) -> Snapshot {
-        Snapshot::now(
+        let mut s = Snapshot::now(
             kind,
             crate::backend::Backend::Uring.name(),
             self.counters_now(),
             self.mux_stats(),
-        )
+        );
+        s.features = self.cfg.uring.to_string();
+        s
     }
 
     fn run(&mut self, mut on_snapshot: impl FnMut(&Snapshot)) -> io::Result<Snapshot> {

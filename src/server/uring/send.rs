@@ -2,7 +2,6 @@
 //! so output stays in order and the memory the kernel reads stays put.
 
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 
 use super::conn::Chunk;
 use super::ops::{user_data, OP_SEND};
@@ -35,15 +34,32 @@ impl UringServer {
             });
         }
         conn.sending_chunks = conn.iov.len();
-        let fd = conn.stream.as_raw_fd();
+        let target = conn.target;
+        let bytes: usize = conn.iov.iter().map(|v| v.iov_len).sum();
+        let zero_copy = self.cfg.uring.zc_send.is_some_and(|min| bytes >= min);
         // SAFETY: the vector lives in `conn.iov` and the chunks it points to in
         // `conn.out` (heap data that does not move with the deque); neither is
         // changed or freed while `sending` is set — `push_copy` never appends
         // into an in-flight chunk, provided buffers are recycled only after
-        // their send completed, and a closed connection keeps its slot until
-        // the send's completion arrives (or, on stop, the buffers are leaked
-        // if the kernel does not give them back).
-        let res = unsafe { self.ring.writev(fd, &conn.iov, user_data(OP_SEND, key)) };
+        // their send completed (a zero-copy send: after its notification),
+        // and a closed connection keeps its slot until the send's completion
+        // arrives (or, on stop, the buffers are leaked if the kernel does not
+        // give them back). The zero-copy message header is boxed in
+        // `conn.zc_msg`, which is replaced only by the next send.
+        let res = if zero_copy {
+            // SAFETY: an all-zero msghdr is valid (no name, no control data).
+            let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+            msg.msg_iov = conn.iov.as_mut_ptr();
+            msg.msg_iovlen = conn.iov.len();
+            let ptr: *const libc::msghdr = &*msg;
+            conn.zc_msg = Some(msg);
+            conn.zc_result = None;
+            // SAFETY: as above; `msg` lives in `conn.zc_msg` until the notification.
+            unsafe { self.ring.sendmsg_zc(target, ptr, user_data(OP_SEND, key)) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.ring.writev(target, &conn.iov, user_data(OP_SEND, key)) }
+        };
         self.counters.writes += 1;
         match res {
             Ok(()) => conn.sending = true,
@@ -58,6 +74,19 @@ impl UringServer {
 
     pub(super) fn sent(&mut self, key: usize, c: &Completion) {
         let conn = &mut self.conns[key];
+        // A zero-copy send completes twice: its result (`F_MORE`: a
+        // notification follows), then the notification, after which the
+        // kernel no longer reads the buffers. The result waits for it.
+        let mut c = *c;
+        if c.notif() {
+            self.counters_notifs += 1;
+            c.result = conn.zc_result.take().unwrap_or(0);
+        } else if c.more() {
+            conn.zc_result = Some(c.result);
+            return;
+        }
+        conn.zc_msg = None;
+        let c = &c;
         conn.sending = false;
         let offered: usize = conn.iov.iter().map(|v| v.iov_len).sum();
         conn.sending_chunks = 0;

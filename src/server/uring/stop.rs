@@ -43,7 +43,8 @@ impl UringServer {
                 match op_of(c.user_data) {
                     OP_RECV => self.received(key, c),
                     OP_SEND => self.sent(key, c),
-                    OP_ACCEPT if c.result >= 0 => {
+                    // A table slot is closed with the ring.
+                    OP_ACCEPT if c.result >= 0 && !self.cfg.uring.fixed_files => {
                         // SAFETY: as in `accepted`; dropped at once (closed).
                         drop(unsafe { sys::uring::accepted_stream(c.result) });
                     }

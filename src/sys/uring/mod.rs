@@ -16,4 +16,4 @@ mod buf_ring;
 mod ring;
 
 pub use buf_ring::BufRing;
-pub use ring::{accepted_stream, available, Completion, Ring};
+pub use ring::{accepted_stream, available, Completion, Ring, Setup, Target, TaskRun};

@@ -13,7 +13,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
 /// One completion: the SQE's `user_data`, its result (`-errno` on failure) and flags.
@@ -37,6 +37,89 @@ impl Completion {
         cqueue::buffer_select(self.flags)
     }
 }
+
+impl Completion {
+    /// A zero-copy send's notification (`IORING_CQE_F_NOTIF`): the kernel let
+    /// go of the send's pages.
+    pub fn notif(&self) -> bool {
+        cqueue::notif(self.flags)
+    }
+}
+
+/// What a request acts on: a descriptor, or a slot of the ring's fixed file
+/// table (a direct descriptor, which no other process or table can see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An ordinary descriptor.
+    Fd(RawFd),
+    /// A fixed-file-table slot.
+    Fixed(u32),
+}
+
+/// Build an opcode on either kind of target (the crate takes each as its own type).
+macro_rules! on_target {
+    ($t:expr, |$f:ident| $e:expr) => {
+        match $t {
+            Target::Fd(fd) => {
+                let $f = Fd(fd);
+                $e
+            }
+            Target::Fixed(i) => {
+                let $f = Fixed(i);
+                $e
+            }
+        }
+    };
+}
+
+/// When the kernel runs a ring's task work (`IORING_SETUP_*_TASKRUN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskRun {
+    /// `DEFER_TASKRUN` (+ single issuer): only inside our own enter.
+    Defer,
+    /// `COOP_TASKRUN`: no interrupt; at the next kernel entry.
+    Coop,
+    /// Neither: the kernel interrupts the loop to run it.
+    None,
+}
+
+impl TaskRun {
+    /// The spelling in a feature list (`taskrun=`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskRun::Defer => "defer",
+            TaskRun::Coop => "coop",
+            TaskRun::None => "none",
+        }
+    }
+}
+
+/// How a ring is set up beyond its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    /// The task-run mode.
+    pub taskrun: TaskRun,
+    /// A submission-queue polling thread (`IORING_SETUP_SQPOLL`), pinned to
+    /// a CPU if given.
+    pub sqpoll: Option<Option<usize>>,
+    /// Whether an older kernel may quietly get the plain setup instead (only
+    /// the default ring: an asked-for feature is never left out).
+    pub fallback: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            taskrun: TaskRun::Defer,
+            sqpoll: None,
+            fallback: true,
+        }
+    }
+}
+
+/// How long the SQ thread spins without work before it sleeps (and the next
+/// submission must wake it with a system call).
+const SQPOLL_IDLE_MS: u32 = 50;
 
 /// Why io_uring cannot be used here, in one line with what to do.
 fn unavailable(e: io::Error) -> io::Error {
@@ -88,6 +171,8 @@ pub struct Ring {
     pub sqes: u64,
     /// CQEs reaped.
     pub cqes: u64,
+    /// SQPOLL: a kernel thread submits; entering is needed only to wait or wake it.
+    sqpoll: bool,
 }
 
 impl Ring {
@@ -99,20 +184,47 @@ impl Ring {
     /// thread that created it (elsewhere every enter fails with `EEXIST`).
     /// A clear error names the cause when io_uring is unavailable.
     pub fn new(entries: u32) -> io::Result<Ring> {
+        Ring::with_setup(entries, Setup::default())
+    }
+
+    /// A ring set up as `setup` says; an asked-for mode the kernel refuses is
+    /// an error naming it (the default ring alone falls back, on kernels
+    /// before 6.1, to no deferred task work).
+    pub fn with_setup(entries: u32, setup: Setup) -> io::Result<Ring> {
         let cq = entries.saturating_mul(4);
-        let ring = IoUring::builder()
-            .setup_cqsize(cq)
-            .setup_single_issuer()
-            .setup_defer_taskrun()
+        let mut b = IoUring::builder();
+        b.setup_cqsize(cq);
+        match setup.taskrun {
             // With deferred task work, a plain submit (a zero-timeout wait)
             // would not run pending completions; the flag tells the crate
             // when to ask for them (GETEVENTS).
-            .setup_taskrun_flag()
+            TaskRun::Defer => {
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
+            }
+            TaskRun::Coop => {
+                b.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            TaskRun::None => {}
+        }
+        if let Some(cpu) = setup.sqpoll {
+            b.setup_sqpoll(SQPOLL_IDLE_MS);
+            if let Some(cpu) = cpu {
+                b.setup_sqpoll_cpu(cpu as u32);
+            }
+        }
+        let ring = b
             .build(entries)
             .or_else(|e| {
-                if e.raw_os_error() == Some(libc::EINVAL) {
+                if setup.fallback && e.raw_os_error() == Some(libc::EINVAL) {
                     // Older kernel: no DEFER_TASKRUN / SINGLE_ISSUER.
                     IoUring::builder().setup_cqsize(cq).build(entries)
+                } else if e.raw_os_error() == Some(libc::EINVAL) {
+                    Err(io::Error::new(
+                        e.kind(),
+                        format!("the kernel refused this ring setup ({setup:?}): {e}"),
+                    ))
                 } else {
                     Err(e)
                 }
@@ -124,7 +236,14 @@ impl Ring {
             enters: 0,
             sqes: 0,
             cqes: 0,
+            sqpoll: setup.sqpoll.is_some(),
         })
+    }
+
+    /// Give the ring a fixed file table of `slots` empty slots (accepts with
+    /// direct descriptors fill it).
+    pub fn register_files_sparse(&self, slots: u32) -> io::Result<()> {
+        self.ring.submitter().register_files_sparse(slots)
     }
 
     /// Register a provided-buffer ring of `count` entries at `entries` as
@@ -170,7 +289,13 @@ impl Ring {
                 return Ok(());
             }
             self.enters += 1;
-            match self.ring.submit() {
+            let submitted = if self.sqpoll {
+                // The SQ thread empties the queue: wait for room.
+                self.ring.submitter().squeue_wait()
+            } else {
+                self.ring.submit()
+            };
+            match submitted {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
@@ -183,7 +308,7 @@ impl Ring {
     }
 
     /// Queue a request that names no user memory (poll, accept, cancel,
-    /// shutdown, a receive into the provided-buffer ring).
+    /// shutdown, close, a receive into the provided-buffer ring).
     fn push_no_memory(&mut self, sqe: squeue::Entry) -> io::Result<()> {
         // SAFETY: the SQEs built by the callers below reference only descriptors,
         // user_data values and a registered buffer group, no memory of ours.
@@ -213,12 +338,32 @@ impl Ring {
 
     /// Multishot accept on `listener`: one completion per connection, the new
     /// descriptor (close-on-exec) as the result.
-    pub fn accept_multi(&mut self, listener: RawFd, user_data: u64) -> io::Result<()> {
+    /// `direct`: into a free slot of the fixed file table instead (the
+    /// result is the slot; no descriptor is made).
+    pub fn accept_multi(
+        &mut self,
+        listener: RawFd,
+        direct: bool,
+        user_data: u64,
+    ) -> io::Result<()> {
         let e = opcode::AcceptMulti::new(Fd(listener))
-            .flags(libc::SOCK_CLOEXEC)
+            .flags(if direct { 0 } else { libc::SOCK_CLOEXEC })
+            .allocate_file_index(direct)
             .build()
             .user_data(user_data);
         self.push_no_memory(e)
+    }
+
+    /// Shut down the sending side of `target` (a FIN); `skip`: no completion on success.
+    pub fn shutdown_write(&mut self, target: Target, skip: bool, user_data: u64) -> io::Result<()> {
+        let e = on_target!(target, |f| opcode::Shutdown::new(f, libc::SHUT_WR).build());
+        self.push_no_memory(skip_success(e, skip).user_data(user_data))
+    }
+
+    /// Close fixed-file-table slot `slot`; `skip`: no completion on success.
+    pub fn close_fixed(&mut self, slot: u32, skip: bool, user_data: u64) -> io::Result<()> {
+        let e = opcode::Close::new(Fixed(slot)).build();
+        self.push_no_memory(skip_success(e, skip).user_data(user_data))
     }
 
     /// A receive of at most `len` bytes into a buffer the kernel picks from
@@ -227,19 +372,19 @@ impl Ring {
     /// `ENOBUFS` ends it); a multishot receive must ask for `len` 0 (a whole buffer).
     pub fn recv_provided(
         &mut self,
-        fd: RawFd,
+        target: Target,
         group: u16,
         len: u32,
         multishot: bool,
         user_data: u64,
     ) -> io::Result<()> {
         let e = if multishot {
-            opcode::RecvMulti::new(Fd(fd), group).build()
+            on_target!(target, |f| opcode::RecvMulti::new(f, group).build())
         } else {
-            opcode::Recv::new(Fd(fd), std::ptr::null_mut(), len)
+            on_target!(target, |f| opcode::Recv::new(f, std::ptr::null_mut(), len)
                 .buf_group(group)
                 .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
+                .flags(squeue::Flags::BUFFER_SELECT))
         };
         self.push_no_memory(e.user_data(user_data))
     }
@@ -247,10 +392,13 @@ impl Ring {
     /// Cancel the request tagged `target` (its completion will say `-ECANCELED`
     /// unless it completed first).
     pub fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
-        let e = opcode::AsyncCancel::new(target)
-            .build()
-            .user_data(user_data);
-        self.push_no_memory(e)
+        self.cancel_skip(target, false, user_data)
+    }
+
+    /// [`Ring::cancel`]; `skip`: no completion when the cancel succeeds.
+    pub fn cancel_skip(&mut self, target: u64, skip: bool, user_data: u64) -> io::Result<()> {
+        let e = opcode::AsyncCancel::new(target).build();
+        self.push_no_memory(skip_success(e, skip).user_data(user_data))
     }
 
     /// `writev` of `iov` on `fd`.
@@ -261,13 +409,39 @@ impl Ring {
     /// asynchronously, possibly after this call returns).
     pub unsafe fn writev(
         &mut self,
-        fd: RawFd,
+        target: Target,
         iov: &[libc::iovec],
         user_data: u64,
     ) -> io::Result<()> {
-        let e = opcode::Writev::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
-            .build()
-            .user_data(user_data);
+        let e = on_target!(target, |f| opcode::Writev::new(
+            f,
+            iov.as_ptr(),
+            iov.len() as u32
+        )
+        .build())
+        .user_data(user_data);
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.push(&e) }
+    }
+
+    /// Zero-copy `sendmsg` of `msg` on `target`: two completions, the result
+    /// (with `F_MORE` when a notification follows) and the notification
+    /// ([`Completion::notif`]) once the kernel no longer reads the pages.
+    ///
+    /// # Safety
+    /// `msg`, the iovec array it names and every buffer that array points to
+    /// must stay valid and unchanged until the notification is reaped (or
+    /// the result, if it comes without `F_MORE`).
+    pub unsafe fn sendmsg_zc(
+        &mut self,
+        target: Target,
+        msg: *const libc::msghdr,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let e = on_target!(target, |f| opcode::SendMsgZc::new(f, msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build())
+        .user_data(user_data);
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.push(&e) }
     }
@@ -276,6 +450,19 @@ impl Ring {
     /// `timeout` passes (`None`: no limit). A timeout, a signal (`EINTR`) and
     /// a full completion queue (`EBUSY`: reap first) are not errors.
     pub fn submit_and_wait(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
+        if self.sqpoll {
+            // The SQ thread submits: enter only to wake it, or to wait for
+            // completions when none are there yet.
+            let waiting = want > 0 && self.ring.completion().is_empty();
+            let asleep = self.ring.submission().need_wakeup();
+            if !waiting && !asleep {
+                return Ok(());
+            }
+            if !waiting {
+                self.enters += 1;
+                return self.ring.submit().map(drop); // wakes the thread
+            }
+        }
         self.enters += 1;
         let res = match timeout {
             None => self.ring.submit_and_wait(want),
@@ -311,6 +498,15 @@ impl Ring {
             });
         }
         self.cqes += (out.len() - before) as u64;
+    }
+}
+
+/// `e` with `IOSQE_CQE_SKIP_SUCCESS` if `skip`: only a failure completes.
+fn skip_success(e: squeue::Entry, skip: bool) -> squeue::Entry {
+    if skip {
+        e.flags(squeue::Flags::SKIP_SUCCESS)
+    } else {
+        e
     }
 }
 
