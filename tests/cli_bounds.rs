@@ -351,7 +351,7 @@ type Values = &'static [(&'static str, Expect)];
 
 /// Backend-specific flags: with their backend, the bounds (as `--flag=value`
 /// with `--backend <backend>` in place of the base's).
-const BACKEND_ONLY: [(&str, &str, Values); 2] = [
+const BACKEND_ONLY: [(&str, &str, Values); 3] = [
     (
         "--stack-size",
         "threads",
@@ -377,6 +377,21 @@ const BACKEND_ONLY: [(&str, &str, Values); 2] = [
             ("", Error),
         ],
     ),
+    (
+        "--uring-features",
+        "uring",
+        &[
+            ("", Pass),
+            ("fixed-files,multishot-recv,skip-cqe", Pass),
+            ("zc-send=4KiB", Pass),
+            ("taskrun=coop", Pass),
+            ("sqpoll", Pass),
+            ("sqpoll,taskrun=defer", Error),
+            ("sqpoll=100000", Error),
+            ("zc-send=x", Error),
+            ("bundles", Error),
+        ],
+    ),
 ];
 
 /// How its loops are built and reached: backend-only flags, reactors, their
@@ -397,6 +412,7 @@ fn server_loop_cases(t: &mut Table, cmd: Cmd) {
     }
     t.add(cmd, "--stack-size", &[("64KiB", Error)]);
     t.add(cmd, "--threads", &[("2", Error)]);
+    t.add(cmd, "--uring-features", &[("fixed-files", Error)]);
     t.add(
         cmd,
         "--reactors",
@@ -832,9 +848,12 @@ fn loadgen_server_setting_cases(t: &mut Table) {
     t.switch_if(c, "--count-syscalls", tracefs(), Error);
     t.with(c, "--accept", "exclusive", &["--reactors", "2"], Pass);
     t.add(c, "--accept", &[("shared", Error)]);
-    for (flag, value, backend) in [
-        ("--stack-size", "48KiB", "threads"),
-        ("--server-threads", "2", "tokio"),
+    for (flag, value, backend, expect) in [
+        ("--stack-size", "48KiB", "threads", Pass),
+        ("--server-threads", "2", "tokio", Pass),
+        ("--uring-features", "fixed-files,skip-cqe", "uring", Pass),
+        ("--uring-features", "taskrun=none", "uring", Pass),
+        ("--uring-features", "sqpoll,taskrun=coop", "uring", Error),
     ] {
         t.cases.push(Case {
             cmd: c,
@@ -842,9 +861,15 @@ fn loadgen_server_setting_cases(t: &mut Table) {
             value: Some(value.into()),
             extra: vec!["--backend".into(), backend.into()],
             without: vec!["--backend"],
-            expect: Pass,
+            expect,
         });
     }
+    // For a uring server only.
+    t.add(
+        c,
+        "--uring-features",
+        &[("fixed-files", Error), ("x", Error)],
+    );
 }
 
 /// Repeats: their total length, the confidence target, the auto bound.
@@ -919,8 +944,25 @@ fn sweep_matrix_cases(t: &mut Table) {
     t.add(
         c,
         "--backends",
-        &[("epoll-et", Pass), ("bogus", Error), ("", Error)],
+        &[
+            ("epoll-et", Pass),
+            ("bogus", Error),
+            ("", Error),
+            ("uring,uring+fixed-files", Pass),
+            ("poll+fixed-files", Error),
+            ("uring+bogus", Error),
+        ],
     );
+    // The sweep's uring arms get them; with no uring arm, said.
+    t.add(c, "--uring-features", &[("fixed-files", Error)]);
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--uring-features".into(),
+        value: Some("skip-cqe".into()),
+        extra: vec!["--backends".into(), "epoll-et,uring".into()],
+        without: vec!["--backends"],
+        expect: Pass,
+    });
     let too_many = (t.env.max_conns + 1).to_string();
     t.add(
         c,

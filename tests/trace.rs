@@ -125,21 +125,24 @@ fn waits_per_message(backend: Backend) {
 per_loop_backend!(waits_per_message);
 
 /// `--trace=all`: the reads behind those waits, the accept and the close, all
-/// naming the connection's descriptor.
+/// naming the connection's descriptor (or, for uring with fixed files, its
+/// slot of the fixed file table).
 fn every_event(backend: Backend) {
     let server = Server::start(backend, &["--read-buf", "4", "--trace"]);
     let client = exchange(&server);
+    // `fd 7` or `slot 0`.
     let accepted = |e: &str| {
         e.lines().find_map(|l| {
-            l.strip_prefix("accept fd ")
-                .or_else(|| l.strip_prefix("cqe accept fd "))
+            l.strip_prefix("accept ")
+                .or_else(|| l.strip_prefix("cqe accept "))
+                .filter(|n| n.starts_with("fd ") || n.starts_with("slot "))
                 .map(str::to_string)
         })
     };
     let reads_of_4 = |e: &str| {
         let fd = accepted(e).unwrap_or_default();
-        let read = format!("read fd {fd}: 4 B");
-        let recv = format!("cqe recv fd {fd}: 4 B");
+        let read = format!("read {fd}: 4 B");
+        let recv = format!("cqe recv {fd}: 4 B");
         e.lines().filter(|&l| l == read || l == recv).count()
     };
     let err = settled(&server, 5, reads_of_4);
@@ -148,7 +151,7 @@ fn every_event(backend: Backend) {
     if backend != Backend::Uring {
         let eagain = err
             .lines()
-            .filter(|&l| l == format!("read fd {fd}: EAGAIN"))
+            .filter(|&l| l == format!("read {fd}: EAGAIN"))
             .count();
         let want = usize::from(backend.trigger() == Trigger::Edge);
         assert_eq!(
@@ -157,7 +160,7 @@ fn every_event(backend: Backend) {
         );
     }
     drop(client);
-    let closed = format!("close fd {fd} (EOF)");
+    let closed = format!("close {fd} (EOF)");
     let err = settled(&server, 1, |e| e.lines().filter(|&l| l == closed).count());
     assert!(err.lines().any(|l| l == closed), "no {closed:?}:\n{err}");
 }

@@ -191,6 +191,7 @@ pub struct LoadSettings {
     /// (`muxserver --help`: fixed-files, multishot-recv, zc-send[=SIZE], skip-cqe,
     /// sqpoll[=CPU], taskrun=defer|coop|none); recorded in the row's `uring_features`. In a
     /// sweep, `--backends uring+fixed-files,...` gives one arm per feature set instead.
+    /// Default: $MUXBENCH_URING_FEATURES, if set.
     #[arg(long, value_name = "LIST", default_value = "", hide_default_value = true,
           value_parser = crate::server::uring_features::parse_uring_features)]
     #[serde(default)]
@@ -383,8 +384,18 @@ impl RunArgs {
     /// starts (empty for the plain server and every other backend).
     pub fn uring_features_column(&self) -> String {
         match self.backend {
-            Some(Backend::Uring) => self.load.uring_features.to_string(),
+            Some(Backend::Uring) => self.uring_features().to_string(),
             _ => String::new(),
+        }
+    }
+
+    /// The features a uring server of this run gets: `--uring-features`, or
+    /// else those $MUXBENCH_URING_FEATURES names (checked by `loadgen::check`).
+    pub fn uring_features(&self) -> crate::server::uring_features::UringFeatures {
+        if self.load.uring_features.is_plain() {
+            crate::server::uring_features::from_env().unwrap_or_default()
+        } else {
+            self.load.uring_features
         }
     }
 

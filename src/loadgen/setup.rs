@@ -88,6 +88,7 @@ pub(super) fn check_settings(args: &RunArgs) -> Result<()> {
     if args.load.pipeline == 0 {
         bail!("--pipeline must be at least 1");
     }
+    check_uring_features(args)?;
     if args.conns > u32::MAX as usize {
         bail!("--conns is too large");
     }
@@ -188,7 +189,7 @@ pub(super) fn server_command(
                 .map(|n| format!("--threads={n}")),
         )
         .args(
-            Some(args.load.uring_features)
+            Some(args.uring_features())
                 .filter(|f| backend == crate::backend::Backend::Uring && !f.is_plain())
                 .map(|f| format!("--uring-features={f}")),
         )
@@ -209,6 +210,22 @@ pub(super) fn server_command(
 pub fn check(args: &RunArgs) -> Result<()> {
     check_settings(args)?;
     place(args).map(drop)
+}
+
+/// `--uring-features` only for a uring server of our own, and only what this
+/// kernel has (the server would refuse it too, later and less clearly).
+fn check_uring_features(args: &RunArgs) -> Result<()> {
+    use crate::backend::Backend;
+    if args.backend != Some(Backend::Uring) {
+        if !args.load.uring_features.is_plain() {
+            bail!("--uring-features is for --backend uring (the completion server)");
+        }
+        return Ok(());
+    }
+    crate::server::uring_features::from_env().map_err(anyhow::Error::msg)?;
+    args.uring_features()
+        .check_kernel()
+        .map_err(|e| anyhow::anyhow!("--uring-features: {e}"))
 }
 
 /// `--rate` within the bounds an open loop can keep, `--interval` within

@@ -215,7 +215,7 @@ pub struct ServerArgs {
     /// uring: io_uring features beyond the plain server, comma-separated: fixed-files,
     /// multishot-recv, zc-send[=SIZE], skip-cqe, sqpoll[=CPU], taskrun=defer|coop|none
     /// (src/server/uring_features.rs says what each does and the kernel it needs; one this
-    /// kernel lacks is refused, never left out).
+    /// kernel lacks is refused, never left out). Default: $MUXBENCH_URING_FEATURES, if set.
     #[arg(long, value_name = "LIST", value_parser = super::uring_features::parse_uring_features)]
     pub uring_features: Option<super::uring_features::UringFeatures>,
 
@@ -246,7 +246,11 @@ impl ServerArgs {
             stack_size: self.stack_size.unwrap_or(super::config::DEFAULT_STACK),
             runtime_threads: self.threads.unwrap_or(0),
             accept_exclusive: false,
-            uring: self.uring_features.unwrap_or_default(),
+            uring: match (self.uring_features, self.backend) {
+                (Some(f), _) => f,
+                (None, Backend::Uring) => super::uring_features::from_env().unwrap_or_default(),
+                (None, _) => Default::default(),
+            },
         }
     }
 
@@ -294,11 +298,14 @@ impl ServerArgs {
         if self.threads.is_some() && self.backend != Backend::Tokio {
             anyhow::bail!("--threads is for --backend tokio (its multi-thread runtime)");
         }
-        if let Some(f) = &self.uring_features {
-            if self.backend != Backend::Uring {
-                anyhow::bail!("--uring-features is for --backend uring (the completion server)");
-            }
-            f.check_kernel()
+        if self.uring_features.is_some() && self.backend != Backend::Uring {
+            anyhow::bail!("--uring-features is for --backend uring (the completion server)");
+        }
+        if self.backend == Backend::Uring {
+            super::uring_features::from_env().map_err(anyhow::Error::msg)?;
+            self.config()
+                .uring
+                .check_kernel()
                 .map_err(|e| anyhow::anyhow!("--uring-features: {e}"))?;
         }
         if self.trace != TraceLevel::Off

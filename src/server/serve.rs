@@ -16,7 +16,7 @@ use crate::mux::Multiplexer;
 use crate::sys;
 
 /// The kernel caps the listen backlog at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 4096;
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
 
 /// Bind `addr`, then serve with `backend` (on several reactors if asked) until SIGINT/SIGTERM. `on_ready` is
 /// called with the bound address once the server accepts connections; SIGUSR1

@@ -156,12 +156,18 @@ impl Tracer {
     #[cold]
     #[inline(never)]
     pub fn close(&mut self, fd: i32, reset: bool, read_eof: bool) {
+        self.close_named(&format!("fd {fd}"), reset, read_eof);
+    }
+
+    /// [`Tracer::close`] of a connection named otherwise (`slot 3`: a slot
+    /// of io_uring's fixed file table).
+    pub fn close_named(&mut self, name: &str, reset: bool, read_eof: bool) {
         let why = match (reset, read_eof) {
             (true, _) => "reset",
             (false, true) => "EOF",
             (false, false) => "by server",
         };
-        self.line(format_args!("close fd {fd} ({why})"));
+        self.line(format_args!("close {name} ({why})"));
     }
 
     /// End of a loop turn: hand what this turn traced to the writer.

@@ -226,6 +226,19 @@ impl<'de> Deserialize<'de> for UringFeatures {
     }
 }
 
+/// Where the features of a uring server come from when `--uring-features`
+/// is not given (the test suites run once more with a feature set this way;
+/// every row and snapshot records what was used).
+pub const ENV: &str = "MUXBENCH_URING_FEATURES";
+
+/// The features [`ENV`] names (none if it is unset or empty).
+pub fn from_env() -> Result<UringFeatures, String> {
+    match std::env::var(ENV) {
+        Ok(v) => UringFeatures::parse(&v).map_err(|e| format!("{ENV}={v}: {e}")),
+        Err(_) => Ok(UringFeatures::default()),
+    }
+}
+
 /// `--uring-features`: for clap.
 pub fn parse_uring_features(s: &str) -> Result<UringFeatures, String> {
     UringFeatures::parse(s)

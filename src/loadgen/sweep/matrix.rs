@@ -248,6 +248,10 @@ impl SweepArgs {
     pub(crate) fn run_args(&self, backend: Backend, s: Scenario) -> RunArgs {
         let mut r = RunArgs::with_defaults(backend);
         r.load = self.load.clone();
+        if backend != Backend::Uring {
+            // --uring-features is for the sweep's uring arms.
+            r.load.uring_features = UringFeatures::default();
+        }
         r.conns = s.conns;
         r.idle = s.idle;
         r.msg_size = s.msg_size;

@@ -13,6 +13,7 @@ use super::output::{write_report, SweepSummary, CONVERGENCE_FILE, CURVE_FILE};
 use super::rates::{discover_rates, write_curve_file};
 use super::resume::{self, Start};
 use super::{rounds, sliced};
+use crate::backend::Backend;
 use crate::limits;
 use crate::loadgen::args::{Repeat, AUTO_MIN_REPEAT};
 
@@ -132,6 +133,12 @@ fn check_plan(a: &SweepArgs, cells: &[Cell], max_rep: usize) -> Result<()> {
     };
     if total == 0 {
         bail!("the matrix is empty");
+    }
+    let any_uring = cells
+        .iter()
+        .any(|c| c.arms.iter().any(|arm| arm.backend == Backend::Uring));
+    if !a.load.uring_features.is_plain() && !any_uring {
+        bail!("--uring-features is for uring arms, and --backends has none");
     }
     if a.count_syscalls {
         crate::sys::SyscallCounter::attach(std::process::id()).context(

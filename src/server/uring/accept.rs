@@ -11,17 +11,41 @@ use super::ring_loop::UringServer;
 use crate::server::control;
 use crate::server::counters::{note_accept_pause, Snapshot};
 use crate::server::rules::ACCEPT_PAUSE;
+use crate::server::serve::LISTEN_BACKLOG;
 use crate::sys;
 use crate::sys::uring::{Completion, Target};
 
 impl UringServer {
     pub(super) fn arm_accept(&mut self) -> io::Result<()> {
+        let fd = self.listener.as_raw_fd();
+        let ud = user_data(OP_ACCEPT, 0);
+        let Some(slots) = self.slots else {
+            self.accept_armed = true;
+            return self.ring.accept_multi(fd, false, ud);
+        };
+        // A direct accept that finds the table full has already taken the
+        // connection off the backlog, and the kernel closes it: never let one
+        // find the table full. A multishot accept may take the whole backlog
+        // in one wake-up, so it is armed only while more slots are free than
+        // the backlog holds; below that, one accept at a time; none when no
+        // slot is free (accepting resumes when a connection is released).
+        let free = slots.free();
+        if free == 0 {
+            if !self.accept_waits_for_slot {
+                // As out of descriptors: a pause, counted and said.
+                let full = io::Error::from_raw_os_error(libc::ENFILE);
+                note_accept_pause(&mut self.counters, &full);
+                self.accept_waits_for_slot = true;
+            }
+            return Ok(());
+        }
         self.accept_armed = true;
-        self.ring.accept_multi(
-            self.listener.as_raw_fd(),
-            self.cfg.uring.fixed_files,
-            user_data(OP_ACCEPT, 0),
-        )
+        self.accept_multishot = free > LISTEN_BACKLOG as usize;
+        if self.accept_multishot {
+            self.ring.accept_multi(fd, true, ud)
+        } else {
+            self.ring.accept_direct_once(fd, ud)
+        }
     }
 
     pub(super) fn arm_control(&mut self) -> io::Result<()> {
@@ -41,7 +65,18 @@ impl UringServer {
         }
         if c.result >= 0 {
             self.counters.accepts += 1;
-            if self.cfg.uring.fixed_files {
+            if let Some(slots) = &mut self.slots {
+                slots.used += 1;
+                if self.accept_armed
+                    && self.accept_multishot
+                    && slots.free() <= LISTEN_BACKLOG as usize
+                {
+                    // Fewer free slots than a backlog: one accept at a time from here.
+                    let _ = self
+                        .ring
+                        .cancel(user_data(OP_ACCEPT, 0), user_data(OP_CANCEL, 0));
+                    self.accept_multishot = false;
+                }
                 // A slot of the fixed file table: no descriptor exists.
                 self.add_conn(Target::Fixed(c.result as u32), None);
             } else {
@@ -109,6 +144,9 @@ impl UringServer {
     pub(super) fn resume_accepting(&mut self) {
         if self.stopping {
             return;
+        }
+        if std::mem::take(&mut self.accept_waits_for_slot) && !self.accept_armed {
+            self.rearm_accept();
         }
         if self.accept_paused_until.take().is_some() && !self.accept_armed {
             self.rearm_accept();

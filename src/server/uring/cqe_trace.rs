@@ -42,6 +42,9 @@ impl UringServer {
             e => errno_name(-e),
         };
         match op_of(c.user_data) {
+            OP_ACCEPT if c.result >= 0 && self.slots.is_some() => {
+                format!("accept slot {}", c.result)
+            }
             OP_ACCEPT if c.result >= 0 => format!("accept fd {}", c.result),
             OP_ACCEPT => format!("accept {}", errno_name(-c.result)),
             OP_CONTROL => "control".to_string(),

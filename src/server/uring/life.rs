@@ -72,11 +72,7 @@ impl UringServer {
         }
         conn.closed = true;
         if self.trace.all() {
-            let number = match conn.target {
-                Target::Fd(fd) => fd,
-                Target::Fixed(slot) => slot as i32,
-            };
-            self.trace.close(number, reset, conn.read_eof);
+            self.trace.close_named(&conn.number(), reset, conn.read_eof);
         }
         self.live -= 1;
         self.counters.closes += 1;
@@ -101,6 +97,10 @@ impl UringServer {
     /// Close a fixed-file-table slot (a descriptor closes with its owner).
     fn close_target(&mut self, target: Target) {
         if let Target::Fixed(slot) = target {
+            if let Some(slots) = &mut self.slots {
+                // Free once the close is queued: it runs before any later accept.
+                slots.used = slots.used.saturating_sub(1);
+            }
             let skip = self.cfg.uring.skip_cqe;
             if let Err(e) = self.ring.close_fixed(slot, skip, user_data(OP_CANCEL, 0)) {
                 self.counters.errors += 1;

@@ -75,6 +75,25 @@ pub(super) struct UringServer {
     pub(super) page: Option<StatsPage>,
     /// Zero-copy send notifications reaped.
     pub(super) counters_notifs: u64,
+    /// `fixed-files`: the table's slots and how many connections hold one.
+    pub(super) slots: Option<Slots>,
+    /// The accept armed is multishot.
+    pub(super) accept_multishot: bool,
+    /// `fixed-files`: no slot was free; accepting resumes on a release.
+    pub(super) accept_waits_for_slot: bool,
+}
+
+/// The fixed file table's occupancy.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slots {
+    pub(super) total: usize,
+    pub(super) used: usize,
+}
+
+impl Slots {
+    pub(super) fn free(&self) -> usize {
+        self.total.saturating_sub(self.used)
+    }
 }
 
 impl UringServer {
@@ -91,20 +110,23 @@ impl UringServer {
             };
             Ring::with_setup(RING_ENTRIES, setup)?
         };
-        if f.fixed_files {
-            // Every connection a slot; an accept that finds none fails with
-            // ENFILE and pauses accepting, as running out of descriptors does.
+        let slots = if f.fixed_files {
+            // Every connection a slot (the kernel caps the table at the
+            // descriptor limit; `arm_accept` never lets an accept find it full).
             let (soft, _) = crate::sys::nofile_limit()?;
-            let slots = cfg
+            let total = cfg
                 .max_conns
                 .saturating_add(16)
                 .min(soft as usize)
                 .min(1 << 20);
-            ring.register_files_sparse(slots as u32)?;
+            ring.register_files_sparse(total as u32)?;
             // Accepted slots cannot be given TCP_NODELAY one by one; they
             // inherit it from the listener.
             crate::sys::set_nodelay(&listener)?;
-        }
+            Some(Slots { total, used: 0 })
+        } else {
+            None
+        };
         let size = cfg.read_buf.clamp(1, BUFFER_SIZE_MAX);
         let count = (BUFFER_BYTES_MAX / size).clamp(BUFFERS_MIN, BUFFERS_MAX);
         // Round down to a power of two (the ring's index mask).
@@ -141,6 +163,9 @@ impl UringServer {
             trace,
             page,
             counters_notifs: 0,
+            slots,
+            accept_multishot: false,
+            accept_waits_for_slot: false,
         };
         server.arm_accept()?;
         server.arm_control()?;

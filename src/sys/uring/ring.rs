@@ -289,10 +289,11 @@ impl Ring {
                 return Ok(());
             }
             self.enters += 1;
-            let submitted = if self.sqpoll {
-                // The SQ thread empties the queue: wait for room.
+            let submitted = if self.sqpoll && !self.ring.submission().need_wakeup() {
+                // The SQ thread is emptying the queue: wait for room.
                 self.ring.submitter().squeue_wait()
             } else {
+                // Submits, or wakes the sleeping SQ thread.
                 self.ring.submit()
             };
             match submitted {
@@ -349,6 +350,15 @@ impl Ring {
         let e = opcode::AcceptMulti::new(Fd(listener))
             .flags(if direct { 0 } else { libc::SOCK_CLOEXEC })
             .allocate_file_index(direct)
+            .build()
+            .user_data(user_data);
+        self.push_no_memory(e)
+    }
+
+    /// One accept into a free slot of the fixed file table (the result is the slot).
+    pub fn accept_direct_once(&mut self, listener: RawFd, user_data: u64) -> io::Result<()> {
+        let e = opcode::Accept::new(Fd(listener), std::ptr::null_mut(), std::ptr::null_mut())
+            .file_index(Some(io_uring::types::DestinationSlot::auto_target()))
             .build()
             .user_data(user_data);
         self.push_no_memory(e)
