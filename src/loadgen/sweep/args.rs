@@ -35,9 +35,9 @@ pub struct SweepArgs {
     /// Backends, comma-separated; a backend named twice runs as two arms (`epoll-et#1`,
     /// `epoll-et#2`: an A/A check). `uring+FEATURE+…` is uring with io_uring features (see
     /// --uring-features), an arm of its own: `uring,uring+fixed-files,uring+sqpoll`.
-    #[arg(long, value_delimiter = ',', value_parser = super::matrix::parse_arm_spec,
-          default_values_t = super::matrix::ArmSpec::all())]
-    pub backends: Vec<super::matrix::ArmSpec>,
+    #[arg(long, value_delimiter = ',', value_parser = super::arm::parse_arm_spec,
+          default_values_t = super::arm::ArmSpec::all())]
+    pub backends: Vec<super::arm::ArmSpec>,
     /// Active connection counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100")]
     pub conns: Vec<usize>,

@@ -171,7 +171,7 @@ mod tests {
                 read_buf: 16384,
                 rate: None,
             },
-            arms: super::super::matrix::arms(&[Backend::Poll.into(), Backend::EpollEt.into()]),
+            arms: super::super::arm::arms(&[Backend::Poll.into(), Backend::EpollEt.into()]),
         }
     }
 

@@ -21,6 +21,7 @@
 //! (`sweep/resume.rs`): only the runs missing run, in the same order.
 
 mod args;
+mod arm;
 mod leftovers;
 mod matrix;
 mod output;
@@ -33,8 +34,9 @@ mod sliced;
 mod tests;
 
 pub use args::{Interleave, Preset, RateArg, SweepArgs};
+pub use arm::{arms, parse_arm_spec, Arm, ArmSpec};
 pub use leftovers::{SET_ASIDE_FILE, TORN_FILE};
-pub use matrix::{arms, matrix, parse_arm_spec, Arm, ArmSpec, Cell, Scenario};
+pub use matrix::{matrix, Cell, Scenario};
 pub use output::CURVE_FILE;
 pub use output::{converged, render_report, write_report, SweepSummary};
 pub use resume::PLAN_FILE;

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::args::{Interleave, RateArg, SweepArgs};
+use super::arm::{parse_arm_spec, Arm, ArmSpec};
 use super::leftovers::{self, Done};
-use super::matrix::{parse_arm_spec, Arm, ArmSpec, Cell, Scenario};
+use super::matrix::{Cell, Scenario};
 use crate::backend::Backend;
 use crate::report;
 

@@ -9,8 +9,9 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::args::{Interleave, SweepArgs};
+use super::arm::Arm;
 use super::leftovers::Done;
-use super::matrix::{Arm, Cell, Scenario};
+use super::matrix::{Cell, Scenario};
 use super::output::CONVERGENCE_FILE;
 use super::output::{append, converged, fmt_eta, record, write_report, SweepSummary};
 use crate::loadgen::args::Repeat;

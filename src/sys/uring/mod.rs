@@ -8,12 +8,15 @@
 //! provided-buffer ring). Callers get safe methods whose contracts are written
 //! next to them.
 //!
-//! - `ring`: the instance — setup, submissions, waiting, completions.
+//! - `ring`: the instance — submissions, waiting, completions.
+//! - `setup`: how a ring is set up, and why it cannot be.
 //! - `buf_ring`: the provided-buffer ring, whose memory the ring keeps alive
 //!   until it is closed.
 
 mod buf_ring;
 mod ring;
+mod setup;
 
 pub use buf_ring::BufRing;
-pub use ring::{accepted_stream, available, Completion, Ring, Setup, Target, TaskRun};
+pub use ring::{accepted_stream, available, Completion, Ring, Target};
+pub use setup::{Setup, TaskRun};
