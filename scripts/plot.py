@@ -269,6 +269,66 @@ def fig_chat(plt, chat, out):
     return save(fig, out, "chat.png")
 
 
+# The report's rule for sliced comparisons (src/stats: STEAL_LIMIT_PCT): a
+# cycle with steal above this in any slice is left out for every arm.
+STEAL_LIMIT_PCT = 5.0
+
+
+def fig_feature_ratios(plt, rows, out):
+    """io_uring feature ablation (arms `uring+FEATURE`): per scenario, each
+    arm's server CPU per request as a ratio to plain `uring`, paired by
+    cycle (the geometric mean of the per-cycle ratios with its 95 %
+    t-interval on logs, as the report computes it); a filled marker is a
+    ratio whose interval excludes 1."""
+    if len({arm_of(r) for r in rows if arm_of(r).startswith("uring+")}) < 2:
+        return None
+    key = lambda r: (int(r["conns"]), int(r["msg_size"]))
+    scenarios = sorted({key(r) for r in rows})
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 5.2),
+                             sharey=True, sharex=True)
+    axes = axes if len(scenarios) > 1 else [axes]
+    arms = sorted({arm_of(r) for r in rows if arm_of(r) != "uring"}, key=lambda a: (a != "epoll-et", a))
+    for ax, sc in zip(axes, scenarios):
+        cell = [r for r in rows if key(r) == sc]
+        disturbed = {r["repeat"] for r in cell if (num(r, "steal_pct") or 0) > STEAL_LIMIT_PCT}
+        base = {r["repeat"]: value(r, "server_cpu_us_per_req") for r in cell
+                if arm_of(r) == "uring" and r["repeat"] not in disturbed}
+        for y, arm in enumerate(arms):
+            ratios = [value(r, "server_cpu_us_per_req") / base[r["repeat"]] for r in cell
+                      if arm_of(r) == arm and r["repeat"] in base and base[r["repeat"]]
+                      and value(r, "server_cpu_us_per_req")]
+            ci = geomean_ci(ratios)
+            if not ci or ci[1] is None:
+                continue
+            est, lo, hi, _ = ci
+            significant = lo > 1 or hi < 1
+            c = "tab:red" if est > 1 else "tab:green"
+            ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="o", color=c,
+                        mfc=c if significant else "white", capsize=3)
+        ax.axvline(1.0, color="grey", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("server CPU µs/req ÷ plain uring")
+        ax.set_title(f"{sc[0]} conns, {sc[1]} B", fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    # One scale for every panel; plain ratio ticks (no "9×10⁻¹"), those within it.
+    lo_x, hi_x = axes[0].get_xlim()
+    ticks = [t for t in (0.5, 0.8, 1, 1.5, 2, 3, 4, 6, 8) if lo_x <= t <= hi_x]
+    for ax in axes:
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}×" for t in ticks], fontsize=8)
+        ax.minorticks_off()
+    axes[0].set_yticks(range(len(arms)))
+    axes[0].set_yticklabels(arms, fontsize=8)
+    pipeline = most_common(rows, "pipeline")
+    fig.suptitle(
+        f"io_uring features, pipeline {pipeline}: paired ratio to plain uring, 95 % CI "
+        f"(filled: significant; left of 1 = less CPU)\n{machine_label(rows)}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return save(fig, out, "feature_ratios.png")
+
+
 def fig_wait_cost(plt, bench, out):
     pts = [r for r in bench if r["family"] == "wait_cost" and r["param"].isdigit()]
     if not pts:
@@ -849,7 +909,8 @@ def main():
     # Closed-loop figures: open-loop rows (a load-latency sweep) stay out of them.
     closed = [r for r in rows if not is_open(r)]
     if closed:
-        for fig in (fig_throughput, fig_p99, fig_cpu_vs_idle, fig_trigger, fig_costs_by_size):
+        for fig in (fig_throughput, fig_p99, fig_cpu_vs_idle, fig_trigger, fig_costs_by_size,
+                    fig_feature_ratios):
             p = fig(plt, closed, args.output)
             if p:
                 written.append(p)

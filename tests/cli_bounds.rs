@@ -101,6 +101,12 @@ impl Env {
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
             Cmd::Doctor => v(&[("--sample", s("0.1"))]),
             Cmd::Backends => v(&[]),
+            // --remove of a lab nobody made: bounds checked, nothing created
+            // (tests/netlab.rs makes labs).
+            Cmd::Netlab => v(&[
+                ("--name", Some(format!("cb{}", std::process::id() % 10_000))),
+                ("--remove", None),
+            ]),
             // One result under two names: its window overlaps itself.
             Cmd::Merge => {
                 let json = |n: &str| Some(self.dir.join(n).display().to_string());
@@ -1240,6 +1246,43 @@ fn other_cases(t: &mut Table) {
         ],
     );
     t.switch(Cmd::Backends, "--json");
+    let n = Cmd::Netlab;
+    t.add(
+        n,
+        "--load-hosts",
+        &[
+            ("0", Error),
+            ("1", Pass),
+            ("16", Pass),
+            ("17", Error),
+            ("x", Error),
+        ],
+    );
+    t.add(
+        n,
+        "--name",
+        &[
+            ("", Error),
+            ("abcdefghijk", Error),
+            ("-ab", Error),
+            ("a/b", Error),
+            ("a b", Error),
+        ],
+    );
+    t.add(n, "--hold", &[("1s", Pass), ("x", Error)]);
+    for (value, expect) in [(None, Pass), (Some("x"), Error)] {
+        t.cases.push(Case {
+            cmd: n,
+            flag: match value {
+                None => "--remove".into(),
+                Some(v) => format!("--remove={v}"),
+            },
+            value: None,
+            extra: vec![],
+            without: vec!["--remove"],
+            expect,
+        });
+    }
     let m = Cmd::Muxclient;
     let live = env.echo_addr.to_string();
     let live_name = format!("localhost:{}", env.echo_addr.port());

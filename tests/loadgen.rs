@@ -186,7 +186,12 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
         assert!(i.machine_cpu_us_per_req.unwrap() > 0.0, "{i:?}");
         let counted = r.backend.parse::<Backend>().unwrap().counted();
         match i.server_syscalls_per_req {
-            Some(n) => assert!(counted.syscalls && n > 0.0, "{i:?}"),
+            // An interval the rule left out as short (a late sampler) may
+            // end before the server published anything new.
+            Some(n) => assert!(
+                counted.syscalls && (n > 0.0 || i.excluded == "short"),
+                "{i:?}"
+            ),
             None => assert!(!counted.syscalls, "{i:?}"),
         }
         // 250 ms apart, give or take how late a loaded machine wakes the

@@ -427,3 +427,40 @@ fn plot_script_draws_every_figure_from_the_fixture() {
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "{png}");
     }
 }
+
+/// The io_uring feature ablation's figure, from its committed rows: drawn
+/// when a CSV has two or more `uring+FEATURE` arms, and only then.
+#[test]
+fn plot_script_draws_the_feature_ablation() {
+    if !has_matplotlib() {
+        assert!(std::env::var("CI").is_err(), "matplotlib missing in CI");
+        eprintln!("skipped: matplotlib is not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for (csv, drawn) in [
+        ("results/uring/features/pipeline1/runs.csv", true),
+        ("tests/fixtures/runs.csv", false),
+    ] {
+        let out = Command::new("python3")
+            .arg(root.join("scripts/plot.py"))
+            .arg(root.join(csv))
+            .arg("-o")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let png = dir.path().join("feature_ratios.png");
+        assert_eq!(png.exists(), drawn, "{csv}");
+        if drawn {
+            let bytes = std::fs::read(&png).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000);
+            std::fs::remove_file(png).unwrap();
+        }
+    }
+}

@@ -53,6 +53,10 @@ enum Cmd {
     /// once from the control snapshots. Refuses windows that do not overlap and results from
     /// different servers.
     Merge(crate::loadgen::merge::MergeArgs),
+    /// Hosts made of network namespaces (root): a server host and load hosts joined by veth
+    /// pairs through a bridge, at 198.18.0.0/24; runs the command after `--` with the hosts
+    /// in its environment (or holds the lab until Ctrl-C), then removes every namespace.
+    Netlab(crate::loadgen::netlab::NetlabArgs),
     /// Regenerate REPORT.md from a runs.csv.
     Report {
         /// The runs CSV (e.g. results/NAME/runs.csv).
@@ -415,6 +419,7 @@ pub fn main() -> i32 {
                 0
             }),
         ),
+        Some(Cmd::Netlab(n)) => or_fail(" netlab", 2, crate::loadgen::netlab::run(&n)),
         Some(Cmd::Report {
             csv,
             output,

@@ -22,6 +22,7 @@ pub mod intervals;
 mod machine;
 pub mod merge;
 pub mod message;
+pub mod netlab;
 mod progress;
 pub mod reliability;
 pub mod result;

@@ -41,10 +41,11 @@ pub enum Cmd {
     Merge,
     Backends,
     Muxclient,
+    Netlab,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 11] = [
+    pub const ALL: [Cmd; 12] = [
         Cmd::Muxserver,
         Cmd::Serve,
         Cmd::Loadgen,
@@ -56,6 +57,7 @@ impl Cmd {
         Cmd::Merge,
         Cmd::Backends,
         Cmd::Muxclient,
+        Cmd::Netlab,
     ];
 
     pub fn argv0(self) -> (&'static str, &'static [&'static str]) {
@@ -71,6 +73,7 @@ impl Cmd {
             Cmd::Merge => (LOADGEN, &["merge"]),
             Cmd::Backends => (LOADGEN, &["backends"]),
             Cmd::Muxclient => (MUXCLIENT, &[]),
+            Cmd::Netlab => (LOADGEN, &["netlab"]),
         }
     }
 

@@ -1,0 +1,174 @@
+//! `loadgen netlab` (needs root, as CI runs; elsewhere each test checks the
+//! refusal instead): a lab of network namespaces carries a verified load
+//! from a load host to a server host over veth and a bridge, and leaves
+//! nothing behind — after its command succeeds or fails, on SIGINT, and
+//! after a refusal; a taken name is refused; `--remove` clears leftovers.
+
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use muxbench::loadgen::netlab;
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A lab name of this test process (namespaces are machine-wide).
+fn lab_name(test: &str) -> String {
+    format!("mb{}{test}", std::process::id() % 10_000)
+}
+
+/// Namespaces of lab `name` that exist.
+fn left(name: &str) -> Vec<String> {
+    netlab::namespaces()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("{name}-")))
+        .collect()
+}
+
+/// Removes whatever lab `name` left when the test ends, passed or failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for ns in left(&self.0) {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+/// A child stopped with SIGTERM (so the lab it holds is removed) and reaped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = muxbench::sys::kill(self.0.id(), libc::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+fn loadgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+fn netlab_cmd(name: &str, extra: &[&str]) -> Command {
+    let mut c = loadgen();
+    c.args(["netlab", "--name", name]).args(extra);
+    c
+}
+
+/// Not root: the lab is refused in one line naming why.
+fn refused_without_root(out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("need root"), "{err}");
+}
+
+#[test]
+fn a_lab_carries_a_verified_load_and_leaves_nothing_behind() {
+    let name = lab_name("a");
+    let _cleanup = Cleanup(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    // In the lab: a server on the server host, a run from load host 1
+    // (every echoed byte verified), the server stopped.
+    let script = format!(
+        "set -e
+ip netns exec $NETLAB_SERVER_NS {server} --backend epoll-et --addr $NETLAB_SERVER_ADDR:7007 >/dev/null &
+pid=$!
+trap 'kill $pid; wait $pid' EXIT
+for i in $(seq 50); do ip netns exec $NETLAB_LOAD_NS_1 {loadgen} --addr $NETLAB_SERVER_ADDR:7007 --conns 1 --warmup 0 --duration 0.1 --quiet --no-csv >/dev/null 2>&1 && break; sleep 0.1; done
+ip netns exec $NETLAB_LOAD_NS_1 {loadgen} --addr $NETLAB_SERVER_ADDR:7007 --conns 8 --warmup 0.1 --duration 0.5 --quiet --no-csv --json {json}",
+        server = env!("CARGO_BIN_EXE_muxserver"),
+        loadgen = env!("CARGO_BIN_EXE_loadgen"),
+        json = json.display(),
+    );
+    let out = netlab_cmd(&name, &["--load-hosts", "2", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !is_root() {
+        return refused_without_root(&out);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("198.18.0.11 in"), "{err}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &run["result"];
+    assert_eq!(r["addr"], "198.18.0.1:7007", "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 100, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert!(left(&name).is_empty(), "left behind: {:?}", left(&name));
+}
+
+#[test]
+fn a_failed_command_and_an_interrupt_remove_the_lab() {
+    let name = lab_name("b");
+    let _cleanup = Cleanup(name.clone());
+    let out = netlab_cmd(&name, &["--load-hosts", "1", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    if !is_root() {
+        return refused_without_root(&out);
+    }
+    assert_eq!(out.status.code(), Some(3), "the command's status");
+    assert!(left(&name).is_empty(), "left behind: {:?}", left(&name));
+
+    // Held until Ctrl-C.
+    let mut held = Reaped(netlab_cmd(&name, &["--hold", "60s"]).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while left(&name).len() < 4 {
+        assert!(Instant::now() < deadline, "the lab did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    muxbench::sys::kill(held.0.id(), libc::SIGINT).unwrap();
+    let status = held.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(left(&name).is_empty(), "left behind: {:?}", left(&name));
+}
+
+#[test]
+fn a_taken_name_is_refused_and_remove_clears_leftovers() {
+    let name = lab_name("c");
+    let _cleanup = Cleanup(name.clone());
+    if !is_root() {
+        return refused_without_root(&netlab_cmd(&name, &["--", "true"]).output().unwrap());
+    }
+    let add = |ns: &str| {
+        assert!(Command::new("ip")
+            .args(["netns", "add", ns])
+            .status()
+            .unwrap()
+            .success());
+    };
+    add(&format!("{name}-server"));
+    let out = netlab_cmd(&name, &["--", "true"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{name}-server exists already")),
+        "{err}"
+    );
+    // The refusal made nothing.
+    assert_eq!(left(&name), [format!("{name}-server")]);
+
+    // What a killed lab leaves, removed by name (and nothing of another lab).
+    add(&format!("{name}-hub"));
+    add(&format!("{name}-load1"));
+    add(&format!("{name}x-hub"));
+    let other = Cleanup(format!("{name}x"));
+    let out = netlab_cmd(&name, &["--remove"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(left(&name).is_empty(), "left behind: {:?}", left(&name));
+    assert_eq!(
+        left(&format!("{name}x")).len(),
+        1,
+        "another lab's namespace kept"
+    );
+    drop(other);
+}
