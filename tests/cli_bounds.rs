@@ -1186,6 +1186,47 @@ fn chaos_cases(t: &mut Table) {
     t.malformed(c, "--connect-drops-per-s");
 }
 
+/// `loadgen netlab`'s bounds (making labs is tests/netlab.rs's).
+fn netlab_cases(t: &mut Table) {
+    let n = Cmd::Netlab;
+    t.add(
+        n,
+        "--load-hosts",
+        &[
+            ("0", Error),
+            ("1", Pass),
+            ("16", Pass),
+            ("17", Error),
+            ("x", Error),
+        ],
+    );
+    t.add(
+        n,
+        "--name",
+        &[
+            ("", Error),
+            ("abcdefghijk", Error),
+            ("-ab", Error),
+            ("a/b", Error),
+            ("a b", Error),
+        ],
+    );
+    t.add(n, "--hold", &[("1s", Pass), ("x", Error)]);
+    for (value, expect) in [(None, Pass), (Some("x"), Error)] {
+        t.cases.push(Case {
+            cmd: n,
+            flag: match value {
+                None => "--remove".into(),
+                Some(v) => format!("--remove={v}"),
+            },
+            value: None,
+            extra: vec![],
+            without: vec!["--remove"],
+            expect,
+        });
+    }
+}
+
 fn other_cases(t: &mut Table) {
     let env = t.env;
     let r = Cmd::Report;
@@ -1246,43 +1287,6 @@ fn other_cases(t: &mut Table) {
         ],
     );
     t.switch(Cmd::Backends, "--json");
-    let n = Cmd::Netlab;
-    t.add(
-        n,
-        "--load-hosts",
-        &[
-            ("0", Error),
-            ("1", Pass),
-            ("16", Pass),
-            ("17", Error),
-            ("x", Error),
-        ],
-    );
-    t.add(
-        n,
-        "--name",
-        &[
-            ("", Error),
-            ("abcdefghijk", Error),
-            ("-ab", Error),
-            ("a/b", Error),
-            ("a b", Error),
-        ],
-    );
-    t.add(n, "--hold", &[("1s", Pass), ("x", Error)]);
-    for (value, expect) in [(None, Pass), (Some("x"), Error)] {
-        t.cases.push(Case {
-            cmd: n,
-            flag: match value {
-                None => "--remove".into(),
-                Some(v) => format!("--remove={v}"),
-            },
-            value: None,
-            extra: vec![],
-            without: vec!["--remove"],
-            expect,
-        });
-    }
     let m = Cmd::Muxclient;
     let live = env.echo_addr.to_string();
     let live_name = format!("localhost:{}", env.echo_addr.port());
