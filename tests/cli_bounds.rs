@@ -1316,6 +1316,7 @@ fn table(env: &Env) -> Vec<Case> {
     sweep_cases(&mut t);
     chaos_cases(&mut t);
     other_cases(&mut t);
+    netlab_cases(&mut t);
     t.cases
 }
 
