@@ -172,3 +172,70 @@ fn a_taken_name_is_refused_and_remove_clears_leftovers() {
     );
     drop(other);
 }
+
+/// Several load hosts for real: the server with `--control` on the server
+/// host, two load hosts with `--server-control`, `--start-at` and
+/// `--host-label`, then `loadgen merge` — the merged requests are both
+/// hosts', and the server's own counters over the common window agree.
+#[test]
+fn two_load_hosts_across_namespaces_merge_into_the_servers_counts() {
+    let name = lab_name("d");
+    let _cleanup = Cleanup(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script = format!(
+        "set -e
+ip netns exec $NETLAB_SERVER_NS {server} --backend epoll-et --addr $NETLAB_SERVER_ADDR:7007 --control $NETLAB_SERVER_ADDR:7008 >/dev/null &
+pid=$!
+trap 'kill $pid; wait $pid' EXIT
+for i in $(seq 50); do ip netns exec $NETLAB_LOAD_NS_1 {loadgen} --addr $NETLAB_SERVER_ADDR:7007 --conns 1 --warmup 0 --duration 0.1 --quiet --no-csv >/dev/null 2>&1 && break; sleep 0.1; done
+at=$(python3 -c 'import time; print(round(time.time() + 2.5, 3))')
+hosts=''
+for h in 1 2; do
+  eval ns=\\$NETLAB_LOAD_NS_$h
+  ip netns exec $ns {loadgen} --addr $NETLAB_SERVER_ADDR:7007 --server-control $NETLAB_SERVER_ADDR:7008 \\
+    --start-at $at --host-label host$h --conns 10 --warmup 0.3 --duration 1 --quiet --no-csv --json {d}/host$h.json &
+  hosts=\"$hosts $!\"
+done
+for p in $hosts; do wait $p; done
+{loadgen} merge {d}/host1.json {d}/host2.json --json {d}/merged.json >/dev/null",
+        server = env!("CARGO_BIN_EXE_muxserver"),
+        loadgen = env!("CARGO_BIN_EXE_loadgen"),
+    );
+    let out = netlab_cmd(&name, &["--load-hosts", "2", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !is_root() {
+        return refused_without_root(&out);
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| muxbench::report::json::read(&dir.path().join(f)).unwrap();
+    let (a, b, m) = (read("host1.json"), read("host2.json"), read("merged.json"));
+    let r = &m.result;
+    assert_eq!(r.load_hosts, Some(2));
+    assert_eq!(r.requests, a.result.requests + b.result.requests);
+    assert_eq!(r.errors, 0);
+    for (f, addr) in [(&a, "198.18.0.1:7007"), (&b, "198.18.0.1:7007")] {
+        assert_eq!(f.result.addr, addr);
+        assert!(f.result.requests > 0);
+    }
+    // One server process, seen by both hosts; its bytes over the common
+    // window are the merged requests, give or take what was in flight at the
+    // edges and the hosts' start skew.
+    let id = |f: &muxbench::report::json::FullResult| {
+        f.server_window.as_ref().unwrap().0.server_id.clone()
+    };
+    assert_eq!(id(&a), id(&b));
+    let server_msgs = r.server_bytes_out.unwrap() as f64 / r.msg_size as f64;
+    let margin = 2.0 * 20.0 + 0.05 * r.requests as f64;
+    assert!(
+        (server_msgs - r.requests as f64).abs() <= margin,
+        "server {server_msgs} vs merged {} requests",
+        r.requests
+    );
+    assert!(left(&name).is_empty(), "left behind: {:?}", left(&name));
+}
