@@ -71,7 +71,12 @@ fn socat_and_ncat_echo_every_byte() {
         "ncat --listen --keep-open --exec /bin/cat 198.18.0.1 7000",
     ] {
         let r = drive(&lab, server);
-        for counted in ["errors", "err_corrupt", "err_missing", "err_closed_by_server"] {
+        for counted in [
+            "errors",
+            "err_corrupt",
+            "err_missing",
+            "err_closed_by_server",
+        ] {
             assert_eq!(r[counted], 0, "{server}: {counted} in {r}");
         }
         assert!(r["requests"].as_u64().unwrap() > 50, "{server}: {r}");
