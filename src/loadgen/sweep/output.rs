@@ -96,6 +96,28 @@ pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
     Ok(md)
 }
 
+/// A cell's line in `convergence.txt`: its scenario, the verdict after
+/// `count` (e.g. "5 rounds"), the widest relative half-width (`what`: the
+/// interval's kind) and the target.
+pub(super) fn convergence_line(
+    s: Scenario,
+    (ok, widest): (bool, f64),
+    count: &str,
+    what: &str,
+    target: f64,
+) -> String {
+    format!(
+        "{} active + {} idle, {} B, read buffer {}: {} after {count} (widest {what} ±{:.1} %, target ±{:.1} %)\n",
+        s.conns,
+        s.idle,
+        s.msg_size,
+        s.read_buf,
+        if ok { "converged" } else { "NOT converged" },
+        widest * 100.0,
+        target * 100.0
+    )
+}
+
 /// Cells `--repeat auto` left unconverged, one line each (read back into REPORT.md).
 pub(super) const CONVERGENCE_FILE: &str = "convergence.txt";
 

@@ -12,8 +12,8 @@ use super::args::{Interleave, SweepArgs};
 use super::arm::Arm;
 use super::leftovers::Done;
 use super::matrix::{Cell, Scenario};
-use super::output::CONVERGENCE_FILE;
 use super::output::{append, converged, fmt_eta, record, write_report, SweepSummary};
+use super::output::{convergence_line, CONVERGENCE_FILE};
 use crate::loadgen::args::Repeat;
 use crate::loadgen::progress::NoProgress;
 use crate::record::RunResult;
@@ -198,20 +198,14 @@ fn write_convergence(
 ) -> Result<()> {
     let mut lines = String::new();
     for (cell, measured) in cells.iter().zip(measured) {
-        let s = cell.scenario;
-        let (ok, widest) = converged(measured, a.target_ci);
         let rounds = measured.iter().map(Vec::len).max().unwrap_or(0);
-        let _ = writeln!(
-            lines,
-            "{} active + {} idle, {} B, read buffer {}: {} after {rounds} rounds (widest 95 % CI ±{:.1} %, target ±{:.1} %)",
-            s.conns,
-            s.idle,
-            s.msg_size,
-            s.read_buf,
-            if ok { "converged" } else { "NOT converged" },
-            widest * 100.0,
-            a.target_ci * 100.0
-        );
+        lines.push_str(&convergence_line(
+            cell.scenario,
+            converged(measured, a.target_ci),
+            &format!("{rounds} rounds"),
+            "95 % CI",
+            a.target_ci,
+        ));
     }
     crate::report::write_atomic(&a.out.join(CONVERGENCE_FILE), lines.as_bytes())?;
     Ok(())

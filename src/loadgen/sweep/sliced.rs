@@ -4,7 +4,6 @@
 //! failed cell leaves in `failures.log`. The matrix, the report and the
 //! rounds driver are its siblings.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use anyhow::{bail, Result};
 use super::args::{Interleave, SweepArgs};
 use super::leftovers::Done;
 use super::matrix::Cell;
-use super::output::{append, write_report, SweepSummary, CONVERGENCE_FILE};
+use super::output::{append, convergence_line, write_report, SweepSummary, CONVERGENCE_FILE};
 use super::resume;
 use crate::loadgen::args::Repeat;
 use crate::loadgen::sliced;
@@ -149,18 +148,13 @@ pub(super) fn run(
         let (per_arm, cycles) = sweep.cell((ci, cells.len()), cell, per_arm)?;
         let s = cell.scenario;
         if a.repeat == Repeat::Auto {
-            let (ok, widest) = converged_ratios(&per_arm, a.target_ci);
-            let _ = writeln!(
-                convergence,
-                "{} active + {} idle, {} B, read buffer {}: {} after {cycles} cycles (widest 95 % CI of a ratio ±{:.1} %, target ±{:.1} %)",
-                s.conns,
-                s.idle,
-                s.msg_size,
-                s.read_buf,
-                if ok { "converged" } else { "NOT converged" },
-                widest * 100.0,
-                a.target_ci * 100.0
-            );
+            convergence.push_str(&convergence_line(
+                s,
+                converged_ratios(&per_arm, a.target_ci),
+                &format!("{cycles} cycles"),
+                "95 % CI of a ratio",
+                a.target_ci,
+            ));
         }
     }
     if a.repeat == Repeat::Auto && !sweep.summary.interrupted {
