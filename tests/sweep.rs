@@ -386,15 +386,26 @@ fn has_matplotlib() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether the plot tests can run: matplotlib is there. Elsewhere they say
+/// they skipped; on CI, which installs scripts/requirements.txt first, they
+/// must run.
+fn matplotlib_or_skip() -> bool {
+    if has_matplotlib() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "matplotlib missing in CI: .ci/run must install scripts/requirements.txt"
+    );
+    eprintln!(
+        "skipped: matplotlib is not installed (python3 -m pip install -r scripts/requirements.txt)"
+    );
+    false
+}
+
 #[test]
 fn plot_script_draws_every_figure_from_the_fixture() {
-    if !has_matplotlib() {
-        // CI installs scripts/requirements.txt first, so there this must run.
-        assert!(
-            std::env::var("CI").is_err(),
-            "matplotlib missing in CI: .ci/run must install scripts/requirements.txt"
-        );
-        eprintln!("skipped: matplotlib is not installed (python3 -m pip install -r scripts/requirements.txt)");
+    if !matplotlib_or_skip() {
         return;
     }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -432,9 +443,7 @@ fn plot_script_draws_every_figure_from_the_fixture() {
 /// when a CSV has two or more `uring+FEATURE` arms, and only then.
 #[test]
 fn plot_script_draws_the_feature_ablation() {
-    if !has_matplotlib() {
-        assert!(std::env::var("CI").is_err(), "matplotlib missing in CI");
-        eprintln!("skipped: matplotlib is not installed");
+    if !matplotlib_or_skip() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

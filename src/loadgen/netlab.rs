@@ -236,7 +236,10 @@ pub fn run(a: &NetlabArgs) -> Result<i32> {
         0
     } else {
         let status = run_command(&a.command, &lab.env(a.load_hosts))?;
-        status.code().unwrap_or(128 + 9)
+        // A command ended by a signal: 128 + its number, as a shell says.
+        status.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+        })
     };
     lab.down()?;
     eprintln!("netlab {}: removed", a.name);

@@ -18,6 +18,7 @@ use super::arm::{parse_arm_spec, Arm, ArmSpec};
 use super::leftovers::{self, Done};
 use super::matrix::{Cell, Scenario};
 use crate::backend::Backend;
+use crate::loadgen::args::Repeat;
 use crate::report;
 
 /// The plan a sweep's folder records.
@@ -108,7 +109,11 @@ pub(super) fn settings(a: &SweepArgs) -> Result<Map<String, Value>> {
         "msg_size": a.msg_size,
         "read_buf": a.read_buf,
         "rates": rates,
-        "repeat": format!("{:?}", a.repeat),
+        // As given on the command line: `3` or `auto`.
+        "repeat": match a.repeat {
+            Repeat::Fixed(n) => n.to_string(),
+            Repeat::Auto => "auto".into(),
+        },
         "max_repeat": a.max_repeat,
         "slo": a.slo.as_secs_f64(),
         "interleave": a.interleave.map(Interleave::name),

@@ -35,8 +35,11 @@ impl UringServer {
         }
         conn.sending_chunks = conn.iov.len();
         let target = conn.target;
-        let bytes: usize = conn.iov.iter().map(|v| v.iov_len).sum();
-        let zero_copy = self.cfg.uring.zc_send.is_some_and(|min| bytes >= min);
+        let zero_copy = self
+            .cfg
+            .uring
+            .zc_send
+            .is_some_and(|min| conn.iov.iter().map(|v| v.iov_len).sum::<usize>() >= min);
         // SAFETY: the vector lives in `conn.iov` and the chunks it points to in
         // `conn.out` (heap data that does not move with the deque); neither is
         // changed or freed while `sending` is set — `push_copy` never appends

@@ -38,9 +38,7 @@ impl Completion {
     pub fn buffer_id(&self) -> Option<u16> {
         cqueue::buffer_select(self.flags)
     }
-}
 
-impl Completion {
     /// A zero-copy send's notification (`IORING_CQE_F_NOTIF`): the kernel let
     /// go of the send's pages.
     pub fn notif(&self) -> bool {
