@@ -20,7 +20,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use anyhow::{Context, Result};
 use clap::Parser;
 use muxbench::sys;
-use muxbench::sys::uring::{BufRing, Completion, Ring, Target};
+use muxbench::sys::uring::{BufRing, Completion, Piece, RecvMode, Ring, Target};
 use slab::Slab;
 
 /// Minimal multishot io_uring echo server.
@@ -49,7 +49,7 @@ const KEY: u64 = (1 << 56) - 1;
 struct Conn {
     stream: TcpStream,
     /// Received buffers not yet sent: (buffer id, length).
-    queue: VecDeque<(u16, usize)>,
+    queue: VecDeque<Piece>,
     /// The in-flight send's vector (one buffer, from its offset).
     iov: [libc::iovec; 1],
     offset: usize,
@@ -68,6 +68,13 @@ struct Echo {
     bytes_out: u64,
 }
 
+/// Every receive here: multishot, one buffer per completion.
+const MULTISHOT: RecvMode = RecvMode {
+    multishot: true,
+    bundle: false,
+    limit: 0,
+};
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(cpu) = args.cpu {
@@ -82,7 +89,7 @@ fn main() -> Result<()> {
         signal_hook::low_level::pipe::register(sig, wake.try_clone()?).context("signals")?;
     }
     let mut ring = Ring::new(4096)?;
-    let bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size)?;
+    let bufs = BufRing::register(&ring, 1, args.buffers, args.buf_size, false)?;
     ring.accept_multi(listener.as_raw_fd(), false, ACCEPT)?;
     ring.poll_add(control.as_raw_fd(), libc::POLLIN as u32, false, CONTROL)?;
     println!("listening on {}", listener.local_addr()?);
@@ -162,8 +169,13 @@ impl Echo {
                 receiving: true,
                 eof: false,
             });
-            self.ring
-                .recv_provided(Target::Fd(fd), self.bufs.group(), 0, true, RECV | k as u64)?;
+            self.ring.recv_provided(
+                Target::Fd(fd),
+                self.bufs.group(),
+                0,
+                MULTISHOT,
+                RECV | k as u64,
+            )?;
         }
         if !c.more() {
             self.ring.accept_multi(listener, false, ACCEPT)?;
@@ -176,12 +188,12 @@ impl Echo {
     fn received(&mut self, c: &Completion, key: usize) -> Result<()> {
         let conn = &mut self.conns[key];
         if let Some(bid) = c.buffer_id() {
-            self.bufs.taken();
-            if c.result > 0 {
-                conn.queue.push_back((bid, c.result as usize));
-            } else {
-                self.bufs.recycle(bid);
-            }
+            let mut pieces = Vec::new();
+            let n = c.result.max(0) as usize;
+            self.bufs
+                .consume(bid, n, c.buf_more(), &mut pieces)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            conn.queue.extend(pieces);
         }
         if !c.more() {
             conn.receiving = false;
@@ -196,7 +208,7 @@ impl Echo {
                     Target::Fd(fd),
                     self.bufs.group(),
                     0,
-                    true,
+                    MULTISHOT,
                     RECV | key as u64,
                 )?;
             }
@@ -211,18 +223,16 @@ impl Echo {
         conn.sending = false;
         if c.result < 0 {
             conn.eof = true;
-            conn.queue
-                .drain(..)
-                .for_each(|(bid, _)| self.bufs.recycle(bid));
+            conn.queue.drain(..).for_each(|p| self.bufs.release(p.bid));
             conn.offset = 0;
         } else {
             self.bytes_out += c.result as u64;
             conn.offset += c.result as usize;
-            let (bid, len) = conn.queue[0];
-            if conn.offset == len {
+            let p = conn.queue[0];
+            if conn.offset == p.len {
                 conn.queue.pop_front();
                 conn.offset = 0;
-                self.bufs.recycle(bid);
+                self.bufs.release(p.bid);
             }
         }
         send_next(&mut self.ring, &self.bufs, &mut self.conns, key)
@@ -239,7 +249,7 @@ impl Echo {
                     Target::Fd(fd),
                     self.bufs.group(),
                     0,
-                    true,
+                    MULTISHOT,
                     RECV | key as u64,
                 )?;
             }
@@ -254,10 +264,10 @@ fn send_next(ring: &mut Ring, bufs: &BufRing, conns: &mut Slab<Conn>, key: usize
     if conn.sending || (conn.eof && conn.queue.is_empty()) {
         return Ok(());
     }
-    let Some(&(bid, len)) = conn.queue.front() else {
+    let Some(&p) = conn.queue.front() else {
         return Ok(());
     };
-    let data = &bufs.data(bid, len)[conn.offset..];
+    let data = &bufs.data(p)[conn.offset..];
     conn.iov[0] = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),

@@ -88,6 +88,59 @@ fn multishot_receives_are_armed_once_per_connection() {
 }
 
 #[test]
+fn receive_bundles_fill_several_buffers_per_completion() {
+    // 16 KiB messages into 1 KiB buffers: a plain receive fills one buffer,
+    // a bundle as many as have arrived.
+    let mut per_receive = Vec::new();
+    for features in ["", "recv-bundle"] {
+        let s = uring(features, &["--read-buf", "1024"]);
+        let mut conns = clients(&s, 2, 16 * 1024);
+        for k in 0..20 {
+            for (i, c) in conns.iter_mut().enumerate() {
+                round_trip(c, &payload((k * 2 + i) as u64, 16 * 1024)).unwrap();
+            }
+        }
+        drop(conns);
+        let snap = s.stop();
+        assert_eq!(snap.features, features);
+        assert_eq!(snap.counters.errors, 0, "{snap:?}");
+        assert_eq!(snap.counters.bytes_out, snap.counters.bytes_in);
+        per_receive.push(snap.counters.bytes_in as f64 / snap.counters.reads as f64);
+    }
+    assert!(per_receive[0] <= 1024.0, "{per_receive:?}");
+    assert!(per_receive[1] > 4.0 * 1024.0, "{per_receive:?}");
+}
+
+#[test]
+fn incremental_buffers_serve_several_receives() {
+    // 64-byte messages into 16 KiB buffers: a plain receive uses up a
+    // buffer; an incremental one only the bytes it fills.
+    for (features, incremental) in [("", false), ("buf-inc", true)] {
+        let s = uring(features, &["--read-buf", "16KiB"]);
+        let mut conns = clients(&s, 4, 64);
+        for k in 0..100 {
+            for (i, c) in conns.iter_mut().enumerate() {
+                round_trip(c, &payload((k * 4 + i) as u64, 64)).unwrap();
+            }
+        }
+        let snap = s.snapshot();
+        let (reads, returned) = (snap.counters.reads, snap.mux.bufs_returned);
+        assert!(reads >= 404, "{snap:?}");
+        if incremental {
+            // 404 × 64 bytes fill about two 16 KiB buffers.
+            assert!(returned <= 4, "{features}: {returned} of {reads}");
+        } else {
+            // Every receive's buffer is back once its echo was sent.
+            assert!(returned + 8 >= reads, "{features}: {returned} of {reads}");
+        }
+        drop(conns);
+        let snap = s.stop();
+        assert_eq!(snap.features, features);
+        assert_eq!(snap.counters.bytes_out, snap.counters.bytes_in);
+    }
+}
+
+#[test]
 fn zero_copy_sends_post_notifications() {
     for (features, zero_copy) in [("", false), ("zc-send=1024", true)] {
         let s = uring(features, &[]);

@@ -182,6 +182,11 @@ pub struct MuxStats {
     /// go of a send's pages; a second completion per send).
     #[serde(default)]
     pub notifs: u64,
+    /// io_uring completion server: provided buffers given back to the
+    /// kernel (one per receive, unless bundles or incremental consumption
+    /// make a buffer serve several).
+    #[serde(default)]
+    pub bufs_returned: u64,
 }
 
 impl MuxStats {

@@ -9,6 +9,8 @@
 //! |---|---|---|
 //! | `fixed-files` | multishot accept straight into the ring's fixed file table; every receive, send, shutdown and close names the table slot, so no descriptor is looked up (or opened) per connection | 5.19 |
 //! | `multishot-recv` | echo arms one receive per connection that stays armed (chat always does) | 6.0 |
+//! | `recv-bundle` | a receive may fill several provided buffers in one completion (`IORING_RECVSEND_BUNDLE`). Echo's bundles are multishot receives with a total limit (`sqe->optlen`): the kernel ends one once the room left under `--max-pending` has arrived, so the bound holds exactly (a one-shot bundle's length is no cap: the kernel fills every free buffer it can). Chat's multishot receives become bundles | 6.18 |
+//! | `buf-inc` | the provided buffers are consumed incrementally (`IOU_PBUF_RING_INC`): a receive takes only the bytes it fills, the next one continues in the same buffer, and a buffer goes back once the kernel has moved past it and nothing of it is queued | 6.12 |
 //! | `zc-send[=SIZE]` | sends of at least SIZE bytes (default 16 KiB) are zero-copy (`SENDMSG_ZC`): the kernel pins the pages instead of copying, and posts a second completion (the notification) when it lets go of them | 6.1 |
 //! | `skip-cqe` | requests whose success says nothing the loop needs (cancels, closes) post no completion (`IOSQE_CQE_SKIP_SUCCESS`) | 5.17 |
 //! | `sqpoll[=CPU]` | a kernel thread polls the submission queue (pinned to CPU if given): submitting costs no system call while it is awake; its CPU time is the server's (it is a thread of the server process) | 5.11 |
@@ -34,6 +36,10 @@ pub struct UringFeatures {
     pub fixed_files: bool,
     /// Echo: a multishot receive per connection.
     pub multishot_recv: bool,
+    /// Receives may fill several buffers (bundles).
+    pub recv_bundle: bool,
+    /// Incrementally consumed provided buffers.
+    pub buf_inc: bool,
     /// Zero-copy sends of at least this many bytes.
     pub zc_send: Option<usize>,
     /// No completion for a successful cancel or close.
@@ -78,6 +84,8 @@ impl UringFeatures {
                 "fixed-files" => no_value(&mut f.fixed_files)?,
                 "multishot-recv" => no_value(&mut f.multishot_recv)?,
                 "skip-cqe" => no_value(&mut f.skip_cqe)?,
+                "recv-bundle" => no_value(&mut f.recv_bundle)?,
+                "buf-inc" => no_value(&mut f.buf_inc)?,
                 "zc-send" => {
                     let min = match value {
                         None => ZC_SEND_DEFAULT_MIN,
@@ -107,7 +115,7 @@ impl UringFeatures {
                 other => {
                     return Err(format!(
                         "unknown io_uring feature {other:?} (known: fixed-files, multishot-recv, \
-                         zc-send[=SIZE], skip-cqe, sqpoll[=CPU], taskrun=defer|coop|none)"
+                         recv-bundle, buf-inc, zc-send[=SIZE], skip-cqe, sqpoll[=CPU], taskrun=defer|coop|none)"
                     ))
                 }
             }
@@ -116,6 +124,13 @@ impl UringFeatures {
             return Err(
                 "sqpoll runs task work in its own thread: the kernel refuses taskrun=defer or \
                  coop with it (leave taskrun out, or give taskrun=none)"
+                    .into(),
+            );
+        }
+        if f.recv_bundle && f.multishot_recv {
+            return Err(
+                "recv-bundle receives multishot already (each receive ends once the room \
+                 under --max-pending has arrived): leave out multishot-recv"
                     .into(),
             );
         }
@@ -134,6 +149,16 @@ impl UringFeatures {
         }
         if self.multishot_recv {
             needs.push(("multishot-recv", (6, 0)));
+        }
+        if self.recv_bundle {
+            // Bundles came in 6.10; the total limit that bounds echo's in 6.18.
+            needs.push((
+                "recv-bundle (IORING_RECVSEND_BUNDLE with a multishot total limit)",
+                (6, 18),
+            ));
+        }
+        if self.buf_inc {
+            needs.push(("buf-inc (IOU_PBUF_RING_INC)", (6, 12)));
         }
         if self.zc_send.is_some() {
             needs.push(("zc-send (IORING_OP_SENDMSG_ZC)", (6, 1)));
@@ -194,6 +219,12 @@ impl fmt::Display for UringFeatures {
         if self.multishot_recv {
             items.push("multishot-recv".into());
         }
+        if self.recv_bundle {
+            items.push("recv-bundle".into());
+        }
+        if self.buf_inc {
+            items.push("buf-inc".into());
+        }
         match self.zc_send {
             Some(ZC_SEND_DEFAULT_MIN) => items.push("zc-send".into()),
             Some(n) => items.push(format!("zc-send={n}")),
@@ -250,10 +281,15 @@ mod tests {
 
     #[test]
     fn a_list_reads_back_as_its_canonical_spelling() {
-        let f = UringFeatures::parse("sqpoll=1,fixed-files+zc-send=4096").unwrap();
+        let f =
+            UringFeatures::parse("sqpoll=1,buf-inc,fixed-files+zc-send=4096+recv-bundle").unwrap();
         assert!(f.fixed_files && f.zc_send == Some(4096) && f.sqpoll == Some(Some(1)));
+        assert!(f.recv_bundle && f.buf_inc && !f.multishot_recv);
         assert_eq!(f.taskrun(), TaskRun::None);
-        assert_eq!(f.to_string(), "fixed-files+zc-send=4096+sqpoll=1");
+        assert_eq!(
+            f.to_string(),
+            "fixed-files+recv-bundle+buf-inc+zc-send=4096+sqpoll=1"
+        );
         assert_eq!(UringFeatures::parse(&f.to_string()), Ok(f));
         assert!(UringFeatures::parse("").unwrap().is_plain());
         assert_eq!(UringFeatures::default().taskrun(), TaskRun::Defer);
@@ -271,6 +307,7 @@ mod tests {
             ("fixed-files=1", "takes no value"),
             ("sqpoll=x", "CPU number"),
             ("bundles", "unknown io_uring feature"),
+            ("recv-bundle,multishot-recv", "multishot already"),
         ] {
             let e = UringFeatures::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

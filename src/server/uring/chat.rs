@@ -8,21 +8,29 @@ use super::ops::{user_data, OP_CANCEL, OP_RECV};
 use super::ring_loop::UringServer;
 use crate::server::rules::{next_line, note_slow_consumer, TooLong};
 use crate::server::rules::{LINE_TOO_LONG, LINGER_DISCARD_MAX};
+use crate::sys::uring::Piece;
 
 impl UringServer {
-    pub(super) fn chat_input(&mut self, key: usize, bid: u16, n: usize) {
+    /// Take in what a receive put into provided buffers; every piece is
+    /// released here.
+    pub(super) fn chat_input(&mut self, key: usize, pieces: &[Piece]) {
+        let n: usize = pieces.iter().map(|p| p.len).sum();
+        // Copy out of the ring buffers (lines are shared allocations anyway).
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        for p in pieces {
+            data.extend_from_slice(self.bufs.data(*p));
+            self.bufs.release(p.bid);
+        }
         if self.conns[key].rejected {
             let conn = &mut self.conns[key];
             conn.discarded += n;
             if conn.discarded > LINGER_DISCARD_MAX {
                 self.close(key, false);
             }
+            self.scratch = data;
             return;
         }
-        // Copy out of the ring buffer (lines are shared allocations anyway).
-        let mut data = std::mem::take(&mut self.scratch);
-        data.clear();
-        data.extend_from_slice(self.bufs.data(bid, n));
         self.split_lines(key, &data);
         self.scratch = data;
     }

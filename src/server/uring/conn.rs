@@ -6,12 +6,12 @@ use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::rc::Rc;
 
-use crate::sys::uring::Target;
+use crate::sys::uring::{Piece, Target};
 
 /// A piece of pending output.
 pub(super) enum Chunk {
-    /// Received data still in provided buffer `bid` (echo, sent without a copy).
-    Provided { bid: u16, len: usize },
+    /// Received data still in a provided buffer (echo, sent without a copy).
+    Provided(Piece),
     /// Bytes only this connection sends.
     Owned(Vec<u8>),
     /// A chat line shared by every recipient.
@@ -40,6 +40,9 @@ pub(super) struct UConn {
     pub(super) sending: bool,
     pub(super) recv_armed: bool,
     pub(super) recv_multishot: bool,
+    /// The multishot receive ends itself once the room it was armed with
+    /// has arrived (a bundle's total limit).
+    pub(super) recv_limited: bool,
     pub(super) recv_cancelling: bool,
     pub(super) read_eof: bool,
     /// Closed: waiting for its requests to leave the kernel before the slot is freed.
@@ -73,6 +76,7 @@ impl UConn {
             sending: false,
             recv_armed: false,
             recv_multishot: false,
+            recv_limited: false,
             recv_cancelling: false,
             read_eof: false,
             closed: false,

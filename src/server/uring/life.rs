@@ -118,8 +118,8 @@ impl UringServer {
         let conn = self.conns.remove(key);
         self.close_target(conn.target);
         for chunk in conn.out {
-            if let Chunk::Provided { bid, .. } = chunk {
-                self.bufs.recycle(bid);
+            if let Chunk::Provided(p) = chunk {
+                self.bufs.release(p.bid);
             }
         }
         // A descriptor was freed: if accepting was paused for lack of them, resume.

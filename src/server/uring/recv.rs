@@ -6,7 +6,7 @@ use super::conn::UConn;
 use super::ops::{user_data, OP_CANCEL, OP_RECV};
 use super::ring_loop::UringServer;
 use crate::server::config::Protocol;
-use crate::sys::uring::Completion;
+use crate::sys::uring::{Completion, Piece, RecvMode};
 
 /// Completions a multishot receive may post per wake-up before the kernel
 /// makes it wait its turn (`MULTISHOT_MAX_RETRY` in io_uring/net.c).
@@ -47,22 +47,35 @@ impl UringServer {
             self.starve(key);
             return;
         }
-        let multishot = match self.cfg.protocol {
-            Protocol::Chat => true,
-            Protocol::Echo => self.cfg.uring.multishot_recv && room >= self.multishot_room(),
+        let bundle = self.cfg.uring.recv_bundle;
+        let (multishot, limit) = match self.cfg.protocol {
+            Protocol::Chat => (true, 0),
+            // Echo's bundles are multishot, ended by the kernel once the
+            // room left has arrived (a one-shot bundle's length is no cap).
+            Protocol::Echo if bundle => (true, room.min(i32::MAX as usize) as u32),
+            Protocol::Echo => (
+                self.cfg.uring.multishot_recv && room >= self.multishot_room(),
+                0,
+            ),
         };
         let len = room.min(self.bufs.buf_size()) as u32;
+        let mode = RecvMode {
+            multishot,
+            bundle,
+            limit,
+        };
         match self.ring.recv_provided(
             conn.target,
             self.bufs.group(),
             len,
-            multishot,
+            mode,
             user_data(OP_RECV, key),
         ) {
             Ok(()) => {
                 let conn = &mut self.conns[key];
                 conn.recv_armed = true;
                 conn.recv_multishot = multishot;
+                conn.recv_limited = limit > 0;
                 conn.paused = false;
             }
             Err(e) => {
@@ -92,7 +105,12 @@ impl UringServer {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        if !conn.recv_armed || !conn.recv_multishot || conn.recv_cancelling || conn.closed {
+        if !conn.recv_armed
+            || !conn.recv_multishot
+            || conn.recv_limited
+            || conn.recv_cancelling
+            || conn.closed
+        {
             return;
         }
         if self.read_room(conn) >= self.multishot_room() {
@@ -127,19 +145,38 @@ impl UringServer {
     }
 
     pub(super) fn received(&mut self, key: usize, c: &Completion) {
-        let bid = c.buffer_id();
-        if bid.is_some() {
-            self.bufs.taken();
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.clear();
+        if let Some(bid) = c.buffer_id() {
+            let n = c.result.max(0) as usize;
+            if let Err(e) = self.bufs.consume(bid, n, c.buf_more(), &mut pieces) {
+                // The ring's account of its buffers no longer matches the
+                // kernel's: stop rather than echo bytes from the wrong place.
+                self.counters.errors += 1;
+                self.broken = Some(format!("provided-buffer ring out of step: {e}"));
+                self.stop = true;
+                pieces.clear();
+            }
         }
+        self.take_received(key, c, &pieces);
+        self.pieces = pieces;
+    }
+
+    /// What `received` does with the pieces a completion filled (every one
+    /// is released or queued here).
+    fn take_received(&mut self, key: usize, c: &Completion, pieces: &[Piece]) {
+        let release = |bufs: &mut crate::sys::uring::BufRing| {
+            for p in pieces {
+                bufs.release(p.bid);
+            }
+        };
         let conn = &mut self.conns[key];
         if !c.more() {
             conn.recv_armed = false;
             conn.recv_cancelling = false;
         }
         if conn.closed {
-            if let Some(bid) = bid {
-                self.bufs.recycle(bid);
-            }
+            release(&mut self.bufs);
             self.maybe_release(key);
             return;
         }
@@ -153,27 +190,23 @@ impl UringServer {
             n if n > 0 => {
                 let n = n as usize;
                 self.counters.bytes_in += n as u64;
-                let Some(bid) = bid else {
+                if pieces.iter().map(|p| p.len).sum::<usize>() != n {
                     // Cannot happen with buffer selection; treat as a broken connection.
+                    release(&mut self.bufs);
                     self.counters.errors += 1;
                     self.close(key, false);
                     return;
-                };
+                }
                 match self.cfg.protocol {
                     Protocol::Echo => {
-                        self.echo(key, bid, n);
+                        self.echo(key, pieces);
                         self.bound_multishot(key);
                     }
-                    Protocol::Chat => {
-                        self.chat_input(key, bid, n);
-                        self.bufs.recycle(bid);
-                    }
+                    Protocol::Chat => self.chat_input(key, pieces),
                 }
             }
             0 => {
-                if let Some(bid) = bid {
-                    self.bufs.recycle(bid);
-                }
+                release(&mut self.bufs);
                 conn.read_eof = true;
                 if !conn.line.is_empty() {
                     conn.line = Vec::new();
@@ -184,9 +217,7 @@ impl UringServer {
                 }
             }
             e => {
-                if let Some(bid) = bid {
-                    self.bufs.recycle(bid);
-                }
+                release(&mut self.bufs);
                 match -e {
                     libc::ENOBUFS => self.starve(key),
                     libc::ECANCELED | libc::EINTR => {}

@@ -16,7 +16,7 @@ use crate::server::config::Config;
 use crate::server::counters::{Counters, Snapshot};
 use crate::server::stats_page::StatsPage;
 use crate::server::trace::Tracer;
-use crate::sys::uring::{BufRing, Completion, Ring, Setup};
+use crate::sys::uring::{BufRing, Completion, Piece, Ring, Setup};
 
 /// Submission slots (completions: four times as many).
 const RING_ENTRIES: u32 = 4096;
@@ -63,6 +63,10 @@ pub(super) struct UringServer {
     pub(super) to_flush: Vec<usize>,
     pub(super) starved: Vec<usize>,
     pub(super) scratch: Vec<u8>,
+    /// Pieces of provided buffers one completion filled (reused).
+    pub(super) pieces: Vec<Piece>,
+    /// Why the loop must end with an error (set mid-batch).
+    pub(super) broken: Option<String>,
     pub(super) accept_armed: bool,
     pub(super) control_armed: bool,
     pub(super) accept_paused_until: Option<Instant>,
@@ -131,7 +135,7 @@ impl UringServer {
         let count = (BUFFER_BYTES_MAX / size).clamp(BUFFERS_MIN, BUFFERS_MAX);
         // Round down to a power of two (the ring's index mask).
         let count = 1u16 << (usize::BITS - 1 - count.leading_zeros());
-        let bufs = BufRing::register(&ring, BUFFER_GROUP, count, size)?;
+        let bufs = BufRing::register(&ring, BUFFER_GROUP, count, size, f.buf_inc)?;
         let cfg = Config {
             max_pending: cfg.max_pending.max(1),
             ..cfg
@@ -155,6 +159,8 @@ impl UringServer {
             to_flush: Vec::new(),
             starved: Vec::new(),
             scratch: Vec::new(),
+            pieces: Vec::new(),
+            broken: None,
             accept_armed: false,
             control_armed: false,
             accept_paused_until: None,
@@ -193,6 +199,7 @@ impl UringServer {
             enters: self.ring.enters,
             sqes: self.ring.sqes,
             notifs: self.counters_notifs,
+            bufs_returned: self.bufs.returned(),
         }
     }
 
@@ -230,6 +237,9 @@ impl UringServer {
                 }
             }
             self.completions = batch;
+            if let Some(why) = self.broken.take() {
+                return Err(io::Error::other(why));
+            }
             self.flush_dirty();
             self.feed_starved();
             self.maybe_resume_accepting();

@@ -19,7 +19,7 @@ impl UringServer {
         conn.iov.clear();
         for (i, chunk) in conn.out.iter().take(IOV_MAX).enumerate() {
             let bytes: &[u8] = match chunk {
-                Chunk::Provided { bid, len } => self.bufs.data(*bid, *len),
+                Chunk::Provided(p) => self.bufs.data(*p),
                 Chunk::Owned(v) => v,
                 Chunk::Shared(r) => r,
             };
@@ -128,7 +128,7 @@ impl UringServer {
         conn.pending -= n;
         while n > 0 {
             let len = match &conn.out[0] {
-                Chunk::Provided { len, .. } => *len,
+                Chunk::Provided(p) => p.len,
                 Chunk::Owned(v) => v.len(),
                 Chunk::Shared(r) => r.len(),
             };
@@ -136,19 +136,19 @@ impl UringServer {
             if n >= left {
                 n -= left;
                 conn.front_off = 0;
-                if let Some(Chunk::Provided { bid, .. }) = conn.out.pop_front() {
-                    self.bufs.recycle(bid);
+                if let Some(Chunk::Provided(p)) = conn.out.pop_front() {
+                    self.bufs.release(p.bid);
                 }
             } else {
                 conn.front_off += n;
                 n = 0;
-                if let Chunk::Provided { bid, len } = conn.out[0] {
+                if let Chunk::Provided(p) = conn.out[0] {
                     // The socket is full: the rest may wait long. Move it out
                     // of the ring so the buffer is not pinned meanwhile.
-                    let rest = self.bufs.data(bid, len)[conn.front_off..].to_vec();
+                    let rest = self.bufs.data(p)[conn.front_off..].to_vec();
                     conn.out[0] = Chunk::Owned(rest);
                     conn.front_off = 0;
-                    self.bufs.recycle(bid);
+                    self.bufs.release(p.bid);
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! still write into.
 
 use std::alloc::{self, Layout};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
@@ -82,9 +83,41 @@ impl Drop for BufMem {
     }
 }
 
+/// A piece of received data: `len` bytes at `off` in buffer `bid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// The buffer.
+    pub bid: u16,
+    /// Where in it the piece starts.
+    pub off: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+/// A completion named buffers the ring cannot account for: a bug here or in
+/// the kernel, never to be papered over (the data would be misattributed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unexpected(pub String);
+
+impl std::fmt::Display for Unexpected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A provided-buffer ring (`IORING_REGISTER_PBUF_RING`): `count` buffers of
-/// `size` bytes the kernel picks from for receives. A buffer the kernel filled
-/// is ours until [`recycle`](BufRing::recycle) hands it back.
+/// `size` bytes the kernel picks from for receives.
+///
+/// The kernel takes buffers from the ring's head in the order they were
+/// added, one per receive — or several, consecutive, for a bundle
+/// (`IORING_RECVSEND_BUNDLE`); with incremental consumption
+/// (`IOU_PBUF_RING_INC`) a receive takes only the part of the head buffer it
+/// fills, and the next receive continues in the same buffer. So the ring
+/// keeps the order it added buffers in, and [`consume`](BufRing::consume)
+/// turns a completion (first buffer id, bytes, `F_BUF_MORE`) into the pieces
+/// it filled. A piece is ours until [`release`](BufRing::release)d; a buffer
+/// goes back to the kernel once the kernel has moved past it and no piece of
+/// it is held.
 ///
 /// It may be dropped before or after the [`Ring`] it is registered with: the
 /// ring keeps the buffers' memory alive until it is closed.
@@ -94,39 +127,66 @@ pub struct BufRing {
     mask: u16,
     tail: u16,
     group: u16,
-    /// Buffers the kernel can pick from now.
-    free: usize,
+    incremental: bool,
+    /// Buffers in the ring (the kernel may write into them), head first.
+    queued: VecDeque<u16>,
+    /// Per buffer: in the ring.
+    in_ring: Vec<bool>,
+    /// Per buffer: bytes the kernel has written into it since it was added
+    /// (incremental consumption; 0 otherwise until it is consumed).
+    fill: Vec<usize>,
+    /// Per buffer: pieces of it still held.
+    refs: Vec<u32>,
+    /// Buffers added to the ring since it was registered.
+    puts: u64,
 }
 
 impl BufRing {
     /// Allocate `count` (a power of two, ≤ 32768) buffers of `size` bytes and
-    /// register them as buffer group `group`. Every page is touched here: the
-    /// kernel hands buffers out in ring order, so under load all of them become
+    /// register them as buffer group `group`, incrementally consumed if
+    /// `incremental` (Linux 6.12). Every page is touched here: the kernel
+    /// hands buffers out in ring order, so under load all of them become
     /// resident anyway, and touching them now keeps the server's RSS from
     /// creeping up during a run (it is a fixed pool, not growth).
-    pub fn register(ring: &Ring, group: u16, count: u16, size: usize) -> io::Result<BufRing> {
+    pub fn register(
+        ring: &Ring,
+        group: u16,
+        count: u16,
+        size: usize,
+        incremental: bool,
+    ) -> io::Result<BufRing> {
         assert!(
             count.is_power_of_two(),
             "buffer ring size must be a power of two"
         );
         let mem = Arc::new(BufMem::new(count, size)?);
+        let n = count as usize;
         let mut this = BufRing {
             mem: Arc::clone(&mem),
             size,
             mask: count - 1,
             tail: 0,
             group,
-            free: 0,
+            incremental,
+            queued: VecDeque::with_capacity(n),
+            in_ring: vec![false; n],
+            fill: vec![0; n],
+            refs: vec![0; n],
+            puts: 0,
         };
         // SAFETY: `mem.entries` is page-aligned and holds `count` entries;
         // every buffer `put` names lies in `mem.bufs`; `mem` frees them only
         // when dropped, and the ring keeps a handle to it until it closes.
-        unsafe { ring.register_buf_ring(mem.entries, count, group, mem) }.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("registering a provided-buffer ring needs Linux 5.19 or later: {e}"),
-            )
-        })?;
+        unsafe { ring.register_buf_ring(mem.entries, count, group, incremental, mem) }.map_err(
+            |e| {
+                let needs = if incremental {
+                    "an incrementally consumed provided-buffer ring needs Linux 6.12 or later"
+                } else {
+                    "registering a provided-buffer ring needs Linux 5.19 or later"
+                };
+                io::Error::new(e.kind(), format!("{needs}: {e}"))
+            },
+        )?;
         for bid in 0..count {
             this.put(bid);
         }
@@ -149,32 +209,103 @@ impl BufRing {
         self.mask as usize + 1
     }
 
-    /// Buffers the kernel can pick from now.
+    /// Buffers the kernel can write into now (a partly filled one counts).
     pub fn free(&self) -> usize {
-        self.free
+        self.queued.len()
     }
 
-    /// The first `len` bytes of buffer `bid` (filled by a completed receive,
-    /// and not yet recycled: the kernel does not write it now).
-    pub fn data(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid <= self.mask, "buffer id {bid} out of range");
-        let start = bid as usize * self.size;
-        // SAFETY: start + len.min(size) <= count * size = bufs_len; the buffer
-        // is ours until recycled (the kernel picks only published buffers),
-        // and `self.mem` keeps the allocation alive as long as the borrow.
-        unsafe { std::slice::from_raw_parts(self.mem.bufs.add(start), len.min(self.size)) }
+    /// Buffers given back to the kernel since registration.
+    pub fn returned(&self) -> u64 {
+        self.puts - self.count() as u64
     }
 
-    /// The kernel took a buffer (a receive completed into it).
-    pub fn taken(&mut self) {
-        self.free = self.free.saturating_sub(1);
+    /// A receive completed with `n` bytes (≥ 0) starting in buffer `first`;
+    /// `buf_more`: its last buffer stays in the ring (`IORING_CQE_F_BUF_MORE`,
+    /// incremental consumption only). Appends the pieces it filled, in
+    /// order, to `out`; each is held until [`release`](BufRing::release)d.
+    pub fn consume(
+        &mut self,
+        first: u16,
+        n: usize,
+        buf_more: bool,
+        out: &mut Vec<Piece>,
+    ) -> Result<(), Unexpected> {
+        match self.queued.front() {
+            Some(&head) if head == first => {}
+            head => {
+                return Err(Unexpected(format!(
+                    "a receive completed into buffer {first}, but the ring's head is {head:?}"
+                )))
+            }
+        }
+        let mut left = n;
+        loop {
+            let Some(&bid) = self.queued.front() else {
+                return Err(Unexpected(format!(
+                    "a receive of {n} bytes from buffer {first} ran past the buffers in the ring"
+                )));
+            };
+            let b = bid as usize;
+            let off = self.fill[b];
+            let take = left.min(self.size - off);
+            if take > 0 {
+                out.push(Piece {
+                    bid,
+                    off,
+                    len: take,
+                });
+                self.refs[b] += 1;
+            }
+            left -= take;
+            // Without incremental consumption a receive takes whole
+            // buffers; with it, a buffer stays at the head while the kernel
+            // says it has room (only the last one a receive touched can).
+            let stays = self.incremental && left == 0 && buf_more && off + take < self.size;
+            if self.incremental {
+                self.fill[b] = off + take;
+            }
+            if !stays {
+                self.queued.pop_front();
+                self.in_ring[b] = false;
+                if self.refs[b] == 0 {
+                    self.put(bid);
+                    self.publish();
+                }
+            }
+            if left == 0 {
+                return Ok(());
+            }
+        }
     }
 
-    /// Give buffer `bid` back to the kernel. The caller must no longer read it
-    /// or have a send in flight from it.
-    pub fn recycle(&mut self, bid: u16) {
-        self.put(bid);
-        self.publish();
+    /// The bytes of a piece [`consume`](BufRing::consume) gave out.
+    pub fn data(&self, p: Piece) -> &[u8] {
+        assert!(p.bid <= self.mask, "buffer id {} out of range", p.bid);
+        assert!(p.off + p.len <= self.size, "piece beyond its buffer");
+        let start = p.bid as usize * self.size + p.off;
+        // SAFETY: start + len <= count * size = bufs_len. These bytes were
+        // filled by a completed receive and are not written again until the
+        // buffer is back in the ring, which needs this piece released (with
+        // incremental consumption the kernel writes only beyond `fill`,
+        // after this piece); `self.mem` keeps the allocation alive as long
+        // as the borrow.
+        unsafe { std::slice::from_raw_parts(self.mem.bufs.add(start), p.len) }
+    }
+
+    /// Give up a piece of buffer `bid`: the caller no longer reads it and has
+    /// no send in flight from it. The buffer goes back to the kernel when
+    /// it was its last piece and the kernel has moved past it.
+    pub fn release(&mut self, bid: u16) {
+        let b = bid as usize;
+        assert!(
+            self.refs[b] > 0,
+            "buffer {bid} released more often than held"
+        );
+        self.refs[b] -= 1;
+        if self.refs[b] == 0 && !self.in_ring[b] {
+            self.put(bid);
+            self.publish();
+        }
     }
 
     fn put(&mut self, bid: u16) {
@@ -184,13 +315,18 @@ impl BufRing {
         let addr = unsafe { self.mem.bufs.add(bid as usize * self.size) } as u64;
         // SAFETY: idx ≤ mask < count, within the entries' allocation; the
         // kernel reads entries only up to the published tail, and this one is
-        // beyond it; only this BufRing (borrowed mutably) writes entries.
+        // beyond it (at most `count` buffers are in the ring, so the slot is
+        // not one the kernel is still using); only this BufRing (borrowed
+        // mutably) writes entries.
         let e = unsafe { &mut *self.mem.entries.add(idx) };
         e.set_addr(addr);
         e.set_len(self.size as u32);
         e.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
-        self.free += 1;
+        self.puts += 1;
+        self.queued.push_back(bid);
+        self.in_ring[bid as usize] = true;
+        self.fill[bid as usize] = 0;
     }
 
     fn publish(&self) {
@@ -206,48 +342,4 @@ impl BufRing {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_ring_hands_out_and_takes_back() {
-        let ring = Ring::new(8).unwrap();
-        let mut bufs = BufRing::register(&ring, 7, 4, 64).unwrap();
-        assert_eq!(bufs.count(), 4);
-        assert_eq!((bufs.group(), bufs.buf_size(), bufs.free()), (7, 64, 4));
-        bufs.taken();
-        assert_eq!(bufs.free(), 3);
-        bufs.recycle(2);
-        assert_eq!(bufs.free(), 4);
-        assert_eq!(bufs.data(3, 1000).len(), 64, "clamped to the buffer");
-        drop(ring);
-        drop(bufs);
-    }
-
-    /// Either drop order is sound: the ring holds the memory until it closes.
-    #[test]
-    fn buffers_outlive_whichever_is_dropped_first() {
-        let ring = Ring::new(8).unwrap();
-        let bufs = BufRing::register(&ring, 3, 2, 32).unwrap();
-        let mem = Arc::downgrade(&bufs.mem);
-        drop(bufs);
-        assert!(mem.upgrade().is_some(), "the ring keeps the buffers alive");
-        drop(ring);
-        assert!(mem.upgrade().is_none(), "freed once both are gone");
-
-        let ring = Ring::new(8).unwrap();
-        let bufs = BufRing::register(&ring, 3, 2, 32).unwrap();
-        drop(ring);
-        assert_eq!(bufs.data(1, 32).len(), 32, "still readable after the ring");
-        drop(bufs);
-    }
-
-    #[test]
-    fn the_same_group_twice_is_refused() {
-        let ring = Ring::new(8).unwrap();
-        let first = BufRing::register(&ring, 5, 2, 32).unwrap();
-        // The same group twice: the kernel refuses it.
-        assert!(BufRing::register(&ring, 5, 2, 32).is_err());
-        drop(first);
-    }
-}
+mod tests;

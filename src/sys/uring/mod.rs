@@ -17,6 +17,6 @@ mod buf_ring;
 mod ring;
 mod setup;
 
-pub use buf_ring::BufRing;
-pub use ring::{accepted_stream, available, Completion, Ring, Target};
+pub use buf_ring::{BufRing, Piece, Unexpected};
+pub use ring::{accepted_stream, available, Completion, RecvMode, Ring, Target};
 pub use setup::{Setup, TaskRun};

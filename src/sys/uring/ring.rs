@@ -18,6 +18,42 @@ use io_uring::{cqueue, opcode, squeue, IoUring};
 
 use super::setup::{unavailable, Setup, TaskRun, SQPOLL_IDLE_MS};
 
+/// `ioprio` bits of a receive (include/uapi/linux/io_uring.h; the crate does
+/// not export them).
+const IORING_RECV_MULTISHOT: u16 = 1 << 1;
+const IORING_RECVSEND_BUNDLE: u16 = 1 << 4;
+/// Register flag: a provided-buffer ring consumed incrementally.
+const IOU_PBUF_RING_INC: u16 = 2;
+
+/// How a receive into provided buffers behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecvMode {
+    /// Stays armed: one completion per arrival.
+    pub multishot: bool,
+    /// One completion may fill several buffers.
+    pub bundle: bool,
+    /// Multishot only: end after this many bytes in all (0: no limit).
+    pub limit: u32,
+}
+
+/// Where a receive's total multishot limit goes: `sqe->optlen`, at byte 44
+/// of the SQE (a union with `file_index`), which the crate's `Recv` builder
+/// cannot set.
+const SQE_OPTLEN_OFFSET: usize = 44;
+const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
+
+/// `e` with `sqe->optlen` set.
+fn with_optlen(e: squeue::Entry, optlen: u32) -> squeue::Entry {
+    // SAFETY: `squeue::Entry` is `repr(C)` around the 64-byte
+    // `io_uring_sqe` (size checked above); any bytes are a valid SQE to
+    // Rust (plain integers and unions of them), and only the 4 bytes of
+    // the `optlen` union member are changed.
+    let mut bytes: [u8; 64] = unsafe { std::mem::transmute(e) };
+    bytes[SQE_OPTLEN_OFFSET..SQE_OPTLEN_OFFSET + 4].copy_from_slice(&optlen.to_ne_bytes());
+    // SAFETY: as above.
+    unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(bytes) }
+}
+
 /// One completion: the SQE's `user_data`, its result (`-errno` on failure) and flags.
 #[derive(Debug, Clone, Copy)]
 pub struct Completion {
@@ -37,6 +73,12 @@ impl Completion {
     /// The provided buffer the kernel picked for this completion, if any.
     pub fn buffer_id(&self) -> Option<u16> {
         cqueue::buffer_select(self.flags)
+    }
+
+    /// Incremental consumption: the completion's (last) buffer has room left
+    /// and stays in the ring (`IORING_CQE_F_BUF_MORE`).
+    pub fn buf_more(&self) -> bool {
+        cqueue::buffer_more(self.flags)
     }
 
     /// A zero-copy send's notification (`IORING_CQE_F_NOTIF`): the kernel let
@@ -181,14 +223,16 @@ impl Ring {
         entries: *mut BufRingEntry,
         count: u16,
         group: u16,
+        incremental: bool,
         owner: Arc<dyn Send + Sync>,
     ) -> io::Result<()> {
+        let flags = if incremental { IOU_PBUF_RING_INC } else { 0 };
         // SAFETY: forwarded from the caller's contract; `owner` is kept below
         // for as long as the ring lives, so the memory outlives the registration.
         unsafe {
             self.ring
                 .submitter()
-                .register_buf_ring_with_flags(entries as u64, count, group, 0)
+                .register_buf_ring_with_flags(entries as u64, count, group, flags)
         }?;
         self.registered
             .lock()
@@ -298,25 +342,39 @@ impl Ring {
     }
 
     /// A receive of at most `len` bytes into a buffer the kernel picks from
-    /// `group` (the completion names it: [`Completion::buffer_id`]). `multishot`
-    /// keeps it armed, one completion per arrival, while buffers last (then
-    /// `ENOBUFS` ends it); a multishot receive must ask for `len` 0 (a whole buffer).
+    /// `group` (the completion names it: [`Completion::buffer_id`]).
+    /// `mode.multishot` keeps it armed, one completion per arrival, while
+    /// buffers last (then `ENOBUFS` ends it); a multishot receive asks for no
+    /// length (a whole buffer each). `mode.bundle` lets one completion fill
+    /// several consecutive buffers of the ring (`IORING_RECVSEND_BUNDLE`,
+    /// Linux 6.10). A bundle's length is not a cap on the first try (the
+    /// kernel fills as many buffers as data and the ring allow); only a
+    /// multishot receive's total `mode.limit` (`sqe->optlen`, Linux 6.18) is
+    /// — after that many bytes it ends (no `F_MORE`).
     pub fn recv_provided(
         &mut self,
         target: Target,
         group: u16,
         len: u32,
-        multishot: bool,
+        mode: RecvMode,
         user_data: u64,
     ) -> io::Result<()> {
-        let e = if multishot {
-            on_target!(target, |f| opcode::RecvMulti::new(f, group).build())
-        } else {
-            on_target!(target, |f| opcode::Recv::new(f, std::ptr::null_mut(), len)
-                .buf_group(group)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT))
-        };
+        let mut ioprio = 0;
+        if mode.multishot {
+            ioprio |= IORING_RECV_MULTISHOT;
+        }
+        if mode.bundle {
+            ioprio |= IORING_RECVSEND_BUNDLE;
+        }
+        let len = if mode.multishot { 0 } else { len };
+        let mut e = on_target!(target, |f| opcode::Recv::new(f, std::ptr::null_mut(), len)
+            .buf_group(group)
+            .ioprio(ioprio)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT));
+        if mode.multishot && mode.limit > 0 {
+            e = with_optlen(e, mode.limit);
+        }
         self.push_no_memory(e.user_data(user_data))
     }
 
