@@ -326,23 +326,12 @@ fn a_short_curve_gives_rows_capacities_and_a_plot() {
     for b in ["epoll-et", "poll"] {
         assert!(md.contains(&format!("- {b}: ")), "{md}");
     }
-    if !has_matplotlib() {
-        return; // the fixture test below says why, and fails in CI
-    }
-    let plot = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/plot.py"))
-        .arg(out.join("runs.csv"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        plot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plot.stderr)
-    );
-    let png = std::fs::read(out.join("p99_vs_load.png")).expect("p99_vs_load.png written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 5000);
+    // The page beside it draws the curve: p99 against offered load.
+    let page = std::fs::read_to_string(out.join("REPORT.html")).unwrap();
+    assert!(page.contains("p99 latency by offered load"), "{page}");
+    let svg = std::fs::read_to_string(out.join("figures/p99_vs_load_1.svg")).unwrap();
+    assert!(svg.contains("offered load (messages per second) (log scale)"));
+    assert_eq!(svg.matches("<polyline").count(), 2, "one line per arm");
 }
 
 /// `--rates auto` probes rising rates until every arm misses the SLO: with a
@@ -379,45 +368,26 @@ fn auto_rates_stop_where_every_arm_misses_the_target() {
     );
 }
 
-fn has_matplotlib() -> bool {
-    Command::new("python3")
-        .args(["-c", "import matplotlib"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether the plot tests can run: matplotlib is there. Elsewhere they say
-/// they skipped; on CI, which installs scripts/requirements.txt first, they
-/// must run.
-fn matplotlib_or_skip() -> bool {
-    if has_matplotlib() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "matplotlib missing in CI: .ci/run must install scripts/requirements.txt"
-    );
-    eprintln!(
-        "skipped: matplotlib is not installed (python3 -m pip install -r scripts/requirements.txt)"
-    );
-    false
-}
-
+/// `loadgen report` (and `scripts/plot.py`, its front end) on a sweep's
+/// rows with their `.hgrm` files: the page and every figure the rows allow,
+/// as files too.
 #[test]
-fn plot_script_draws_every_figure_from_the_fixture() {
-    if !matplotlib_or_skip() {
-        return;
-    }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+fn the_report_draws_every_figure_from_the_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = root.join("tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixtures.join("runs.csv"), dir.path().join("runs.csv")).unwrap();
+    std::fs::create_dir(dir.path().join("hgrm")).unwrap();
+    for h in [
+        "epoll-et-c100-i0-m64-b16384-r1.hgrm",
+        "select-c100-i0-m64-b16384-r1.hgrm",
+    ] {
+        std::fs::copy(fixtures.join(h), dir.path().join("hgrm").join(h)).unwrap();
+    }
     let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/plot.py"))
-        .arg(fixtures.join("runs.csv"))
-        .arg(fixtures.join("chat_runs.csv"))
-        .arg(fixtures.join("epoll-et-c100-i0-m64-b16384-r1.hgrm"))
-        .arg(fixtures.join("select-c100-i0-m64-b16384-r1.hgrm"))
-        .arg("-o")
-        .arg(dir.path())
+        .arg(root.join("scripts/plot.py"))
+        .arg(dir.path().join("runs.csv"))
+        .env("LOADGEN", env!("CARGO_BIN_EXE_loadgen"))
         .output()
         .unwrap();
     assert!(
@@ -425,51 +395,60 @@ fn plot_script_draws_every_figure_from_the_fixture() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for png in [
-        "throughput_vs_conns.png",
-        "p99_vs_conns.png",
-        "cpu_vs_idle.png",
-        "trigger_vs_readbuf.png",
-        "latency_spectrum.png",
-        "chat.png",
+    let page = std::fs::read_to_string(dir.path().join("REPORT.html")).unwrap();
+    for name in [
+        "cpu_ratio",
+        "p99_ratio",
+        "throughput_ratio",
+        "latency_spectrum_1",
     ] {
-        let bytes =
-            std::fs::read(dir.path().join(png)).unwrap_or_else(|_| panic!("{png} not written"));
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "{png}");
+        assert!(
+            page.contains(&format!("id=\"fig-{name}\"")),
+            "{name} not on the page"
+        );
+        let svg = std::fs::read_to_string(dir.path().join(format!("figures/{name}.svg")))
+            .unwrap_or_else(|_| panic!("{name}.svg not written"));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{name}");
     }
+    assert!(
+        page.matches("<figure").count() >= 7,
+        "ratios, values by a dimension, a spectrum"
+    );
+    // The spectrum names its lines by arm and round, not by file.
+    let spectrum =
+        std::fs::read_to_string(dir.path().join("figures/latency_spectrum_1.svg")).unwrap();
+    assert!(spectrum.contains("epoll-et (round 1)") && !spectrum.contains(".hgrm"));
 }
 
-/// The io_uring feature ablation's figure, from its committed rows: drawn
-/// when a CSV has two or more `uring+FEATURE` arms, and only then.
+/// The comparison figure and the findings say the same: a filled point for
+/// every significant ratio of the committed feature ablation, hollow for
+/// the rest.
 #[test]
-fn plot_script_draws_the_feature_ablation() {
-    if !matplotlib_or_skip() {
-        return;
-    }
+fn the_ratio_figure_marks_what_the_findings_call_significant() {
+    use muxbench::report::findings::scenario_findings;
+    use muxbench::report::summary::{summarize, Figure};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    for (csv, drawn) in [
-        ("results/uring/features/pipeline1/runs.csv", true),
-        ("tests/fixtures/runs.csv", false),
-    ] {
-        let out = Command::new("python3")
-            .arg(root.join("scripts/plot.py"))
-            .arg(root.join(csv))
-            .arg("-o")
-            .arg(dir.path())
-            .output()
+    let rows = report::csv::read(&root.join("results/uring/features/pipeline1/runs.csv")).unwrap();
+    let (kept, _) = report::slices::kept(&rows);
+    let mut significant = 0;
+    let mut all = 0;
+    for (_, list) in summarize(&kept) {
+        let found = scenario_findings(&list, "uring");
+        let (_, comps) = found
+            .figures
+            .iter()
+            .find(|(f, _)| *f == Figure::CpuPerReq)
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let png = dir.path().join("feature_ratios.png");
-        assert_eq!(png.exists(), drawn, "{csv}");
-        if drawn {
-            let bytes = std::fs::read(&png).unwrap();
-            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000);
-            std::fs::remove_file(png).unwrap();
-        }
+        significant += comps.iter().filter(|c| c.significant()).count();
+        all += comps.len();
     }
+    assert!(
+        significant > 0 && significant < all,
+        "{significant} of {all}"
+    );
+    let figs = report::html::figures::sweep_figures(&rows, "uring", None);
+    let cpu = figs.iter().find(|f| f.name == "cpu_ratio").unwrap();
+    // Filled markers are the significant rows plus the key's one.
+    assert_eq!(cpu.svg.matches("fill=\"#222\"").count(), significant + 1);
+    assert_eq!(cpu.svg.matches("<circle").count(), all + 2);
 }

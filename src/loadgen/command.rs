@@ -17,6 +17,10 @@ use crate::loadgen::{self, Progress, RunArgs};
 use crate::report;
 use crate::server::ServerArgs;
 
+mod reports;
+
+use reports::{bench_table, report_cmd};
+
 /// Load generator for muxbench: starts an echo server on the chosen backend as a child
 /// process (pinned to its own CPU), opens --conns active and --idle idle connections,
 /// verifies every echoed byte, and reports req/s, latency percentiles and the server's
@@ -57,16 +61,21 @@ enum Cmd {
     /// pairs through a bridge, at 198.18.0.0/24; runs the command after `--` with the hosts
     /// in its environment (or holds the lab until Ctrl-C), then removes every namespace.
     Netlab(crate::loadgen::netlab::NetlabArgs),
-    /// Regenerate REPORT.md from a runs.csv.
+    /// Regenerate a sweep's report from its runs.csv: REPORT.md, REPORT.html (one
+    /// self-contained page: findings, figures with captions, sortable tables, machine,
+    /// command and method) and the figures as SVG files in figures/.
     Report {
         /// The runs CSV (e.g. results/NAME/runs.csv).
         csv: PathBuf,
-        /// Where to write the report (default: REPORT.md next to the CSV).
+        /// Where to write the Markdown report (default: REPORT.md next to the CSV); the
+        /// page goes beside it with the extension .html, the figures into figures/ (for
+        /// REPORT-X.md: figures-X/).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Backend the ratios refer to.
-        #[arg(long, default_value = "epoll-et")]
-        baseline: String,
+        /// The arm the ratios refer to (default: the --baseline of the sweep's command.txt
+        /// beside the CSV, else epoll-et).
+        #[arg(long)]
+        baseline: Option<String>,
     },
     /// Tabulate criterion's results (after `cargo bench`): median time per iteration per
     /// backend and N, with the ratio to a baseline backend.
@@ -74,10 +83,14 @@ enum Cmd {
         /// Criterion's output folder.
         #[arg(long, default_value = "target/criterion")]
         criterion_dir: PathBuf,
-        /// Write the Markdown here (default: stdout).
+        /// Read the points from a CSV an earlier `--csv` wrote, instead of criterion's folder.
+        #[arg(long, conflicts_with = "criterion_dir")]
+        points: Option<PathBuf>,
+        /// Write the Markdown here (default: stdout), and beside it the page (.html) and the
+        /// figures (time per iteration by N, as SVG files in NAME-figures/).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Also write the points as CSV (for scripts/plot.py).
+        /// Also write the points as CSV (read back with --points).
         #[arg(long)]
         csv: Option<PathBuf>,
         /// Backend the ratios refer to.
@@ -357,46 +370,6 @@ fn run_chaos(args: &ChaosArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn report_cmd(
-    csv: &std::path::Path,
-    output: Option<PathBuf>,
-    baseline: &str,
-) -> anyhow::Result<()> {
-    let md = loadgen::sweep::render_report(csv, baseline)?;
-    let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
-    std::fs::write(&out, md)?;
-    eprintln!("wrote {}", out.display());
-    Ok(())
-}
-
-fn bench_table(
-    dir: &std::path::Path,
-    output: Option<PathBuf>,
-    csv: Option<PathBuf>,
-    baseline: &str,
-) -> anyhow::Result<()> {
-    let points = report::bench::read(dir)?;
-    if points.is_empty() {
-        anyhow::bail!(
-            "no criterion results under {} (run cargo bench first)",
-            dir.display()
-        );
-    }
-    let md = report::bench::render(&points, baseline);
-    match output {
-        Some(p) => std::fs::write(p, md)?,
-        None => print!("{md}"),
-    }
-    if let Some(p) = csv {
-        let mut w = ::csv::Writer::from_path(p)?;
-        for pt in &points {
-            w.serialize(pt)?;
-        }
-        w.flush()?;
-    }
-    Ok(())
-}
-
 /// `loadgen …`: exit status 0 on success, 1 when the run counted errors
 /// (or the server failed), 2 when it could not run.
 pub fn main() -> i32 {
@@ -424,20 +397,17 @@ pub fn main() -> i32 {
             csv,
             output,
             baseline,
-        }) => or_fail(
-            " report",
-            2,
-            report_cmd(&csv, output, &baseline).map(|()| 0),
-        ),
+        }) => or_fail(" report", 2, report_cmd(&csv, output, baseline).map(|()| 0)),
         Some(Cmd::BenchTable {
             criterion_dir,
+            points,
             output,
             csv,
             baseline,
         }) => or_fail(
             " bench-table",
             2,
-            bench_table(&criterion_dir, output, csv, &baseline).map(|()| 0),
+            bench_table(&criterion_dir, points, output, csv, &baseline).map(|()| 0),
         ),
         Some(Cmd::Doctor {
             server_cpu,

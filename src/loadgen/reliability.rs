@@ -362,16 +362,17 @@ pub fn run(a: &ChaosArgs, exe: &Path, command: &str) -> Result<Vec<ReliabilityRo
                 w.serialize(r)?;
             }
             w.flush()?;
-            std::fs::write(
-                a.out.join("RELIABILITY.md"),
-                crate::report::reliability::render(
-                    &rows,
-                    command,
-                    &machine.cpu_model,
-                    machine.cores,
-                    &machine.kernel,
-                ),
-            )?;
+            let md = crate::report::reliability::render(
+                &rows,
+                command,
+                &machine.cpu_model,
+                machine.cores,
+                &machine.kernel,
+            );
+            crate::report::write_atomic(&a.out.join("RELIABILITY.md"), md.as_bytes())?;
+            // The same table as a page (no figures: verdicts, not a comparison).
+            let page = crate::report::html::page(&md, &[]);
+            crate::report::write_atomic(&a.out.join("RELIABILITY.html"), page.as_bytes())?;
         }
     }
     Ok(rows)

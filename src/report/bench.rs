@@ -160,6 +160,82 @@ pub fn render(points: &[BenchPoint], baseline: &str) -> String {
     s
 }
 
+/// Read the points a `bench-table --csv` wrote.
+pub fn read_csv(path: &Path) -> Result<Vec<BenchPoint>> {
+    super::check_input(path, "a CSV that bench-table --csv wrote")?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, row) in r.deserialize::<BenchPoint>().enumerate() {
+        let p = row.with_context(|| format!("{} line {}", path.display(), i + 2))?;
+        if !(p.median_ns.is_finite() && p.median_ns >= 0.0) {
+            anyhow::bail!(
+                "{} line {}: median_ns {}",
+                path.display(),
+                i + 2,
+                p.median_ns
+            );
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// One figure per family measured at several N: time per iteration against
+/// N, one line per backend, both axes log scale.
+pub fn figures(points: &[BenchPoint]) -> Vec<super::html::Figure> {
+    use super::svg::chart::{Axis, Chart, Point, Series};
+    let mut families: BTreeMap<&str, Vec<&BenchPoint>> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.param.parse::<f64>().is_ok()) {
+        families.entry(&p.family).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    for (family, pts) in families {
+        let series: Vec<Series> = Backend::ALL
+            .iter()
+            .map(|b| b.name())
+            .filter(|b| pts.iter().any(|p| p.backend == *b))
+            .map(|b| Series {
+                name: b.to_string(),
+                points: pts
+                    .iter()
+                    .filter(|p| p.backend == b)
+                    .filter_map(|p| {
+                        Some(Point {
+                            x: p.param.parse().ok()?,
+                            y: p.median_ns / 1e3,
+                            ci: None,
+                            hollow: false,
+                        })
+                    })
+                    .collect(),
+                markers: true,
+                line: true,
+            })
+            .collect();
+        if series.iter().all(|s| s.points.len() < 2) {
+            continue;
+        }
+        let chart = Chart {
+            title: format!("{family}: time per iteration by N"),
+            x: Axis::log("N (descriptors watched)"),
+            y: Axis::log("median time per iteration (µs)"),
+            series,
+            hollow_means: None,
+        };
+        out.push(super::html::Figure {
+            name: family.to_string(),
+            svg: chart.svg(),
+            caption: format!(
+                "criterion's median time per iteration of `{family}` against N, per backend; \
+                 both axes log scale, so a backend whose cost grows with N climbs and one \
+                 that does not stays flat."
+            ),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,40 @@ pub fn write_distribution(out: &mut impl Write, h: &Histogram<u64>) -> std::io::
     Ok(())
 }
 
+/// The name of a sweep run's `.hgrm` file in its `hgrm/` folder.
+pub fn run_file_name(
+    arm: &str,
+    (conns, idle, msg_size, read_buf): (usize, usize, usize, usize),
+    rate: Option<f64>,
+    round: usize,
+) -> String {
+    let rate = rate.map_or(String::new(), |r| format!("-o{r}"));
+    format!("{arm}-c{conns}-i{idle}-m{msg_size}-b{read_buf}{rate}-r{round}.hgrm")
+}
+
+/// The percentile spectrum an `.hgrm` file holds: (1/(1−p), latency in µs)
+/// for every line with p < 1.
+pub fn read_spectrum(path: &Path) -> Result<Vec<(f64, f64)>> {
+    super::check_input(path, "an .hgrm file")?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 4 || line.starts_with('#') {
+            continue;
+        }
+        let (Ok(ms), Ok(inv)) = (f[0].parse::<f64>(), f[3].parse::<f64>()) else {
+            continue;
+        };
+        out.push((inv, ms * 1000.0));
+    }
+    if out.is_empty() {
+        anyhow::bail!("{} holds no percentile table", path.display());
+    }
+    Ok(out)
+}
+
 /// Write the `.hgrm` file.
 pub fn write_file(path: &Path, h: &Histogram<u64>) -> Result<()> {
     let mut text = Vec::new();

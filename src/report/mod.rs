@@ -10,11 +10,13 @@ pub mod capacity;
 pub mod csv;
 pub mod findings;
 pub mod hgrm;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod reliability;
 pub mod slices;
 pub mod summary;
+pub mod svg;
 pub mod table;
 
 use std::path::Path;

@@ -16,6 +16,7 @@ pub fn render(
 ) -> String {
     let mut s = format!(
         "# Reliability\n\nMachine: {}, {} cores, Linux {}. Command: `{command}`\n\n\
+         ## Verdicts\n\n\
          | backend | scenario | verdict | alive | peak RSS KiB (bound) | errors | lost/corrupt | p99 µs baseline → chaos (×) | req/s | refused | resets | read pauses |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         cpu_model, cores, kernel

@@ -43,9 +43,9 @@ pub use net::{
 };
 pub use perf::SyscallCounter;
 pub use process::{
-    allowed_cpus, ignore_sigpipe, kill, kill_child_with_parent, nofile_limit, pin_to_cpu,
-    pin_to_cpus, raise_nofile_limit, set_nofile_soft_limit, set_timer_slack_ns, timer_slack_ns,
-    PreciseTimers, CPU_SETSIZE, PRECISE_TIMER_SLACK_NS,
+    allowed_cpus, ignore_sigpipe, kill, kill_child_with_parent, kill_group, nofile_limit,
+    pin_to_cpu, pin_to_cpus, raise_nofile_limit, set_nofile_soft_limit, set_timer_slack_ns,
+    timer_slack_ns, PreciseTimers, CPU_SETSIZE, PRECISE_TIMER_SLACK_NS,
 };
 pub use shm::SharedWords;
 pub use usage::{current_rss_kib, process_cpu_time, rusage_self, thread_cpu_time, Rusage};

@@ -158,3 +158,17 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
         .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
     Ok(kill_process(target, sig)?)
 }
+
+/// Send `signal` to every process of group `pgid` (a child started in a
+/// group of its own, with everything it started; through `rustix`).
+pub fn kill_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
+    use rustix::process::{kill_process_group, Pid, Signal};
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let target = i32::try_from(pgid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| invalid(format!("{pgid} is not a process group id")))?;
+    let sig = Signal::from_named_raw(signal)
+        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
+    Ok(kill_process_group(target, sig)?)
+}

@@ -38,6 +38,8 @@ pub use arm::{arms, parse_arm_spec, Arm, ArmSpec};
 pub use leftovers::{SET_ASIDE_FILE, TORN_FILE};
 pub use matrix::{matrix, Cell, Scenario};
 pub use output::CURVE_FILE;
-pub use output::{converged, render_report, write_report, SweepSummary};
+pub use output::{
+    converged, figures_dir, render_report, write_report, write_report_files, SweepSummary,
+};
 pub use resume::PLAN_FILE;
 pub use run::run;

@@ -20,11 +20,9 @@ use crate::stats;
 pub const CURVE_FILE: &str = "curve.txt";
 
 pub(super) fn hgrm_path(out: &Path, arm: &str, s: Scenario, rep: usize) -> PathBuf {
-    let rate = s.rate.map_or(String::new(), |r| format!("-o{r}"));
-    out.join("hgrm").join(format!(
-        "{}-c{}-i{}-m{}-b{}{rate}-r{}.hgrm",
-        arm, s.conns, s.idle, s.msg_size, s.read_buf, rep
-    ))
+    let cell = (s.conns, s.idle, s.msg_size, s.read_buf);
+    out.join("hgrm")
+        .join(report::hgrm::run_file_name(arm, cell, s.rate, rep))
 }
 
 pub(super) fn fmt_eta(d: Duration) -> String {
@@ -47,20 +45,69 @@ pub struct SweepSummary {
     pub interrupted: bool,
 }
 
-/// Regenerate `REPORT.md` from `runs.csv` in `out`, naming the sweep command
-/// recorded in `out/command.txt` (if any).
+/// Regenerate `REPORT.md`, `REPORT.html` and `figures/` from `runs.csv` in
+/// `out`, naming the sweep command recorded in `out/command.txt` (if any).
 pub fn write_report(out: &Path, baseline: &str) -> Result<()> {
-    let md = render_report(&out.join("runs.csv"), baseline)?;
-    report::write_atomic(&out.join("REPORT.md"), md.as_bytes()).context("writing REPORT.md")
+    write_report_files(&out.join("runs.csv"), &out.join("REPORT.md"), baseline)
+}
+
+/// The Markdown report of `csv` at `md_path`; beside it the page (same
+/// name, `.html`) and its figures as `.svg` files in [`figures_dir`].
+pub fn write_report_files(csv: &Path, md_path: &Path, baseline: &str) -> Result<()> {
+    let rows = report::csv::read(csv)?;
+    let dir = csv.parent().unwrap_or(Path::new("."));
+    let md = render_rows(&rows, dir, baseline);
+    let figures = report::html::figures::sweep_figures(&rows, baseline, Some(dir));
+    let page = report::html::page(&md, &figures);
+    let shown = md_path.display();
+    report::write_atomic(md_path, md.as_bytes()).with_context(|| format!("writing {shown}"))?;
+    let html = md_path.with_extension("html");
+    report::write_atomic(&html, page.as_bytes())
+        .with_context(|| format!("writing {}", html.display()))?;
+    let fig_dir = figures_dir(md_path);
+    if fig_dir.is_dir() {
+        // Figures of an earlier version of the report go; only ours are here.
+        for e in std::fs::read_dir(&fig_dir)?.flatten() {
+            if e.path().extension().is_some_and(|x| x == "svg") {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+    }
+    for f in &figures {
+        report::write_atomic(&fig_dir.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Where the figures of the report at `md_path` go as files: `figures/`
+/// for `REPORT.md`, `figures-X/` for `REPORT-X.md`, `NAME-figures/` otherwise.
+pub fn figures_dir(md_path: &Path) -> PathBuf {
+    let stem = md_path
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    let name = match stem.strip_prefix("REPORT") {
+        Some("") => "figures".to_string(),
+        Some(rest) => format!("figures{rest}"),
+        None => format!("{stem}-figures"),
+    };
+    md_path.with_file_name(name)
 }
 
 /// The report of the rows in `csv`, with the sections a sweep keeps beside
 /// it (`command.txt`, `convergence.txt`, `skipped.txt` in the same folder).
 pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
     let rows = report::csv::read(csv)?;
-    let out = csv.parent().unwrap_or(Path::new("."));
+    Ok(render_rows(
+        &rows,
+        csv.parent().unwrap_or(Path::new(".")),
+        baseline,
+    ))
+}
+
+/// [`render_report`] of rows already read from `out/runs.csv`.
+fn render_rows(rows: &[RunResult], out: &Path, baseline: &str) -> String {
     let command = std::fs::read_to_string(out.join("command.txt")).ok();
-    let mut md = report::markdown::render(&rows, baseline, command.as_deref().map(str::trim));
+    let mut md = report::markdown::render(rows, baseline, command.as_deref().map(str::trim));
     if let Ok(text) = std::fs::read_to_string(out.join(CONVERGENCE_FILE)) {
         md.push_str("\n## Convergence (`--repeat auto`)\n\n");
         for line in text.lines() {
@@ -79,7 +126,7 @@ pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
         };
         if let Some(slo_us) = value("slo_us") {
             // Disturbed cycles of a sliced curve are left out, as in the tables.
-            let (kept, _) = report::slices::kept(&rows);
+            let (kept, _) = report::slices::kept(rows);
             if let Some(section) =
                 report::capacity::render(&kept, baseline, slo_us, value("client_capacity"))
             {
@@ -93,7 +140,7 @@ pub fn render_report(csv: &Path, baseline: &str) -> Result<String> {
             let _ = writeln!(md, "- {line}");
         }
     }
-    Ok(md)
+    md
 }
 
 /// A cell's line in `convergence.txt`: its scenario, the verdict after

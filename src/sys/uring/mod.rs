@@ -10,13 +10,16 @@
 //!
 //! - `ring`: the instance — submissions, waiting, completions.
 //! - `setup`: how a ring is set up, and why it cannot be.
+//! - `sqe`: building submissions (targets, receives into provided buffers).
 //! - `buf_ring`: the provided-buffer ring, whose memory the ring keeps alive
 //!   until it is closed.
 
 mod buf_ring;
 mod ring;
 mod setup;
+mod sqe;
 
 pub use buf_ring::{BufRing, Piece, Unexpected};
-pub use ring::{accepted_stream, available, Completion, RecvMode, Ring, Target};
+pub use ring::{accepted_stream, available, Completion, Ring};
 pub use setup::{Setup, TaskRun};
+pub use sqe::{RecvMode, Target};

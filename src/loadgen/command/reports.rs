@@ -1,0 +1,85 @@
+//! `loadgen report` and `loadgen bench-table`: the files a sweep's rows or
+//! criterion's points become — Markdown, the page, the figures.
+
+use std::path::PathBuf;
+
+use crate::loadgen;
+use crate::report;
+
+pub(super) fn report_cmd(
+    csv: &std::path::Path,
+    output: Option<PathBuf>,
+    baseline: Option<String>,
+) -> anyhow::Result<()> {
+    let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
+    let baseline = baseline.unwrap_or_else(|| sweep_baseline(csv));
+    loadgen::sweep::write_report_files(csv, &out, &baseline)?;
+    eprintln!(
+        "wrote {}, {} and {}/",
+        out.display(),
+        out.with_extension("html").display(),
+        loadgen::sweep::figures_dir(&out).display()
+    );
+    Ok(())
+}
+
+/// The `--baseline` of the sweep whose `command.txt` is beside `csv`, else epoll-et.
+fn sweep_baseline(csv: &std::path::Path) -> String {
+    let command = std::fs::read_to_string(csv.with_file_name("command.txt")).unwrap_or_default();
+    let mut words = command.split_whitespace();
+    while let Some(w) = words.next() {
+        if let Some(b) = w.strip_prefix("--baseline=") {
+            return b.to_string();
+        }
+        if w == "--baseline" {
+            if let Some(b) = words.next() {
+                return b.to_string();
+            }
+        }
+    }
+    "epoll-et".to_string()
+}
+
+pub(super) fn bench_table(
+    dir: &std::path::Path,
+    from_csv: Option<PathBuf>,
+    output: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    baseline: &str,
+) -> anyhow::Result<()> {
+    let points = match &from_csv {
+        Some(p) => report::bench::read_csv(p)?,
+        None => report::bench::read(dir)?,
+    };
+    if points.is_empty() {
+        match from_csv {
+            Some(p) => anyhow::bail!("no points in {}", p.display()),
+            None => anyhow::bail!(
+                "no criterion results under {} (run cargo bench first)",
+                dir.display()
+            ),
+        }
+    }
+    let md = report::bench::render(&points, baseline);
+    match output {
+        Some(p) => {
+            let figures = report::bench::figures(&points);
+            let page = report::html::page(&format!("# Micro-benchmarks\n\n{md}"), &figures);
+            report::write_atomic(&p, md.as_bytes())?;
+            report::write_atomic(&p.with_extension("html"), page.as_bytes())?;
+            let dir = loadgen::sweep::figures_dir(&p);
+            for f in &figures {
+                report::write_atomic(&dir.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
+            }
+        }
+        None => print!("{md}"),
+    }
+    if let Some(p) = csv {
+        let mut w = ::csv::Writer::from_path(p)?;
+        for pt in &points {
+            w.serialize(pt)?;
+        }
+        w.flush()?;
+    }
+    Ok(())
+}
