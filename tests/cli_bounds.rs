@@ -1250,6 +1250,8 @@ fn other_cases(t: &mut Table) {
     );
     t.add(b, "--output", &[(UNWRITABLE, Error)]);
     t.add(b, "--csv", &[(UNWRITABLE, Error)]);
+    // With the base's --criterion-dir, --points conflicts: refused either way.
+    t.add(b, "--points", &[("/nonexistent.csv", Error), ("", Error)]);
     t.add(b, "--baseline", &[("epoll-et", Error)]);
     let g = Cmd::Merge;
     // Alone, one input is too few (the base's two are left out for it).

@@ -112,7 +112,7 @@ pub fn write_full(path: &Path, full: &FullResult) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-/// A full result written by [`write`].
+/// A full result written by [`write()`].
 pub fn read(path: &Path) -> Result<FullResult> {
     super::check_input(path, "a loadgen --json result")?;
     let text =

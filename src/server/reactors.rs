@@ -13,7 +13,7 @@
 //!   connection.
 //!
 //! The calling thread keeps the signals and the control pipe: it sums the
-//! reactors' counters (each publishes them into its [`Slot`] every loop
+//! reactors' counters (each publishes them into its `Slot` every loop
 //! turn) for snapshots and the stats page, and stops every reactor through
 //! its own control pipe.
 

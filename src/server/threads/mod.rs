@@ -16,8 +16,8 @@
 //!   shared room (`room.rs`): a reader blocked in `read` cannot also wait for
 //!   lines to send.
 //! - Counting: each thread counts into its own
-//!   [`Tally`](super::shards::Tally) and publishes it after every request; a
-//!   snapshot sums them ([`Shards`](super::shards::Shards)).
+//!   `shards::Tally` and publishes it after every request; a
+//!   snapshot sums them (`shards::Shards`).
 //! - Stopping: every connection is shut down (its blocked `read` returns),
 //!   then every thread is joined.
 //!
