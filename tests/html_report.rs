@@ -41,9 +41,11 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Run Chromium headless with `args`, at most 90 s; its whole process
-/// group is killed if it overruns. (stdout, stderr).
+/// group is killed if it overruns. Its output goes to files (a helper that
+/// left the group could hold a pipe open forever). (stdout, stderr).
 fn run_chromium(exe: &Path, profile: &Path, args: &[String]) -> (String, String) {
     use std::os::unix::process::CommandExt;
+    let (out_path, err_path) = (profile.with_extension("out"), profile.with_extension("err"));
     let mut child = Command::new(exe)
         .args([
             "--headless",
@@ -54,30 +56,29 @@ fn run_chromium(exe: &Path, profile: &Path, args: &[String]) -> (String, String)
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--disable-crash-reporter",
+            "--disable-breakpad",
             "--enable-logging=stderr",
             "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
         .process_group(0)
         .spawn()
         .expect("chromium starts");
     let pid = child.id();
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(e) => {
+                let _ = muxbench::sys::kill_group(pid, libc::SIGKILL);
+                let _ = child.wait();
+                panic!("waiting for chromium: {e}");
+            }
         }
         if Instant::now() > deadline {
             let _ = muxbench::sys::kill_group(pid, libc::SIGKILL);
@@ -88,7 +89,8 @@ fn run_chromium(exe: &Path, profile: &Path, args: &[String]) -> (String, String)
     }
     // Helpers it started end with it; make sure of it.
     let _ = muxbench::sys::kill_group(pid, libc::SIGKILL);
-    (out.join().unwrap(), err.join().unwrap())
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    (read(&out_path), read(&err_path))
 }
 
 fn unescape(s: &str) -> String {

@@ -449,6 +449,9 @@ fn the_ratio_figure_marks_what_the_findings_call_significant() {
     let figs = report::html::figures::sweep_figures(&rows, "uring", None);
     let cpu = figs.iter().find(|f| f.name == "cpu_ratio").unwrap();
     // Filled markers are the significant rows plus the key's one.
-    assert_eq!(cpu.svg.matches("fill=\"#222\"").count(), significant + 1);
+    assert_eq!(
+        cpu.svg.matches("fill=\"#222\" stroke").count(),
+        significant + 1
+    );
     assert_eq!(cpu.svg.matches("<circle").count(), all + 2);
 }

@@ -13,7 +13,7 @@ pub mod figures;
 
 use std::fmt::Write;
 
-use pulldown_cmark::{html as md_html, Options, Parser};
+use pulldown_cmark::{html as md_html, Event, Options, Parser};
 
 use super::svg::esc;
 
@@ -92,10 +92,16 @@ fn finding(line: &str) -> String {
     )
 }
 
-/// Markdown to HTML (tables on).
+/// Markdown to HTML (tables on). Raw HTML in the text — an arm label or a
+/// recorded command can hold anything — is shown as text, never passed
+/// through.
 fn md(text: &str) -> String {
+    let events = Parser::new_ext(text, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        e => e,
+    });
     let mut out = String::new();
-    md_html::push_html(&mut out, Parser::new_ext(text, Options::ENABLE_TABLES));
+    md_html::push_html(&mut out, events);
     out
 }
 
@@ -258,6 +264,16 @@ mod tests {
             none.starts_with("x relative to y: none significant<details>"),
             "{none}"
         );
+    }
+
+    #[test]
+    fn html_in_the_text_is_shown_not_run() {
+        let h = page(
+            "# t\n\n## s\n\n- arm <script>alert(1)</script> <b>x</b>\n",
+            &[],
+        );
+        assert!(!h.contains("<script>alert"), "{h}");
+        assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{h}");
     }
 
     #[test]

@@ -148,6 +148,9 @@ impl UringServer {
         let mut pieces = std::mem::take(&mut self.pieces);
         pieces.clear();
         if let Some(bid) = c.buffer_id() {
+            // A buffer named with no data (the kernel hands such buffers
+            // back itself, naming none) is refused: the ring would be out
+            // of step.
             let n = c.result.max(0) as usize;
             if let Err(e) = self.bufs.consume(bid, n, c.buf_more(), &mut pieces) {
                 // The ring's account of its buffers no longer matches the

@@ -142,13 +142,21 @@ impl UringServer {
             } else {
                 conn.front_off += n;
                 n = 0;
-                if let Chunk::Provided(p) = conn.out[0] {
-                    // The socket is full: the rest may wait long. Move it out
-                    // of the ring so the buffer is not pinned meanwhile.
-                    let rest = self.bufs.data(p)[conn.front_off..].to_vec();
-                    conn.out[0] = Chunk::Owned(rest);
-                    conn.front_off = 0;
-                    self.bufs.release(p.bid);
+                // The socket is full: the rest may wait long. Move what is
+                // queued out of the ring (no send is in flight now), so no
+                // provided buffer is pinned meanwhile — a bundle's pieces
+                // included.
+                for (i, chunk) in conn.out.iter_mut().enumerate() {
+                    if let Chunk::Provided(p) = *chunk {
+                        // The front's sent part is dropped with the copy.
+                        let from = if i == 0 {
+                            std::mem::take(&mut conn.front_off)
+                        } else {
+                            0
+                        };
+                        *chunk = Chunk::Owned(self.bufs.data(p)[from..].to_vec());
+                        self.bufs.release(p.bid);
+                    }
                 }
             }
         }

@@ -219,10 +219,27 @@ impl BufRing {
         self.puts - self.count() as u64
     }
 
-    /// A receive completed with `n` bytes (≥ 0) starting in buffer `first`;
+    /// The length the ring entry of the buffer `k` places from the head
+    /// gives it now. The kernel may have shortened it: a bundle capped
+    /// below a buffer's size truncates that buffer's entry, and if the
+    /// receive then found no data the shortened buffer stays at the head
+    /// for the next receive (kernels before the fix that stopped doing so).
+    fn entry_len(&self, k: usize) -> usize {
+        let head = self.tail.wrapping_sub(self.queued.len() as u16);
+        let idx = (head.wrapping_add(k as u16) & self.mask) as usize;
+        // SAFETY: idx ≤ mask < count, within the entries' allocation; the
+        // entry is published and the kernel may write its length, hence a
+        // volatile read of the whole (plain-data) entry.
+        let e = unsafe { std::ptr::read_volatile(self.mem.entries.add(idx)) };
+        (e.len() as usize).min(self.size)
+    }
+
+    /// A receive completed with `n` bytes (> 0) starting in buffer `first`;
     /// `buf_more`: its last buffer stays in the ring (`IORING_CQE_F_BUF_MORE`,
     /// incremental consumption only). Appends the pieces it filled, in
     /// order, to `out`; each is held until [`release`](BufRing::release)d.
+    /// A completion of no data names no buffer the kernel consumed: it is
+    /// refused, as is anything else that does not match the ring.
     pub fn consume(
         &mut self,
         first: u16,
@@ -230,6 +247,11 @@ impl BufRing {
         buf_more: bool,
         out: &mut Vec<Piece>,
     ) -> Result<(), Unexpected> {
+        if n == 0 {
+            return Err(Unexpected(format!(
+                "a receive of no data named buffer {first}"
+            )));
+        }
         match self.queued.front() {
             Some(&head) if head == first => {}
             head => {
@@ -247,7 +269,15 @@ impl BufRing {
             };
             let b = bid as usize;
             let off = self.fill[b];
-            let take = left.min(self.size - off);
+            // Incrementally: what the kernel has not filled yet (its entry
+            // already says what is left *after* this receive). Otherwise:
+            // the entry's length, which the kernel may have shortened.
+            let room = if self.incremental {
+                self.size - off
+            } else {
+                self.entry_len(0)
+            };
+            let take = left.min(room);
             if take > 0 {
                 out.push(Piece {
                     bid,
@@ -260,7 +290,12 @@ impl BufRing {
             // Without incremental consumption a receive takes whole
             // buffers; with it, a buffer stays at the head while the kernel
             // says it has room (only the last one a receive touched can).
-            let stays = self.incremental && left == 0 && buf_more && off + take < self.size;
+            let stays = self.incremental && left == 0 && buf_more;
+            if stays && off + take >= self.size {
+                return Err(Unexpected(format!(
+                    "buffer {bid} is full, yet the kernel keeps it in the ring"
+                )));
+            }
             if self.incremental {
                 self.fill[b] = off + take;
             }
@@ -310,6 +345,7 @@ impl BufRing {
 
     fn put(&mut self, bid: u16) {
         debug_assert!(bid <= self.mask);
+        debug_assert!(!self.in_ring[bid as usize], "buffer {bid} put twice");
         let idx = (self.tail & self.mask) as usize;
         // SAFETY: bid ≤ mask, so the offset is within the buffers' allocation.
         let addr = unsafe { self.mem.bufs.add(bid as usize * self.size) } as u64;

@@ -39,12 +39,12 @@ fn buffers_go_back_once_the_kernel_moved_past_and_no_piece_is_held() {
     assert_eq!(bufs.queued, [2, 3, 1, 0]);
     // The head is 2 now; a completion naming another buffer is refused.
     assert!(bufs.consume(3, 10, false, &mut pieces).is_err());
-    // A receive with no data (EOF) still used up its buffer; it goes straight back.
-    bufs.consume(2, 0, false, &mut pieces).unwrap();
-    assert_eq!(bufs.queued, [3, 1, 0, 2]);
+    // A completion of no data names no consumed buffer.
+    assert!(bufs.consume(2, 0, false, &mut pieces).is_err());
+    assert_eq!(bufs.queued, [2, 3, 1, 0]);
     // More bytes than the ring holds cannot come from one completion.
     pieces.clear();
-    assert!(bufs.consume(3, 5 * 64, false, &mut pieces).is_err());
+    assert!(bufs.consume(2, 5 * 64, false, &mut pieces).is_err());
 }
 
 #[test]
@@ -68,6 +68,8 @@ fn an_incremental_buffer_stays_at_the_head_while_the_kernel_says_so() {
     bufs.release(0);
     assert_eq!(bufs.queued, [1, 0], "back once its last piece is released");
     assert_eq!(bufs.returned(), 1);
+    // A full buffer the kernel says it keeps: the ring is out of step.
+    assert!(bufs.consume(1, 32, true, &mut pieces).is_err());
 }
 
 /// Either drop order is sound: the ring holds the memory until it closes.
