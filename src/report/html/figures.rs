@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Figure;
-use crate::record::{Check, RunResult};
-use crate::report::capacity::CLIENT_LIMIT;
+use crate::record::RunResult;
+use crate::report::capacity::{curves, Point as CurvePoint, CLIENT_LIMIT};
 use crate::report::findings::{scenario_findings, series, Series as FSeries};
 use crate::report::summary::{summarize, ArmSummary, Estimate, Figure as Fig, ScenarioKey};
 use crate::report::svg::chart::{Axis, Chart, Point, Series};
@@ -277,48 +277,26 @@ fn client_capacity(dir: &Path) -> Option<f64> {
 /// failed or the server saturated, or — above [`CLIENT_LIMIT`] of the
 /// client's capacity — when any run failed its self-check (as the report's
 /// capacity section counts them).
-fn not_servers(rate: f64, runs: &[&RunResult], capacity: Option<f64>) -> bool {
-    let above = capacity.is_some_and(|c| rate > CLIENT_LIMIT * c);
-    runs.iter().any(|r| match r.check() {
-        Check::Invalid | Check::Saturated => true,
-        Check::Unconverged => above,
-        Check::Valid | Check::None => false,
-    })
+fn not_servers(p: &CurvePoint, capacity: Option<f64>) -> bool {
+    let above = capacity.is_some_and(|c| p.rate > CLIENT_LIMIT * c);
+    let failed = p.runs - p.valid - p.saturated - p.unconverged;
+    failed > 0 || p.saturated > 0 || (above && p.unconverged > 0)
 }
 
-/// Open loop: p99 against offered load, one chart per scenario (rate aside).
+/// Open loop: p99 against offered load, one chart per series of the
+/// report's capacity section.
 fn load_figures(rows: &[RunResult], capacity: Option<f64>) -> Vec<Figure> {
-    let mut by_scen: BTreeMap<String, BTreeMap<String, BTreeMap<u64, Vec<&RunResult>>>> =
-        BTreeMap::new();
-    for r in rows {
-        let Some(rate) = r.target_rate else { continue };
-        let scen = format!(
-            "{} · {} active + {} idle · {} B",
-            r.workload, r.conns, r.idle, r.msg_size
-        );
-        by_scen
-            .entry(scen)
-            .or_default()
-            .entry(r.arm_label().to_string())
-            .or_default()
-            .entry(rate.to_bits())
-            .or_default()
-            .push(r);
-    }
     let mut out = Vec::new();
-    for (i, (scen, arms)) in by_scen.iter().enumerate() {
+    for (i, ((conns, idle, msg, read_buf, workload), arms)) in curves(rows).iter().enumerate() {
+        let scen =
+            format!("{workload} · {conns} active + {idle} idle · {msg} B · read buffer {read_buf}");
         let series: Vec<Series> = arms
             .iter()
-            .map(|(arm, rates)| Series {
+            .map(|(arm, pts)| Series {
                 name: arm.clone(),
-                points: rates
+                points: pts
                     .iter()
-                    .filter_map(|(bits, runs)| {
-                        let p99: Vec<f64> = runs.iter().filter_map(|r| Fig::P99.value(r)).collect();
-                        let e = Estimate::of(&p99)?;
-                        let rate = f64::from_bits(*bits);
-                        Some(point(rate, &e, not_servers(rate, runs, capacity)))
-                    })
+                    .map(|p| point(p.rate, &p.p99, not_servers(p, capacity)))
                     .collect(),
                 markers: true,
                 line: true,
