@@ -29,3 +29,7 @@ for b in epoll-et uring threads; do
 done
 # The micro-benchmarks' table and figure, from the points bench-table kept.
 "$bin" bench-table --points results/bench/wait_cost.csv -o results/bench/all.md
+# The reliability tables (loadgen chaos): their pages, from their Markdown.
+for f in results/reliability/RELIABILITY.md results/reliability-uring/RELIABILITY.md; do
+  "$bin" report "$f"
+done

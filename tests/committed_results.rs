@@ -51,6 +51,47 @@ fn committed_reliability_table_loads() {
     assert!(rows.iter().any(|r| r.verdict == Verdict::Degrades));
 }
 
+/// The committed reliability tables have their pages, which `loadgen
+/// report` makes from the Markdown (there are no rows to redraw from), the
+/// table as the page's content; something else given as `.md` is refused.
+#[test]
+fn committed_reliability_tables_have_their_pages() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["results/reliability", "results/reliability-uring"] {
+        let md = root.join(d).join("RELIABILITY.md");
+        assert!(
+            md.with_extension("html").is_file(),
+            "{d}: no RELIABILITY.html"
+        );
+        let out = dir.path().join("page.html");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .arg("report")
+            .arg(&md)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let page = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            page,
+            std::fs::read_to_string(md.with_extension("html")).unwrap(),
+            "{d}: RELIABILITY.html is not what loadgen report makes now"
+        );
+        assert!(page.find("<table>").unwrap() > page.find("id=\"tables\"").unwrap());
+    }
+    let other = dir.path().join("notes.md");
+    std::fs::write(&other, "just notes\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("report")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!other.with_extension("html").exists());
+}
+
 /// Every block of the README (and docs/) marked as generated from a results
 /// folder quotes lines of that folder's report as `loadgen report` makes it
 /// now from the committed rows: a number in the text cannot drift from its

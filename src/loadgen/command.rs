@@ -65,11 +65,12 @@ enum Cmd {
     /// self-contained page: findings, figures with captions, sortable tables, machine,
     /// command and method) and the figures as SVG files in figures/.
     Report {
-        /// The runs CSV (e.g. results/NAME/runs.csv).
+        /// The runs CSV (e.g. results/NAME/runs.csv); or a Markdown report with no rows to
+        /// redraw it from (RELIABILITY.md), whose page is written beside it.
         csv: PathBuf,
         /// Where to write the Markdown report (default: REPORT.md next to the CSV); the
         /// page goes beside it with the extension .html, the figures into figures/ (for
-        /// REPORT-X.md: figures-X/).
+        /// REPORT-X.md: figures-X/). Given a .md: where to write its page.
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// The arm the ratios refer to (default: the --baseline of the sweep's command.txt

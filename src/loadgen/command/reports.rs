@@ -11,6 +11,9 @@ pub(super) fn report_cmd(
     output: Option<PathBuf>,
     baseline: Option<String>,
 ) -> anyhow::Result<()> {
+    if csv.extension().is_some_and(|e| e == "md") {
+        return page_of(csv, output);
+    }
     let out = output.unwrap_or_else(|| csv.with_file_name("REPORT.md"));
     let baseline = baseline.unwrap_or_else(|| sweep_baseline(csv));
     loadgen::sweep::write_report_files(csv, &out, &baseline)?;
@@ -20,6 +23,22 @@ pub(super) fn report_cmd(
         out.with_extension("html").display(),
         loadgen::sweep::figures_dir(&out).display()
     );
+    Ok(())
+}
+
+/// A Markdown report with no rows to redraw it from (`RELIABILITY.md`,
+/// written by `loadgen chaos`): its page beside it (or at `output`), no
+/// figures.
+fn page_of(md: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    report::check_input(md, "a report's .md file or a sweep's runs.csv")?;
+    let text = std::fs::read_to_string(md).with_context(|| format!("reading {}", md.display()))?;
+    if !text.starts_with("# ") {
+        anyhow::bail!("{} is not a muxbench report (no title line)", md.display());
+    }
+    let out = output.unwrap_or_else(|| md.with_extension("html"));
+    report::write_atomic(&out, report::html::page(&text, &[]).as_bytes())?;
+    eprintln!("wrote {}", out.display());
     Ok(())
 }
 

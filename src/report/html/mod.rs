@@ -61,6 +61,12 @@ fn split(md: &str) -> Parts {
         }
     }
     p.sections.extend(current);
+    if p.sections.is_empty() && !p.preamble.trim().is_empty() {
+        // A report of tables only (the reliability table, bench-table's):
+        // all of it is the content, machine and command lines included.
+        let body = std::mem::take(&mut p.preamble);
+        p.sections.push(("Report".to_string(), Vec::new(), body));
+    }
     p
 }
 
@@ -191,6 +197,9 @@ pub fn page(md_text: &str, figures: &[Figure]) -> String {
         let _ = write!(h, "<h3>{}</h3>\n{}", md_inline(heading), md(rest));
     }
     h.push_str("<h2 id=\"method\">Machine, command and method</h2>\n");
+    if parts.preamble.trim().is_empty() {
+        h.push_str("<p class=\"muted\">Given with the tables above.</p>\n");
+    }
     h.push_str(&md(&parts.preamble));
     let _ = write!(h, "<script>{SORT_JS}</script>\n</body></html>\n");
     h
@@ -277,10 +286,17 @@ mod tests {
     }
 
     #[test]
-    fn a_report_without_sections_still_has_its_method() {
-        let p = split("# t\n\nonly text\n");
-        assert_eq!(p.title, "t");
-        assert!(p.sections.is_empty());
-        assert!(page("# t\n\nonly text\n", &[]).contains("No finding"));
+    fn a_report_of_tables_only_shows_them_as_its_content() {
+        let md = "# Reliability\n\nMachine: 2 cores.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+        let p = split(md);
+        assert_eq!(p.title, "Reliability");
+        assert_eq!(p.sections.len(), 1);
+        let h = page(md, &[]);
+        assert!(h.contains("No finding"));
+        assert!(
+            h.find("<td>1</td>").unwrap() > h.find("id=\"tables\"").unwrap(),
+            "{h}"
+        );
+        assert!(h.contains("Given with the tables above."));
     }
 }
