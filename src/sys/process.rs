@@ -145,30 +145,32 @@ pub fn ignore_sigpipe() -> io::Result<()> {
     Ok(())
 }
 
+/// `id` as a rustix process id and `signal` as a rustix signal, or why not.
+fn pid_and_signal(
+    id: u32,
+    signal: libc::c_int,
+) -> io::Result<(rustix::process::Pid, rustix::process::Signal)> {
+    use rustix::process::{Pid, Signal};
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let pid = i32::try_from(id)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| invalid(format!("{id} is not a process id")))?;
+    let sig = Signal::from_named_raw(signal)
+        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
+    Ok((pid, sig))
+}
+
 /// Send `signal` to process `pid` (tests and the load generator use it on
 /// children they started; through `rustix`).
 pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    use rustix::process::{kill_process, Pid, Signal};
-    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
-    let target = i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| invalid(format!("{pid} is not a process id")))?;
-    let sig = Signal::from_named_raw(signal)
-        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
-    Ok(kill_process(target, sig)?)
+    let (pid, sig) = pid_and_signal(pid, signal)?;
+    Ok(rustix::process::kill_process(pid, sig)?)
 }
 
 /// Send `signal` to every process of group `pgid` (a child started in a
 /// group of its own, with everything it started; through `rustix`).
 pub fn kill_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
-    use rustix::process::{kill_process_group, Pid, Signal};
-    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
-    let target = i32::try_from(pgid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| invalid(format!("{pgid} is not a process group id")))?;
-    let sig = Signal::from_named_raw(signal)
-        .ok_or_else(|| invalid(format!("{signal} is not a signal number")))?;
-    Ok(kill_process_group(target, sig)?)
+    let (pgid, sig) = pid_and_signal(pgid, signal)?;
+    Ok(rustix::process::kill_process_group(pgid, sig)?)
 }
