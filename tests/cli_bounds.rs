@@ -703,6 +703,18 @@ fn loadgen_output_cases(t: &mut Table) {
             ("5x", Error),
         ],
     );
+    t.add(
+        c,
+        "--steal-limit",
+        &[
+            ("0", Pass),
+            ("7%", Pass),
+            ("100", Pass),
+            ("-1", Error),
+            ("101", Error),
+            ("x", Error),
+        ],
+    );
     // 7,200 intervals of 0.5 s: refused before anything starts.
     t.with(c, "--interval", "0.5", &["--duration", "3600"], Error);
     t.add(
@@ -999,6 +1011,7 @@ fn sweep_matrix_cases(t: &mut Table) {
     );
     t.malformed(c, "--repeat");
     t.add(c, "--interval", &[("0", Error), ("x", Error)]);
+    t.add(c, "--steal-limit", &[("50", Pass), ("101", Error)]);
     t.add(c, "--repeat", &[("auto", Pass)]);
 }
 

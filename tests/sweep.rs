@@ -115,6 +115,10 @@ fn aa_arms_and_auto_repeat() {
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["sweep", "--backends", "epoll-et,epoll-et", "--conns", "5"])
         .args(["--interleave", "rounds"])
+        // What this checks is the arms and the stopping rule, not the steal
+        // rule (src/loadgen/intervals.rs): a host that steals throughout
+        // would leave every interval out and no median to converge on.
+        .args(["--steal-limit", "100"])
         .args([
             "--repeat",
             "auto",
@@ -193,12 +197,17 @@ fn sliced_sweep_pairs_arms_within_cycles() {
     let status = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["sweep", "--backends", "poll,epoll-et", "--conns", "4"])
         .args(["--idle", "20", "--repeat", "2", "--slice", "100ms"])
-        .args(["--warmup", "0.1", "--duration", "0.3", "--out"])
+        .args(["--warmup", "0.1", "--duration", "0.3"])
+        // Cycles with steal above the limit are left out whole (unit-tested in
+        // src/report/slices.rs); a host that steals throughout would leave no
+        // cycle to pair here. The limit is recorded in each row.
+        .args(["--steal-limit", "100", "--out"])
         .arg(&out)
         .status()
         .unwrap();
     assert!(status.success());
     let rows = report::csv::read(&out.join("runs.csv")).unwrap();
+    assert!(rows.iter().all(|r| r.steal_limit_pct == Some(100.0)));
     // --repeat 2 × (0.3 s / 0.1 s) = 6 cycles, each arm once per cycle.
     let mut seen: Vec<(String, Option<usize>)> =
         rows.iter().map(|r| (r.backend.clone(), r.repeat)).collect();
@@ -225,15 +234,12 @@ fn sliced_sweep_pairs_arms_within_cycles() {
     }
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(md.contains("Arms interleaved in slices"), "{md}");
-    // Cycles in which the host stole CPU are left out whole (and said so).
-    let left_out = md
-        .split("left out whole: ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
-    assert!(left_out < 6, "{md}");
-    assert!(md.contains(&format!("| poll | {} |", 6 - left_out)), "{md}");
+    // No cycle is left out under a 100 % limit, and the report says which limit.
+    assert!(
+        md.contains("above 100 % (`--steal-limit`) is left out whole: 0 cycles"),
+        "{md}"
+    );
+    assert!(md.contains("| poll | 6 |"), "{md}");
     assert!(md.contains("What each figure includes"), "{md}");
 
     // Open loop in slices: each slice follows its own schedule, latency from

@@ -71,6 +71,23 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// `--steal-limit`: a percentage from 0 to 100 (`7`, `7%`).
+pub fn parse_steal_limit(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("{s} is not between 0 and 100 %"));
+    }
+    Ok(v)
+}
+
+fn default_steal_limit() -> f64 {
+    crate::stats::STEAL_LIMIT_PCT
+}
+
 /// `--start-at`: RFC 3339 or Unix seconds, within a day of now.
 pub fn parse_start_at(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -186,6 +203,15 @@ pub struct LoadSettings {
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "opt_secs")]
     pub interval: Option<Duration>,
+
+    /// Host CPU steal (percent of all CPU time) above which an interval — or, with
+    /// `--slice`, a whole cycle of slices — is left out of the figures (0 to 100; default 5).
+    /// Raise it on a VM whose host always steals, and compare by ratios; the limit is recorded
+    /// in each row's `steal_limit_pct` and the report applies it.
+    #[arg(long, value_name = "PCT", default_value_t = crate::stats::STEAL_LIMIT_PCT,
+          value_parser = parse_steal_limit)]
+    #[serde(default = "default_steal_limit")]
+    pub steal_limit: f64,
 
     /// Server, uring: io_uring features beyond the plain server, comma-separated
     /// (`muxserver --help`: fixed-files, multishot-recv, zc-send[=SIZE], skip-cqe,

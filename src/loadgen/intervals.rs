@@ -4,7 +4,8 @@
 //!
 //! The rule, in order (an interval can fail several; its reasons are joined):
 //! - `short`: shorter than half `--interval` (a window cut short by errors);
-//! - `steal`: host CPU steal above [`STEAL_LIMIT_PCT`] in the interval;
+//! - `steal`: host CPU steal above `--steal-limit` (default [`STEAL_LIMIT_PCT`])
+//!   in the interval;
 //! - `probe`: the calibration probe took more than [`PROBE_TOLERANCE`] longer
 //!   or shorter than its median over the run — the CPU changed speed (these
 //!   VMs flip between a fast and a slow state), so every time per request
@@ -50,6 +51,8 @@ pub struct Inputs<'a> {
     pub client_cpu_count: usize,
     /// The server's backend (what it counts, and how its syscalls add up).
     pub backend: Option<crate::backend::Backend>,
+    /// `--steal-limit`, percent.
+    pub steal_limit_pct: f64,
 }
 
 fn per(n: u64, d: u64) -> Option<f64> {
@@ -127,12 +130,12 @@ pub fn rows(inp: &Inputs<'_>) -> Vec<IntervalRow> {
             }
         })
         .collect();
-    apply_rule(&mut rows, inp.interval.as_secs_f64());
+    apply_rule(&mut rows, inp.interval.as_secs_f64(), inp.steal_limit_pct);
     rows
 }
 
 /// Mark the disturbed intervals (see the module docs).
-pub fn apply_rule(rows: &mut [IntervalRow], interval_s: f64) {
+pub fn apply_rule(rows: &mut [IntervalRow], interval_s: f64, steal_limit_pct: f64) {
     let probe_median = stats::median(&rows.iter().map(|r| r.probe_us).collect::<Vec<_>>());
     let rate_median = stats::median(
         &rows
@@ -146,7 +149,7 @@ pub fn apply_rule(rows: &mut [IntervalRow], interval_s: f64) {
         if r.length_s < 0.5 * interval_s {
             why.push("short");
         }
-        if r.steal_pct > STEAL_LIMIT_PCT {
+        if r.steal_pct > steal_limit_pct {
             why.push("steal");
         }
         if probe_median.is_some_and(|m| m > 0.0 && (r.probe_us / m - 1.0).abs() > PROBE_TOLERANCE) {
@@ -266,7 +269,7 @@ mod tests {
             req_per_s: 1000.0,
             ..row(200, 0.0, 50.0, 50.0, 6.0)
         });
-        apply_rule(&mut rows, 1.0);
+        apply_rule(&mut rows, 1.0, STEAL_LIMIT_PCT);
         let why: Vec<&str> = rows.iter().map(|r| r.excluded.as_str()).collect();
         assert_eq!(why, ["", "steal", "probe", "stall", "", "", "short"]);
         let r = robust(&rows);
@@ -274,6 +277,10 @@ mod tests {
         // Kept: 5.0, 5.2, 4.8 → median 5.0; the disturbed 9, 7, 20 do not count.
         assert_eq!(r.server_cpu_us_per_req.unwrap().0, 5.0);
         assert_eq!(r.req_per_s.unwrap().0, 1000.0);
+        // Under a higher --steal-limit the 9 % interval counts.
+        apply_rule(&mut rows, 1.0, 10.0);
+        assert_eq!(rows[1].excluded, "");
+        assert_eq!(robust(&rows).excluded, 3);
     }
 
     #[test]
@@ -283,7 +290,7 @@ mod tests {
             row(2000, 0.0, 50.0, 95.0, 5.0),
             row(1100, 0.0, 50.0, 50.0, 5.0),
         ];
-        apply_rule(&mut rows, 1.0);
+        apply_rule(&mut rows, 1.0, STEAL_LIMIT_PCT);
         let r = robust(&rows);
         assert_eq!(r.client_limited, 1);
         assert_eq!(
@@ -308,7 +315,7 @@ mod tests {
         let mut rows: Vec<IntervalRow> = (0..12)
             .map(|i| row(1000 + i, 0.0, 50.0, 50.0, 5.0 + 0.01 * i as f64))
             .collect();
-        apply_rule(&mut rows, 1.0);
+        apply_rule(&mut rows, 1.0, STEAL_LIMIT_PCT);
         let r = robust(&rows);
         let (lo, hi) = r.server_cpu_us_per_req_ci.unwrap();
         let med = r.server_cpu_us_per_req.unwrap().0;

@@ -222,6 +222,7 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
         backend: args
             .backend
             .or_else(|| m.server.as_ref().and_then(|(_, b)| b.backend.parse().ok())),
+        steal_limit_pct: args.load.steal_limit,
     });
     let robust = super::intervals::robust(&interval_rows);
     if robust.excluded > 0 {
@@ -327,6 +328,7 @@ fn settings_row(args: &RunArgs) -> RunResult {
         target_rate: args.rate,
         read_buf: args.read_buf,
         read_policy: args.load.read_policy,
+        steal_limit_pct: Some(args.load.steal_limit),
         max_pending: args.load.max_pending,
         uring_features: args.uring_features_column(),
         addr: args.addr.map(|a| a.to_string()).unwrap_or_default(),

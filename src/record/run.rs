@@ -288,6 +288,9 @@ pub struct RunResult {
     pub client_cpu_us_per_req: Option<f64>,
     /// Host CPU steal during the window, percent.
     pub steal_pct: f64,
+    /// `--steal-limit`: steal above this left an interval (or a cycle of slices) out;
+    /// empty in rows made before the option, which used the default.
+    pub steal_limit_pct: Option<f64>,
     /// Interval length, s (`--interval`).
     pub interval_s: f64,
     /// Intervals in the measured window.
@@ -373,6 +376,13 @@ pub enum Check {
 }
 
 impl RunResult {
+    /// The steal limit this row was measured under (`--steal-limit`, or the
+    /// default for rows made before the option).
+    pub fn steal_limit(&self) -> f64 {
+        self.steal_limit_pct
+            .unwrap_or(crate::stats::STEAL_LIMIT_PCT)
+    }
+
     /// The self-check's verdict as a class (the verdict text starts with
     /// `server saturated` for a saturated run).
     pub fn check(&self) -> Check {

@@ -1,5 +1,6 @@
 //! The rule for sliced comparisons (`--interleave slices`): a cycle in which
-//! any arm's slice saw host steal above [`STEAL_LIMIT_PCT`] is left out of
+//! any arm's slice saw host steal above its limit (`--steal-limit`, by default
+//! [`crate::stats::STEAL_LIMIT_PCT`]) is left out of
 //! every figure, for every arm — a ratio pairs the slices of one cycle, so a
 //! cycle is kept or left out whole. The rows stay in `runs.csv`; the rule is
 //! applied when a report is made, as the interval rule is for runs.
@@ -7,7 +8,6 @@
 use std::collections::BTreeSet;
 
 use crate::record::RunResult;
-use crate::stats::STEAL_LIMIT_PCT;
 
 /// What identifies a cycle: the scenario and the cycle number.
 type CycleKey = (usize, usize, usize, usize, u64, String, Option<usize>);
@@ -29,7 +29,7 @@ fn key(r: &RunResult) -> CycleKey {
 pub fn kept(rows: &[RunResult]) -> (Vec<RunResult>, usize) {
     let disturbed: BTreeSet<CycleKey> = rows
         .iter()
-        .filter(|r| r.interleave == "slices" && r.steal_pct > STEAL_LIMIT_PCT)
+        .filter(|r| r.interleave == "slices" && r.steal_pct > r.steal_limit())
         .map(key)
         .collect();
     let kept = rows
@@ -69,6 +69,16 @@ mod tests {
             ..rows[2].clone()
         };
         assert_eq!(kept_len(&[rounds]), 1);
+        // Each row carries the limit it was measured under (--steal-limit).
+        let lenient: Vec<RunResult> = rows
+            .iter()
+            .map(|r| RunResult {
+                steal_limit_pct: Some(50.0),
+                ..r.clone()
+            })
+            .collect();
+        let (kept_all, none_out) = super::kept(&lenient);
+        assert_eq!((kept_all.len(), none_out), (4, 0));
     }
 
     fn kept_len(rows: &[RunResult]) -> usize {

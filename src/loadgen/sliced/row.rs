@@ -46,6 +46,7 @@ impl Sliced {
             pipeline: args.load.pipeline,
             read_buf: args.read_buf,
             read_policy: args.load.read_policy,
+            steal_limit_pct: Some(args.load.steal_limit),
             max_pending: args.load.max_pending,
             uring_features: args.uring_features_column(),
             warmup_s: self.warmup.as_secs_f64(),

@@ -19,13 +19,13 @@ use crate::report::summary::{summarize, ArmSummary, ScenarioKey};
 /// The whole report.
 pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> String {
     let (kept, left_out) = slices::kept(rows);
-    let rows = &kept[..];
     let mut s = String::new();
     let _ = writeln!(s, "# muxbench sweep report\n");
-    if rows.is_empty() {
-        let _ = writeln!(s, "No runs.");
+    if kept.is_empty() {
+        let _ = writeln!(s, "{}", nothing_kept(rows, left_out));
         return s;
     }
+    let rows = &kept[..];
     write_preamble(&mut s, rows, left_out, baseline, command);
     let summaries = summarize(rows);
     for (key, list) in &summaries {
@@ -36,6 +36,24 @@ pub fn render(rows: &[RunResult], baseline: &str, command: Option<&str>) -> Stri
         let _ = writeln!(s, "{}", aa_section(&aa));
     }
     s
+}
+
+/// Why a report has no figures: no rows, or every cycle of slices left out.
+fn nothing_kept(rows: &[RunResult], left_out: usize) -> String {
+    if rows.is_empty() {
+        return "No runs.".into();
+    }
+    let limit = rows
+        .iter()
+        .map(RunResult::steal_limit)
+        .fold(f64::NAN, f64::min);
+    format!(
+        "No figures: all {left_out} cycles of slices were left out whole, each for a slice in \
+         which the host stole more than {limit} % of the CPU time (`--steal-limit`). The {} \
+         slices are in `runs.csv` with their `steal_pct`; measure on a quieter host, or raise \
+         `--steal-limit` and compare by ratios.",
+        rows.len()
+    )
 }
 
 /// One scenario: its heading, tables and findings.

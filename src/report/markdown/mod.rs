@@ -122,4 +122,23 @@ mod tests {
         assert!(md.contains("(2 per-cell comparisons"), "{md}");
         assert!(md.contains("| epoll-et#2 | 3 |"), "{md}");
     }
+
+    #[test]
+    fn a_report_whose_every_cycle_saw_steal_says_so() {
+        let slice = |arm: &str, rep: usize| RunResult {
+            interleave: "slices".into(),
+            steal_pct: 12.0,
+            steal_limit_pct: Some(5.0),
+            ..row(arm, 0, rep, 100.0, 5.0)
+        };
+        let rows = vec![slice("poll", 1), slice("epoll-et", 1), slice("poll", 2)];
+        let md = render(&rows, "epoll-et", None);
+        assert!(
+            md.contains("all 2 cycles of slices were left out whole")
+                && md.contains("more than 5 %")
+                && md.contains("The 3 slices are in `runs.csv`"),
+            "{md}"
+        );
+        assert!(render(&[], "epoll-et", None).contains("No runs."));
+    }
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::record::RunResult;
-use crate::stats::{median, STEAL_LIMIT_PCT};
+use crate::stats::median;
 
 /// Machine, command, settings, interleaving and the method, as paragraphs.
 pub fn write_preamble(
@@ -97,6 +97,11 @@ fn interleave_note(rows: &[RunResult], left_out: usize) -> String {
             .into();
     }
     let slice = median(&slices).unwrap_or(0.0);
+    let limit = rows
+        .iter()
+        .filter(|r| r.interleave == "slices")
+        .map(RunResult::steal_limit)
+        .fold(f64::NAN, f64::min);
     format!(
         "Arms interleaved in slices: per scenario every arm's server runs at once (pinned to \
          the server CPU, connected and warmed up), and the load moves between them in slices \
@@ -105,8 +110,8 @@ fn interleave_note(rows: &[RunResult], left_out: usize) -> String {
          slice, its `repeat` the cycle, and a ratio pairs the slices of one cycle, at most a \
          cycle apart, so a machine that changes speed every few seconds hits both of its \
          sides. There are no intervals within a slice; instead a cycle in which any slice \
-         saw host steal above {:.0} % is left out whole: {left_out} cycle{} here.{}\n",
-        STEAL_LIMIT_PCT,
+         saw host steal above {limit} % (`--steal-limit`) is left out whole: {left_out} \
+         cycle{} here.{}\n",
         if left_out == 1 { "" } else { "s" },
         if slices.len() < rows.len() {
             " (Some rows of this folder were interleaved in rounds.)"
