@@ -202,17 +202,15 @@ fn per(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
-/// Combine everything into the flat result.
-pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
+/// The run's intervals with the rule applied, and its robust figures; a
+/// warning when the rule left some out.
+fn interval_figures(
+    m: &Measured<'_>,
+    w: &WorkerResult,
+    warnings: &mut Vec<String>,
+) -> (Vec<crate::record::IntervalRow>, super::intervals::Robust) {
     let args = m.args;
-    let h = &w.latency;
-    let reqs = w.requests;
-    let req_per_s = reqs as f64 / m.measured_s.max(1e-9);
-    let rate_not_met = args.rate.map(|r| req_per_s < 0.95 * r);
-    let client_cpu_pct =
-        100.0 * m.client_cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6 * m.client_cpu_count as f64);
-    let mut warnings = run_warnings(&m, &w, req_per_s, client_cpu_pct);
-    let interval_rows = super::intervals::rows(&super::intervals::Inputs {
+    let rows = super::intervals::rows(&super::intervals::Inputs {
         samples: &m.samples,
         histograms: &w.intervals,
         measure_start: m.measure_start,
@@ -224,13 +222,27 @@ pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
             .or_else(|| m.server.as_ref().and_then(|(_, b)| b.backend.parse().ok())),
         steal_limit_pct: args.load.steal_limit,
     });
-    let robust = super::intervals::robust(&interval_rows);
+    let robust = super::intervals::robust(&rows);
     if robust.excluded > 0 {
         warnings.push(format!(
             "{} of {} intervals left out (steal, CPU speed shift, stall or short: see --intervals)",
             robust.excluded, robust.intervals
         ));
     }
+    (rows, robust)
+}
+
+/// Combine everything into the flat result.
+pub fn build(m: Measured<'_>, w: WorkerResult, machine: &Machine) -> RunOutput {
+    let args = m.args;
+    let h = &w.latency;
+    let reqs = w.requests;
+    let req_per_s = reqs as f64 / m.measured_s.max(1e-9);
+    let rate_not_met = args.rate.map(|r| req_per_s < 0.95 * r);
+    let client_cpu_pct =
+        100.0 * m.client_cpu_us as f64 / (m.measured_s.max(1e-9) * 1e6 * m.client_cpu_count as f64);
+    let mut warnings = run_warnings(&m, &w, req_per_s, client_cpu_pct);
+    let (interval_rows, robust) = interval_figures(&m, &w, &mut warnings);
     let selfcheck = self_check(args, &w, m.measured_s);
     if let Some(c) = selfcheck.as_ref().filter(|c| !c.failures.is_empty()) {
         warnings.push(format!("self-check: {}", c.verdict()));
