@@ -99,6 +99,7 @@ impl Env {
                 ("--output", Some(self.scratch("REPORT.md"))),
             ]),
             Cmd::BenchTable => v(&[("--criterion-dir", Some(self.scratch("criterion")))]),
+            Cmd::Claims => v(&[("<DIR>", Some(self.dir.display().to_string()))]),
             Cmd::Doctor => v(&[("--sample", s("0.1"))]),
             Cmd::Backends => v(&[]),
             // --remove of a lab nobody made: bounds checked, nothing created
@@ -1240,6 +1241,49 @@ fn netlab_cases(t: &mut Table) {
     }
 }
 
+/// `loadgen claims`: a folder's list, a page checked and updated (the base's
+/// folder conflicts with both, so they go without it).
+fn claims_cases(t: &mut Table) {
+    let env = t.env;
+    let c = Cmd::Claims;
+    t.add(c, "<DIR>", &[("/nonexistent-dir", Error), ("", Error)]);
+    t.add(c, "--baseline", &[("epoll-et", Pass), ("bogus", Pass)]);
+    let root = env.dir.display().to_string();
+    t.add(c, "--root", &[(root.as_str(), Pass)]);
+    let plain = env.scratch("plain.md");
+    std::fs::write(&plain, "no claims here\n").unwrap();
+    let wrong = env.scratch("wrong.md");
+    std::fs::write(&wrong, "<!-- claim . runs -->0<!-- /claim -->\n").unwrap();
+    let unknown = env.scratch("unknown.md");
+    std::fs::write(&unknown, "<!-- claim . nope -->0<!-- /claim -->\n").unwrap();
+    for flag in ["--check", "--update"] {
+        for (page, expect) in [
+            (plain.as_str(), Pass),
+            ("/nonexistent.md", Error),
+            ("", Error),
+            (unknown.as_str(), Error),
+        ] {
+            t.cases.push(Case {
+                cmd: c,
+                flag: flag.into(),
+                value: Some(page.into()),
+                extra: vec!["--root".into(), root.clone()],
+                without: vec!["<DIR>"],
+                expect,
+            });
+        }
+    }
+    // A stated value its data does not give: --check fails (exit 1).
+    t.cases.push(Case {
+        cmd: c,
+        flag: "--check".into(),
+        value: Some(wrong),
+        extra: vec!["--root".into(), root],
+        without: vec!["<DIR>"],
+        expect: Error,
+    });
+}
+
 fn other_cases(t: &mut Table) {
     let env = t.env;
     let r = Cmd::Report;
@@ -1253,6 +1297,7 @@ fn other_cases(t: &mut Table) {
         "--baseline",
         &[("epoll-et", Pass), ("bogus", Either), ("", Either)],
     );
+    claims_cases(t);
     // No criterion results in a fresh folder: every bench-table run is the
     // error that says so.
     let b = Cmd::BenchTable;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::limits;
 use crate::server::{Protocol, ReadPolicy};
+pub use crate::units::parse_fraction;
 use crate::units::{parse_cpus, parse_duration, parse_size, CpuList};
 
 use super::client::schedule::{Arrivals, Pacing};
@@ -56,36 +57,6 @@ pub fn parse_repeat(s: &str) -> Result<Repeat, String> {
     s.parse()
         .map(Repeat::Fixed)
         .map_err(|_| format!("{s:?} is neither a number of runs nor `auto`"))
-}
-
-/// `5%` or `0.05`: a fraction in (0, 1).
-pub fn parse_fraction(s: &str) -> Result<f64, String> {
-    let v = match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
-        None => s.parse::<f64>(),
-    }
-    .map_err(|_| format!("{s:?} is not a fraction (write 5% or 0.05)"))?;
-    if !(v > 0.0 && v < 1.0) {
-        return Err(format!("{s} is not between 0 and 100 %"));
-    }
-    Ok(v)
-}
-
-/// `--steal-limit`: a percentage from 0 to 100 (`7`, `7%`).
-pub fn parse_steal_limit(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{s:?} is not a percentage"))?;
-    if !(0.0..=100.0).contains(&v) {
-        return Err(format!("{s} is not between 0 and 100 %"));
-    }
-    Ok(v)
-}
-
-fn default_steal_limit() -> f64 {
-    crate::stats::STEAL_LIMIT_PCT
 }
 
 /// `--start-at`: RFC 3339 or Unix seconds, within a day of now.
@@ -209,8 +180,8 @@ pub struct LoadSettings {
     /// Raise it on a VM whose host always steals, and compare by ratios; the limit is recorded
     /// in each row's `steal_limit_pct` and the report applies it.
     #[arg(long, value_name = "PCT", default_value_t = crate::stats::STEAL_LIMIT_PCT,
-          value_parser = parse_steal_limit)]
-    #[serde(default = "default_steal_limit")]
+          value_parser = crate::units::parse_percent)]
+    #[serde(default = "crate::stats::steal_limit_default")]
     pub steal_limit: f64,
 
     /// Server, uring: io_uring features beyond the plain server, comma-separated

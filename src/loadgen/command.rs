@@ -19,7 +19,7 @@ use crate::server::ServerArgs;
 
 mod reports;
 
-use reports::{bench_table, report_cmd};
+use reports::{bench_table, claims_cmd, report_cmd, ClaimsArgs};
 
 /// Load generator for muxbench: starts an echo server on the chosen backend as a child
 /// process (pinned to its own CPU), opens --conns active and --idle idle connections,
@@ -78,6 +78,10 @@ enum Cmd {
         #[arg(long)]
         baseline: Option<String>,
     },
+    /// The numbers a page states about a committed result, computed from its runs.csv: list
+    /// a folder's claims (KEY, tab, VALUE), or check or rewrite the values a page marks as
+    /// `<!-- claim FOLDER KEY [vs ARM] -->VALUE<!-- /claim -->` (docs/method.md, "Claims").
+    Claims(ClaimsArgs),
     /// Tabulate criterion's results (after `cargo bench`): median time per iteration per
     /// backend and N, with the ratio to a baseline backend.
     BenchTable {
@@ -399,6 +403,7 @@ pub fn main() -> i32 {
             output,
             baseline,
         }) => or_fail(" report", 2, report_cmd(&csv, output, baseline).map(|()| 0)),
+        Some(Cmd::Claims(c)) => or_fail(" claims", 2, claims_cmd(&c)),
         Some(Cmd::BenchTable {
             criterion_dir,
             points,

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod capacity;
+pub mod claims;
 pub mod csv;
 pub mod findings;
 pub mod hgrm;

@@ -18,6 +18,11 @@ use super::describe::{finite_sorted, mean_var};
 /// measured then is the host's doing.
 pub const STEAL_LIMIT_PCT: f64 = 5.0;
 
+/// [`STEAL_LIMIT_PCT`], for serde's defaults.
+pub fn steal_limit_default() -> f64 {
+    STEAL_LIMIT_PCT
+}
+
 /// Exact two-sided p-value of U without ties. Over the C(n1+n2, n1) equally likely orderings,
 /// the number with U = u obeys c(m, k, u) = c(m − 1, k, u − k) + c(m, k − 1, u): the largest
 /// value comes either from the first sample (beating all k of the second) or not.

@@ -34,6 +34,6 @@ mod draws;
 mod interval;
 
 pub use bootstrap::bootstrap_median_ci;
-pub use checks::{autocorr_lag1, ks_test, mann_whitney_p, STEAL_LIMIT_PCT};
+pub use checks::{autocorr_lag1, ks_test, mann_whitney_p, steal_limit_default, STEAL_LIMIT_PCT};
 pub use describe::{median, quantile_rank_ci, quantile_sorted, quartiles, Quartiles};
 pub use interval::{geomean_ci, paired_ratio_ci, t975, welch_ratio_ci, Interval};

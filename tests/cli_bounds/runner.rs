@@ -39,13 +39,14 @@ pub enum Cmd {
     BenchTable,
     Doctor,
     Merge,
+    Claims,
     Backends,
     Muxclient,
     Netlab,
 }
 
 impl Cmd {
-    pub const ALL: [Cmd; 12] = [
+    pub const ALL: [Cmd; 13] = [
         Cmd::Muxserver,
         Cmd::Serve,
         Cmd::Loadgen,
@@ -55,6 +56,7 @@ impl Cmd {
         Cmd::BenchTable,
         Cmd::Doctor,
         Cmd::Merge,
+        Cmd::Claims,
         Cmd::Backends,
         Cmd::Muxclient,
         Cmd::Netlab,
@@ -71,6 +73,7 @@ impl Cmd {
             Cmd::BenchTable => (LOADGEN, &["bench-table"]),
             Cmd::Doctor => (LOADGEN, &["doctor"]),
             Cmd::Merge => (LOADGEN, &["merge"]),
+            Cmd::Claims => (LOADGEN, &["claims"]),
             Cmd::Backends => (LOADGEN, &["backends"]),
             Cmd::Muxclient => (MUXCLIENT, &[]),
             Cmd::Netlab => (LOADGEN, &["netlab"]),
@@ -236,8 +239,14 @@ pub fn flags_from_help(cmd: Cmd) -> BTreeSet<String> {
         }
         let word = entry
             .split(|c: char| c.is_whitespace() || c == ',')
-            .find(|w| w.starts_with("--") || w.starts_with('<'))
+            .find(|w| w.starts_with("--") || w.starts_with('<') || w.starts_with('['))
             .unwrap_or("");
+        // An optional positional, `[DIR]`, is `<DIR>` in the table.
+        let optional = word
+            .strip_prefix('[')
+            .and_then(|w| w.strip_suffix(']'))
+            .map(|w| format!("<{w}>"));
+        let word = optional.as_deref().unwrap_or(word);
         // `--trace[=<WHAT>]`: a flag whose value is optional.
         let word = word.split(['=', '[']).next().unwrap_or("");
         match section {

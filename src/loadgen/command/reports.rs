@@ -42,6 +42,55 @@ fn page_of(md: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `loadgen claims`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dir", "check", "update"])))]
+pub struct ClaimsArgs {
+    /// A results folder with a runs.csv: print every claim it offers.
+    pub(super) dir: Option<PathBuf>,
+    /// The arm the listed ratios refer to.
+    #[arg(long, default_value = "epoll-et", requires = "dir")]
+    pub(super) baseline: String,
+    /// Pages whose marked claims to check against their data: exit 1 naming each that
+    /// disagrees.
+    #[arg(long, num_args = 1.., value_name = "PAGE", conflicts_with_all = ["dir", "update"])]
+    pub(super) check: Vec<PathBuf>,
+    /// Pages whose marked claims to rewrite from their data.
+    #[arg(long, num_args = 1.., value_name = "PAGE", conflicts_with = "dir")]
+    pub(super) update: Vec<PathBuf>,
+    /// The folder the markers' result folders are relative to.
+    #[arg(long, default_value = ".")]
+    pub(super) root: PathBuf,
+}
+
+/// `loadgen claims`: list, check or update; the exit status.
+pub(super) fn claims_cmd(c: &ClaimsArgs) -> anyhow::Result<i32> {
+    use report::claims;
+    if let Some(dir) = &c.dir {
+        report::check_input(&dir.join("runs.csv"), "a results folder with a runs.csv")?;
+        for (k, v) in claims::Source::load(dir)?.list(&c.baseline) {
+            println!("{k}\t{v}");
+        }
+        return Ok(0);
+    }
+    if !c.update.is_empty() {
+        let n = claims::update_pages(&c.root, &c.update)?;
+        eprintln!("{n} claim(s) rewritten");
+        return Ok(0);
+    }
+    let bad = claims::check_pages(&c.root, &c.check)?;
+    for m in &bad {
+        eprintln!("{m}");
+    }
+    if !bad.is_empty() {
+        eprintln!(
+            "loadgen claims: error: {} claim(s) disagree with their data (--update rewrites them)",
+            bad.len()
+        );
+    }
+    Ok(i32::from(!bad.is_empty()))
+}
+
 /// The `--baseline` of the sweep whose `command.txt` is beside `csv`, else epoll-et.
 fn sweep_baseline(csv: &std::path::Path) -> String {
     let command = std::fs::read_to_string(csv.with_file_name("command.txt")).unwrap_or_default();

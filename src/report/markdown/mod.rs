@@ -11,7 +11,7 @@
 //! words) and `document` (the order of it all).
 
 mod document;
-mod format;
+pub(crate) mod format;
 mod preamble;
 mod tables;
 mod verdicts;
