@@ -131,9 +131,10 @@ fn readme_numbers_are_the_committed_reports() {
                 (Some("baseline"), Some(b)) => b,
                 _ => "epoll-et",
             };
-            // A folder: its report made anew from its rows. A .md file: a page
-            // a script generates (and a test below regenerates).
-            let md = if folder.ends_with(".md") {
+            // A folder: its report made anew from its rows. A file: a page a
+            // script generates (and a test below regenerates), or a run's
+            // printed output.
+            let md = if root.join(folder).is_file() {
                 std::fs::read_to_string(root.join(folder)).unwrap()
             } else {
                 muxbench::loadgen::sweep::render_report(
@@ -142,7 +143,12 @@ fn readme_numbers_are_the_committed_reports() {
                 )
                 .unwrap_or_else(|e| panic!("{folder}: {e:#}"))
             };
-            for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // Code fences frame a quoted file; they are not its lines.
+            let quoted = body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("```"));
+            for line in quoted {
                 let line = line.strip_prefix("> ").unwrap_or(line);
                 assert!(
                     md.contains(line),
@@ -154,6 +160,36 @@ fn readme_numbers_are_the_committed_reports() {
         }
     }
     assert!(blocks >= 2, "only {blocks} generated blocks found");
+}
+
+/// Every number the README and docs/ mark as a claim is what its results
+/// folder's rows give now (`loadgen claims --update` rewrites them).
+#[test]
+fn every_marked_claim_is_what_its_data_gives() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            pages.push(p);
+        }
+    }
+    let marked: usize = pages
+        .iter()
+        .map(|p| {
+            report::claims::markers(&std::fs::read_to_string(p).unwrap())
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(marked >= 20, "only {marked} claims marked");
+    let bad = report::claims::check_pages(root, &pages).unwrap();
+    let listed: Vec<String> = bad.iter().map(ToString::to_string).collect();
+    assert!(
+        bad.is_empty(),
+        "pages disagree with their data (cargo run --release --bin loadgen -- claims --update README.md docs/*.md):\n{}",
+        listed.join("\n")
+    );
 }
 
 /// `results/sliced/COMPARISON.md` is what `scripts/sliced_check.py` makes

@@ -170,7 +170,7 @@ pub struct LoadSettings {
     /// Sample the server's counters, the CPU times, steal and a calibration probe once per
     /// this interval of the measured window (10 ms to 1 h; default 1 s, or longer so that a
     /// window has at most 3,600 intervals); each run's figures are medians over its intervals,
-    /// disturbed ones left out (README: "How loadgen measures").
+    /// disturbed ones left out (docs/method.md: "How loadgen measures").
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "opt_secs")]
     pub interval: Option<Duration>,

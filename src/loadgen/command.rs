@@ -80,7 +80,8 @@ enum Cmd {
     },
     /// The numbers a page states about a committed result, computed from its runs.csv: list
     /// a folder's claims (KEY, tab, VALUE), or check or rewrite the values a page marks as
-    /// `<!-- claim FOLDER KEY [vs ARM] -->VALUE<!-- /claim -->` (docs/method.md, "Claims").
+    /// claims (an HTML comment `claim FOLDER KEY [vs ARM]` before the value and `/claim`
+    /// after it: docs/method.md, "Claims").
     Claims(ClaimsArgs),
     /// Tabulate criterion's results (after `cargo bench`): median time per iteration per
     /// backend and N, with the ratio to a baseline backend.

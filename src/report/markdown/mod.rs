@@ -141,4 +141,21 @@ mod tests {
         );
         assert!(render(&[], "epoll-et", None).contains("No runs."));
     }
+
+    #[test]
+    fn settings_say_what_a_run_s_figures_are_over() {
+        let with = |interval_s: f64| {
+            let rows: Vec<RunResult> = (1..=2)
+                .map(|k| RunResult {
+                    interval_s,
+                    ..row("epoll-et", 0, k, 100.0, 5.0)
+                })
+                .collect();
+            render(&rows, "epoll-et", None)
+        };
+        assert!(with(0.5).contains("per run in 0.5 s intervals"));
+        let old = with(0.0);
+        assert!(!old.contains("in 0 s intervals"), "{old}");
+        assert!(old.contains("whole-window figures"), "{old}");
+    }
 }

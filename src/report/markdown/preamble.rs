@@ -47,13 +47,19 @@ fn write_machine(s: &mut String, rows: &[RunResult]) {
 }
 
 fn write_settings(s: &mut String, first: &RunResult) {
+    let intervals = if first.interval_s > 0.0 {
+        format!("in {} s intervals", first.interval_s)
+    } else if first.interleave == "slices" {
+        "(a slice: no intervals within it)".into()
+    } else {
+        "(recorded before runs were sampled in intervals: whole-window figures)".into()
+    };
     let _ = writeln!(
         s,
-        "Settings: warm-up {} s, measured {:.1} s per run in {} s intervals, {} worker thread(s), \
+        "Settings: warm-up {} s, measured {:.1} s per run {intervals}, {} worker thread(s), \
          server on CPU {}, workers on CPUs {}.\n",
         first.warmup_s,
         first.measured_s,
-        first.interval_s,
         first.threads,
         first.server_cpu.map_or("-".into(), |c| c.to_string()),
         if first.client_cpus.is_empty() {
