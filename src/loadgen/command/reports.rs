@@ -46,7 +46,7 @@ fn page_of(md: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["dir", "check", "update"])))]
 pub struct ClaimsArgs {
-    /// A results folder with a runs.csv: print every claim it offers.
+    /// A results folder with a runs.csv (or a CSV of rows): print every claim it offers.
     pub(super) dir: Option<PathBuf>,
     /// The arm the listed ratios refer to.
     #[arg(long, default_value = "epoll-et", requires = "dir")]
@@ -67,7 +67,12 @@ pub struct ClaimsArgs {
 pub(super) fn claims_cmd(c: &ClaimsArgs) -> anyhow::Result<i32> {
     use report::claims;
     if let Some(dir) = &c.dir {
-        report::check_input(&dir.join("runs.csv"), "a results folder with a runs.csv")?;
+        let csv = if dir.extension().is_some_and(|e| e == "csv") {
+            dir.clone()
+        } else {
+            dir.join("runs.csv")
+        };
+        report::check_input(&csv, "a results folder with a runs.csv, or a CSV of rows")?;
         for (k, v) in claims::Source::load(dir)?.list(&c.baseline) {
             println!("{k}\t{v}");
         }

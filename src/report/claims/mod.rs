@@ -12,7 +12,8 @@
 //! `loadgen claims --update PAGE…` rewrites the marked values from the
 //! committed rows and `--check` fails where a page and its data disagree
 //! (`tests/committed_results.rs` runs the check on every page). A marker
-//! may name another baseline for its ratios: `<!-- claim FOLDER KEY vs ARM -->`.
+//! may name another baseline for its ratios: `<!-- claim FOLDER KEY vs ARM -->`;
+//! FOLDER may also be a CSV of rows (`results/models/reactors/one.csv`).
 //!
 //! Keys (SCN is a scenario's id, e.g. `c10-i1000-m64-b16384`, with `-pD`
 //! for pipeline D, `-oR` for an open-loop rate R, `-chat`, `-drain`; FIG is a

@@ -76,11 +76,14 @@ impl Source {
         }
     }
 
-    /// From `DIR/runs.csv`.
-    pub fn load(dir: &std::path::Path) -> Result<Source> {
-        Ok(Source::new(&crate::report::csv::read(
-            &dir.join("runs.csv"),
-        )?))
+    /// From `DIR/runs.csv`, or from a CSV of rows named directly.
+    pub fn load(path: &std::path::Path) -> Result<Source> {
+        let csv = if path.extension().is_some_and(|e| e == "csv") {
+            path.to_path_buf()
+        } else {
+            path.join("runs.csv")
+        };
+        Ok(Source::new(&crate::report::csv::read(&csv)?))
     }
 
     /// The value of `key`, ratios against `baseline`.
