@@ -33,3 +33,5 @@ done
 for f in results/reliability/RELIABILITY.md results/reliability-uring/RELIABILITY.md; do
   "$bin" report "$f"
 done
+# The numbers the README and docs/ state about these results (docs/method.md, "Claims").
+"$bin" claims --update README.md docs/*.md
