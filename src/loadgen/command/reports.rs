@@ -67,11 +67,7 @@ pub struct ClaimsArgs {
 pub(super) fn claims_cmd(c: &ClaimsArgs) -> anyhow::Result<i32> {
     use report::claims;
     if let Some(dir) = &c.dir {
-        let csv = if dir.extension().is_some_and(|e| e == "csv") {
-            dir.clone()
-        } else {
-            dir.join("runs.csv")
-        };
+        let csv = claims::Source::rows_file(dir);
         report::check_input(&csv, "a results folder with a runs.csv, or a CSV of rows")?;
         for (k, v) in claims::Source::load(dir)?.list(&c.baseline) {
             println!("{k}\t{v}");

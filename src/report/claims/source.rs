@@ -76,14 +76,20 @@ impl Source {
         }
     }
 
-    /// From `DIR/runs.csv`, or from a CSV of rows named directly.
-    pub fn load(path: &std::path::Path) -> Result<Source> {
-        let csv = if path.extension().is_some_and(|e| e == "csv") {
+    /// The rows a claim's folder names: `DIR/runs.csv`, or a CSV named directly.
+    pub fn rows_file(path: &std::path::Path) -> std::path::PathBuf {
+        if path.extension().is_some_and(|e| e == "csv") {
             path.to_path_buf()
         } else {
             path.join("runs.csv")
-        };
-        Ok(Source::new(&crate::report::csv::read(&csv)?))
+        }
+    }
+
+    /// From [`Source::rows_file`] of `path`.
+    pub fn load(path: &std::path::Path) -> Result<Source> {
+        Ok(Source::new(&crate::report::csv::read(&Source::rows_file(
+            path,
+        ))?))
     }
 
     /// The value of `key`, ratios against `baseline`.
