@@ -203,10 +203,17 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
             "{i:?}"
         );
     }
-    // Together they cover the window.
-    let covered: f64 = iv.iter().map(|i| i.length_s).sum();
+    // Together they cover the window: one after another, from the first
+    // sample to the window's end. The first sample itself may come late (its
+    // probe waits on the server's CPU behind 500 `threads` connection
+    // threads: 238 ms once on CI), so the span counts from the window's start.
+    for w in iv.windows(2) {
+        let gap = w[1].start_s - (w[0].start_s + w[0].length_s);
+        assert!(gap.abs() < 1e-3, "intervals not contiguous: {w:?}");
+    }
+    let covered: f64 = iv[0].start_s + iv.iter().map(|i| i.length_s).sum::<f64>();
     assert!(
-        (0.9..1.25).contains(&covered),
+        (0.9..1.25).contains(&covered) && iv[0].start_s < 0.5,
         "{covered} s of intervals in 1 s: {iv:?}"
     );
     let Some(med) = r.server_cpu_us_per_req_med else {
