@@ -629,7 +629,9 @@ fn loadgen_pace_cases(t: &mut Table) {
     t.malformed(c, "--rate");
     t.duration(c, "--warmup", Pass, Pass);
     t.duration(c, "--duration", Error, Pass);
-    t.duration(c, "--timeout", Error, Pass);
+    // A 0.1 s timeout may count late echoes on a loaded machine: exit 1 with
+    // its one error line is as right as a clean run; a panic or hang is not.
+    t.duration(c, "--timeout", Error, Either);
     t.add(
         c,
         "--msg-size",

@@ -90,12 +90,16 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
         0
     };
     let server_msgs = r.server_bytes_out.unwrap() / r.msg_size as u64;
-    // And what the snapshot signal's delivery lets through: on a loaded
-    // 2-core machine the server may take milliseconds to answer it.
-    let skew = r.requests / 50;
+    // The server's figures span its two snapshots, which a loaded 2-core
+    // machine may take tens of ms to answer (the sampler's probe runs first,
+    // on the server's CPU, behind 500 `threads` connection threads): scale
+    // the client's count to that span; 2 % for the rate varying within it.
+    let stretch = snapshot_span_s(&dir.path().join("run.json")) / r.measured_s;
+    let expected = (r.requests as f64 * stretch) as u64;
+    let skew = expected / 50;
     assert!(
-        server_msgs.abs_diff(r.requests) <= 2 * 500 + unpublished + skew,
-        "client {} vs server {server_msgs}",
+        server_msgs.abs_diff(expected) <= 2 * 500 + unpublished + skew,
+        "client {} ({expected} over the snapshots' span) vs server {server_msgs}",
         r.requests
     );
     assert!(r.server_cpu_us_per_req.unwrap() > 0.0);
@@ -108,7 +112,9 @@ fn short_run_is_clean_and_consistent(backend: Backend) {
     // What a backend cannot count is unknown, never zero.
     let counted = backend.counted();
     match r.server_reads_per_req {
-        Some(reads) => assert!(counted.syscalls && reads >= 0.9, "{reads}"),
+        // Per request of the client's window; per message the server echoed
+        // over its own span, at least one read.
+        Some(reads) => assert!(counted.syscalls && reads / stretch >= 0.9, "{reads}"),
         None => assert!(!counted.syscalls, "{backend} counts its reads"),
     }
     assert_eq!(r.server_syscalls_per_req.is_some(), counted.syscalls);
@@ -158,6 +164,13 @@ per_backend!(short_run_is_clean_and_consistent);
 
 /// The window's intervals (sampled from the server's counters page and the
 /// kernel's CPU clock of the server) add up to the whole window's figures.
+/// Seconds between the server snapshots that bound a run's server figures.
+fn snapshot_span_s(json: &Path) -> f64 {
+    let full = muxbench::report::json::read(json).unwrap();
+    let (a, b) = full.server_window.expect("our own server was snapshotted");
+    b.unix_ns.saturating_sub(a.unix_ns) as f64 / 1e9
+}
+
 fn intervals_add_up(r: &RunResult, json: &Path) {
     let full: muxbench::report::json::FullResult =
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
@@ -168,13 +181,13 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
     // Every message of the window is in exactly one interval.
     assert_eq!(iv.iter().map(|i| i.requests).sum::<u64>(), r.requests);
     // The server's bytes over the intervals match those between the edge
-    // snapshots, up to what a few milliseconds between the two readings carry
-    // — and what a late last sample adds: the intervals cover their own
-    // span, which a loaded machine can stretch past the window.
+    // snapshots at the same rate: the intervals cover their own span (from
+    // the first sample to the last, either of which a loaded machine may
+    // make late), the snapshots theirs.
     let whole = r.server_bytes_out.unwrap() as f64;
     let summed = iv.iter().map(|i| i.server_bytes_out.unwrap()).sum::<u64>() as f64;
     let span: f64 = iv.iter().map(|i| i.length_s).sum();
-    let expected = whole * (span / r.measured_s).max(1.0);
+    let expected = whole * span / snapshot_span_s(json);
     assert!(
         (summed - expected).abs() <= 0.05 * expected + 1000.0 * r.msg_size as f64,
         "{summed} vs {whole} over {} s ({span} s of intervals)",
@@ -213,7 +226,8 @@ fn intervals_add_up(r: &RunResult, json: &Path) {
     }
     let covered: f64 = iv[0].start_s + iv.iter().map(|i| i.length_s).sum::<f64>();
     assert!(
-        (0.9..1.25).contains(&covered) && iv[0].start_s < 0.5,
+        // The last sample may be late too, as much as an interval may be long.
+        (0.9..1.5).contains(&covered) && iv[0].start_s < 0.5,
         "{covered} s of intervals in 1 s: {iv:?}"
     );
     let Some(med) = r.server_cpu_us_per_req_med else {
@@ -655,6 +669,10 @@ fn chat_open_loop_meets_the_rate() {
             "500",
             "--duration",
             "2",
+            // Evenly spaced sends: the count is the schedule's, not a
+            // Poisson draw's (±45 lines at 1σ over 2 s), so a pacing bug shows.
+            "--arrivals",
+            "uniform",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
