@@ -394,13 +394,18 @@ pub fn round_trip(stream: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
 pub fn push_unread(stream: &mut TcpStream, data: &[u8], stall: Duration) -> usize {
     let mut sent = 0;
     let mut last_progress = Instant::now();
-    while sent < data.len() && last_progress.elapsed() < stall {
+    // The stall is judged on a refused write, never on the clock alone: a
+    // test thread preempted for longer than `stall` tries again first.
+    while sent < data.len() {
         match stream.write(&data[sent..(sent + 64 * 1024).min(data.len())]) {
             Ok(n) => {
                 sent += n;
                 last_progress = Instant::now();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if last_progress.elapsed() >= stall {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(2))
             }
             Err(e) => panic!("write: {e}"),
